@@ -1,0 +1,975 @@
+//! Input decoding: decompression chosen by magic bytes, then splitting the byte stream into raw
+//! records with their line numbers, in bounded chunks.
+//!
+//! Two modes, chosen by the first non-blank byte of the decompressed stream:
+//! - **NDJSON** (the fast path): one record per line. Blank lines are skipped and not counted;
+//!   `\r\n` endings and a UTF-8 BOM are stripped; the last line may lack its newline.
+//! - **Document**: the stream starts with `[`, or the schema sets `input.record_path`. A small
+//!   streaming JSON walker emits each element of the top-level array (or of the array found at
+//!   `record_path`) as one record, with the line where it starts. A top-level value in which the
+//!   path is absent is itself a record, so NDJSON still works with a `record_path` schema.
+//!
+//! Memory is bounded by the chunk size and the longest record ([`SplitOptions::max_record_bytes`]);
+//! a longer record is cut and reported as a [`Defect::TooLong`] so the transform quarantines it.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+/// Compression of an input, decided by its first bytes, never by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain bytes.
+    None,
+    /// gzip, including multi-member streams (`cat a.gz b.gz`).
+    Gzip,
+    /// zstd (frames may be concatenated).
+    Zstd,
+}
+
+impl Compression {
+    /// Detects the compression from the first bytes of a stream.
+    pub fn detect(prefix: &[u8]) -> Self {
+        if prefix.starts_with(&[0x1f, 0x8b]) {
+            Self::Gzip
+        } else if prefix.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Self::Zstd
+        } else {
+            Self::None
+        }
+    }
+
+    /// Name for summaries and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Gzip => "gzip",
+            Self::Zstd => "zstd",
+        }
+    }
+}
+
+const READ_BUFFER: usize = 256 * 1024;
+
+/// Wraps a raw byte stream in the right decompressor.
+pub fn decompress<'r, R: Read + Send + 'r>(
+    mut reader: R,
+) -> io::Result<(Compression, Box<dyn BufRead + Send + 'r>)> {
+    // A short first read must not hide the magic: read until 4 bytes or EOF.
+    let mut prefix = [0u8; 4];
+    let mut n = 0;
+    while n < prefix.len() {
+        match reader.read(&mut prefix[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let compression = Compression::detect(&prefix[..n]);
+    let stream = BufReader::with_capacity(
+        READ_BUFFER,
+        io::Cursor::new(prefix[..n].to_vec()).chain(reader),
+    );
+    Ok(match compression {
+        Compression::None => (compression, Box::new(stream)),
+        Compression::Gzip => (
+            compression,
+            Box::new(BufReader::with_capacity(
+                READ_BUFFER,
+                flate2::bufread::MultiGzDecoder::new(stream),
+            )),
+        ),
+        Compression::Zstd => (
+            compression,
+            Box::new(BufReader::with_capacity(
+                READ_BUFFER,
+                zstd::stream::read::Decoder::with_buffer(stream)?,
+            )),
+        ),
+    })
+}
+
+/// Why a raw record is known to be bad before it is parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Defect {
+    /// The record was longer than the limit; only its first bytes are kept.
+    TooLong {
+        /// The record's full length in bytes.
+        len: u64,
+    },
+    /// The input ended inside this record (a truncated stream or unbalanced JSON).
+    Truncated {
+        /// What ended the stream.
+        reason: String,
+    },
+    /// The document's structure was broken here (e.g. a missing comma between array elements).
+    Malformed {
+        /// What was expected.
+        reason: String,
+    },
+}
+
+/// One raw record: a byte range of [`Chunk::data`] and the 1-based line where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    /// Start offset in the chunk.
+    pub start: usize,
+    /// End offset (exclusive).
+    pub end: usize,
+    /// 1-based line number in the decompressed input.
+    pub line: u64,
+    /// Known problem, if any.
+    pub defect: Option<Defect>,
+}
+
+/// A batch of raw records sharing one buffer.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// The bytes the records point into.
+    pub data: Vec<u8>,
+    /// The records, in input order.
+    pub records: Vec<RawRecord>,
+    /// Decompressed bytes consumed so far (for progress and the summary).
+    pub bytes_decoded: u64,
+}
+
+impl Defect {
+    /// A stable category for counting.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TooLong { .. } => "too_long",
+            Self::Truncated { .. } => "truncated",
+            Self::Malformed { .. } => "malformed",
+        }
+    }
+
+    /// A sentence for the quarantine file.
+    pub fn reason(&self, max_record_bytes: usize) -> String {
+        match self {
+            Self::TooLong { len } => format!(
+                "record of {len} bytes exceeds the limit of {max_record_bytes} bytes; `raw` holds its first {max_record_bytes} bytes"
+            ),
+            Self::Truncated { reason } => format!("input ended inside this record: {reason}"),
+            Self::Malformed { reason } => format!("malformed JSON document: {reason}"),
+        }
+    }
+}
+
+impl Chunk {
+    /// The bytes of one record.
+    pub fn bytes(&self, r: &RawRecord) -> &[u8] {
+        &self.data[r.start..r.end]
+    }
+}
+
+/// Splitting options.
+#[derive(Debug, Clone)]
+pub struct SplitOptions {
+    /// Target size of one chunk's buffer.
+    pub chunk_bytes: usize,
+    /// Longest record kept whole; longer ones are cut to this and marked [`Defect::TooLong`].
+    pub max_record_bytes: usize,
+    /// Keys leading to the records array (see [`crate::schema::InputSpec`]).
+    pub record_path: Vec<String>,
+}
+
+impl Default for SplitOptions {
+    fn default() -> Self {
+        Self {
+            chunk_bytes: 1 << 20,
+            max_record_bytes: 64 << 20,
+            record_path: Vec::new(),
+        }
+    }
+}
+
+/// Splits a decompressed stream into chunks of records, calling `emit` for each chunk. `emit`
+/// returns `false` to stop early. A read error (e.g. a truncated gzip member) ends the stream:
+/// the bytes read so far in the current record become a record with [`Defect::Truncated`], so
+/// nothing read is lost and the problem is reported as data.
+pub fn split(
+    reader: &mut dyn BufRead,
+    opts: &SplitOptions,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> io::Result<()> {
+    // Peek past BOM and blanks to choose the mode.
+    let mode_doc = loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let mut chunk = Chunk::default();
+                chunk.records.push(RawRecord {
+                    start: 0,
+                    end: 0,
+                    line: 1,
+                    defect: Some(Defect::Truncated {
+                        reason: e.to_string(),
+                    }),
+                });
+                emit(chunk);
+                return Ok(());
+            }
+        };
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let skip = buf
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0xEF | 0xBB | 0xBF))
+            .unwrap_or(buf.len());
+        if skip < buf.len() {
+            break buf[skip] == b'[' || (!opts.record_path.is_empty() && buf[skip] == b'{');
+        }
+        // Only blanks in the first buffer: NDJSON, which skips blank lines itself.
+        break false;
+    };
+    if mode_doc {
+        DocSplitter::new(reader, opts, emit).run()
+    } else {
+        split_lines(reader, opts, emit)
+    }
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
+/// NDJSON: one record per line.
+fn split_lines(
+    reader: &mut dyn BufRead,
+    opts: &SplitOptions,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> io::Result<()> {
+    let mut data: Vec<u8> = Vec::with_capacity(opts.chunk_bytes + 4096);
+    let mut records: Vec<RawRecord> = Vec::new();
+    let mut line: u64 = 1;
+    let mut decoded: u64 = 0;
+    let mut first_line = true;
+    // Start of the current (incomplete) line in `data`.
+    let mut line_start = 0usize;
+    // Bytes of an over-long line dropped after its first `max_record_bytes`.
+    let mut overflow: Option<u64> = None;
+    let mut eof_error: Option<String> = None;
+
+    let push_line = |data: &[u8],
+                     records: &mut Vec<RawRecord>,
+                     start: usize,
+                     end: usize,
+                     line: u64,
+                     first_line: &mut bool,
+                     defect: Option<Defect>| {
+        let mut s = start;
+        if *first_line {
+            if data[s..end].starts_with(&[0xEF, 0xBB, 0xBF]) {
+                s += 3;
+            }
+            *first_line = false;
+        }
+        let mut e = end;
+        if e > s && data[e - 1] == b'\r' {
+            e -= 1;
+        }
+        if defect.is_none() && is_blank(&data[s..e]) {
+            return;
+        }
+        records.push(RawRecord {
+            start: s,
+            end: e,
+            line,
+            defect,
+        });
+    };
+
+    loop {
+        // Fill the buffer up to the chunk target, and past it while no line is complete yet
+        // (so a long line is read once, not copied again at every chunk).
+        let mut at_eof = false;
+        while data.len() < opts.chunk_bytes || records.is_empty() {
+            let buf = match reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    eof_error = Some(e.to_string());
+                    at_eof = true;
+                    break;
+                }
+            };
+            if buf.is_empty() {
+                at_eof = true;
+                break;
+            }
+            let n = buf.len();
+            if let Some(dropped) = overflow.as_mut() {
+                // Discard the rest of an over-long line, up to its newline.
+                match memchr::memchr(b'\n', &buf[..n]) {
+                    Some(p) => {
+                        *dropped += p as u64;
+                        let len = *dropped;
+                        reader.consume(p + 1);
+                        decoded += (p + 1) as u64;
+                        overflow = None;
+                        let end = data.len();
+                        push_line(
+                            &data,
+                            &mut records,
+                            line_start,
+                            end,
+                            line,
+                            &mut first_line,
+                            Some(Defect::TooLong { len }),
+                        );
+                        line += 1;
+                        line_start = data.len();
+                    }
+                    None => {
+                        *dropped += n as u64;
+                        reader.consume(n);
+                        decoded += n as u64;
+                    }
+                }
+                continue;
+            }
+            data.extend_from_slice(&buf[..n]);
+            reader.consume(n);
+            decoded += n as u64;
+            // Scan the new bytes for complete lines.
+            let scan_from = data.len() - n;
+            let mut pos = scan_from;
+            while let Some(p) = memchr::memchr(b'\n', &data[pos..]) {
+                let end = pos + p;
+                push_line(&data, &mut records, line_start, end, line, &mut first_line, None);
+                line += 1;
+                line_start = end + 1;
+                pos = end + 1;
+            }
+            if data.len() - line_start > opts.max_record_bytes {
+                // Keep the first max_record_bytes of this line, drop the rest until newline.
+                let len = (data.len() - line_start) as u64;
+                data.truncate(line_start + opts.max_record_bytes);
+                overflow = Some(len);
+            }
+        }
+        if at_eof {
+            if line_start < data.len() || overflow.is_some() || eof_error.is_some() {
+                let end = data.len();
+                let defect = match (&eof_error, overflow) {
+                    (Some(reason), _) => Some(Defect::Truncated {
+                        reason: reason.clone(),
+                    }),
+                    (None, Some(len)) => Some(Defect::TooLong { len }),
+                    (None, None) => None,
+                };
+                push_line(&data, &mut records, line_start, end, line, &mut first_line, defect);
+            }
+            if !records.is_empty() || !data.is_empty() {
+                emit(Chunk {
+                    data,
+                    records,
+                    bytes_decoded: decoded,
+                });
+            }
+            return Ok(());
+        }
+        // Hand over complete lines; carry the partial last line into the next buffer.
+        let mut next = Vec::with_capacity(opts.chunk_bytes + 4096);
+        next.extend_from_slice(&data[line_start..]);
+        data.truncate(line_start);
+        let chunk = Chunk {
+            data,
+            records: std::mem::take(&mut records),
+            bytes_decoded: decoded,
+        };
+        if !emit(chunk) {
+            return Ok(());
+        }
+        data = next;
+        line_start = 0;
+    }
+}
+
+/// Streaming JSON walker for arrays and `record_path` wrappers.
+struct DocSplitter<'a> {
+    reader: &'a mut dyn BufRead,
+    opts: &'a SplitOptions,
+    emit: &'a mut dyn FnMut(Chunk) -> bool,
+    chunk: Chunk,
+    line: u64,
+    decoded: u64,
+    /// Copy of the current top-level value, used when the record path is absent in it.
+    tap: Option<Vec<u8>>,
+    tap_overflow: u64,
+    /// Set when the stream ended with a read error.
+    read_error: Option<String>,
+    stopped: bool,
+    matched: bool,
+}
+
+enum Scan {
+    Ok,
+    /// The stream ended (cleanly or not) inside a value.
+    Eof,
+    /// An unexpected byte at a structural position.
+    Malformed(String),
+}
+
+impl<'a> DocSplitter<'a> {
+    fn new(
+        reader: &'a mut dyn BufRead,
+        opts: &'a SplitOptions,
+        emit: &'a mut dyn FnMut(Chunk) -> bool,
+    ) -> Self {
+        Self {
+            reader,
+            opts,
+            emit,
+            chunk: Chunk::default(),
+            line: 1,
+            decoded: 0,
+            tap: None,
+            tap_overflow: 0,
+            read_error: None,
+            stopped: false,
+            matched: false,
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        if self.read_error.is_some() {
+            return None;
+        }
+        loop {
+            match self.reader.fill_buf() {
+                Ok([]) => return None,
+                Ok(b) => return Some(b[0]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.read_error = Some(e.to_string());
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn bump(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.reader.consume(1);
+        self.decoded += 1;
+        if b == b'\n' {
+            self.line += 1;
+        }
+        if let Some(t) = self.tap.as_mut() {
+            if t.len() < self.opts.max_record_bytes {
+                t.push(b);
+            } else {
+                self.tap_overflow += 1;
+            }
+        }
+        Some(b)
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b) = self.peek() {
+            if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+                self.bump();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Copies one JSON value into `out` (or drops it when `out` is `None`).
+    fn value(&mut self, mut out: Option<&mut Vec<u8>>) -> Scan {
+        let mut len = 0usize;
+        let max = self.opts.max_record_bytes;
+        let mut put = |out: &mut Option<&mut Vec<u8>>, b: u8| {
+            if let Some(o) = out.as_deref_mut() {
+                if len < max {
+                    o.push(b);
+                }
+            }
+            len += 1;
+        };
+        let Some(first) = self.bump() else {
+            return Scan::Eof;
+        };
+        put(&mut out, first);
+        match first {
+            b'"' => loop {
+                let Some(b) = self.bump() else { return Scan::Eof };
+                put(&mut out, b);
+                match b {
+                    b'\\' => {
+                        let Some(e) = self.bump() else { return Scan::Eof };
+                        put(&mut out, e);
+                    }
+                    b'"' => return Scan::Ok,
+                    _ => {}
+                }
+            },
+            b'{' | b'[' => {
+                let mut depth = 1usize;
+                let mut in_str = false;
+                while depth > 0 {
+                    let Some(b) = self.bump() else { return Scan::Eof };
+                    put(&mut out, b);
+                    if in_str {
+                        match b {
+                            b'\\' => {
+                                let Some(e) = self.bump() else { return Scan::Eof };
+                                put(&mut out, e);
+                            }
+                            b'"' => in_str = false,
+                            _ => {}
+                        }
+                    } else {
+                        match b {
+                            b'"' => in_str = true,
+                            b'{' | b'[' => depth += 1,
+                            b'}' | b']' => depth -= 1,
+                            _ => {}
+                        }
+                    }
+                }
+                Scan::Ok
+            }
+            _ => {
+                // A scalar: up to the next delimiter, which is left in the stream.
+                while let Some(b) = self.peek() {
+                    if matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\r' | b'\n') {
+                        break;
+                    }
+                    self.bump();
+                    put(&mut out, b);
+                }
+                Scan::Ok
+            }
+        }
+    }
+
+    fn emit_record(&mut self, start: usize, line: u64, defect: Option<Defect>) {
+        self.chunk.records.push(RawRecord {
+            start,
+            end: self.chunk.data.len(),
+            line,
+            defect,
+        });
+        self.matched = true;
+        if self.chunk.data.len() >= self.opts.chunk_bytes {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.chunk.records.is_empty() {
+            return;
+        }
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.bytes_decoded = self.decoded;
+        if !(self.emit)(chunk) {
+            self.stopped = true;
+        }
+    }
+
+    /// Captures one record value into the chunk.
+    fn record(&mut self) -> Scan {
+        self.skip_ws();
+        let line = self.line;
+        let start = self.chunk.data.len();
+        let mut data = std::mem::take(&mut self.chunk.data);
+        let res = self.value(Some(&mut data));
+        self.chunk.data = data;
+        let len = self.chunk.data.len() - start;
+        let defect = match &res {
+            Scan::Eof => Some(Defect::Truncated {
+                reason: self
+                    .read_error
+                    .clone()
+                    .unwrap_or_else(|| "input ended inside a JSON value".into()),
+            }),
+            _ if len >= self.opts.max_record_bytes => Some(Defect::TooLong { len: len as u64 }),
+            _ => None,
+        };
+        self.emit_record(start, line, defect);
+        res
+    }
+
+    /// Reads an object key (raw, escapes not resolved) and the following `:`.
+    fn key(&mut self) -> Result<Vec<u8>, Scan> {
+        let mut k = Vec::new();
+        match self.value(Some(&mut k)) {
+            Scan::Ok => {}
+            other => return Err(other),
+        }
+        if k.first() != Some(&b'"') || k.len() < 2 {
+            return Err(Scan::Malformed("expected an object key string".into()));
+        }
+        self.skip_ws();
+        match self.bump() {
+            Some(b':') => Ok(k[1..k.len() - 1].to_vec()),
+            Some(_) => Err(Scan::Malformed("expected `:` after an object key".into())),
+            None => Err(Scan::Eof),
+        }
+    }
+
+    /// After an element or member: `,` continues, `close` ends.
+    fn separator(&mut self, close: u8) -> Result<bool, Scan> {
+        self.skip_ws();
+        match self.bump() {
+            Some(b',') => Ok(true),
+            Some(b) if b == close => Ok(false),
+            Some(b) => Err(Scan::Malformed(format!(
+                "expected `,` or `{}` but found `{}`",
+                close as char,
+                (b as char).escape_default()
+            ))),
+            None => Err(Scan::Eof),
+        }
+    }
+
+    /// Walks a value at depth `idx` of the record path.
+    fn walk(&mut self, idx: usize) -> Scan {
+        self.skip_ws();
+        let path_len = self.opts.record_path.len();
+        if idx == path_len {
+            if self.peek() == Some(b'[') {
+                self.bump();
+                self.skip_ws();
+                if self.peek() == Some(b']') {
+                    self.bump();
+                    self.matched = true;
+                    return Scan::Ok;
+                }
+                loop {
+                    match self.record() {
+                        Scan::Ok => {}
+                        other => return other,
+                    }
+                    if self.stopped {
+                        return Scan::Ok;
+                    }
+                    match self.separator(b']') {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            self.matched = true;
+                            return Scan::Ok;
+                        }
+                        Err(e) => return e,
+                    }
+                }
+            }
+            return self.record();
+        }
+        match self.peek() {
+            Some(b'{') => {
+                self.bump();
+                self.skip_ws();
+                if self.peek() == Some(b'}') {
+                    self.bump();
+                    return Scan::Ok;
+                }
+                loop {
+                    let key = match self.key() {
+                        Ok(k) => k,
+                        Err(e) => return e,
+                    };
+                    let res = if key == self.opts.record_path[idx].as_bytes() {
+                        self.walk(idx + 1)
+                    } else {
+                        self.skip_ws();
+                        self.value(None)
+                    };
+                    match res {
+                        Scan::Ok => {}
+                        other => return other,
+                    }
+                    match self.separator(b'}') {
+                        Ok(true) => {}
+                        Ok(false) => return Scan::Ok,
+                        Err(e) => return e,
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.bump();
+                self.skip_ws();
+                if self.peek() == Some(b']') {
+                    self.bump();
+                    return Scan::Ok;
+                }
+                loop {
+                    match self.walk(idx) {
+                        Scan::Ok => {}
+                        other => return other,
+                    }
+                    match self.separator(b']') {
+                        Ok(true) => {}
+                        Ok(false) => return Scan::Ok,
+                        Err(e) => return e,
+                    }
+                }
+            }
+            Some(_) => self.value(None),
+            None => Scan::Eof,
+        }
+    }
+
+    /// One top-level value: walk it for the record path; if the path is not in it, the value
+    /// itself is a record (its bytes were tapped while walking).
+    fn top_level_value(&mut self) -> Scan {
+        let line = self.line;
+        self.tap = Some(Vec::new());
+        self.tap_overflow = 0;
+        self.matched = false;
+        let res = self.walk(0);
+        let tap = self.tap.take().unwrap_or_default();
+        if !self.matched && matches!(res, Scan::Ok | Scan::Eof) && !tap.is_empty() {
+            let start = self.chunk.data.len();
+            self.chunk.data.extend_from_slice(&tap);
+            let defect = if matches!(res, Scan::Eof) {
+                Some(Defect::Truncated {
+                    reason: self
+                        .read_error
+                        .clone()
+                        .unwrap_or_else(|| "input ended inside a JSON value".into()),
+                })
+            } else if self.tap_overflow > 0 {
+                Some(Defect::TooLong {
+                    len: tap.len() as u64 + self.tap_overflow,
+                })
+            } else {
+                None
+            };
+            self.emit_record(start, line, defect);
+            return Scan::Ok;
+        }
+        res
+    }
+
+    fn run(mut self) -> io::Result<()> {
+        let nested_path = !self.opts.record_path.is_empty();
+        while !self.stopped {
+            self.skip_ws();
+            let Some(b) = self.peek() else { break };
+            let res = if nested_path && b == b'[' {
+                // A bare array of envelopes (or of records): each element on its own.
+                self.bump();
+                let mut res = Scan::Ok;
+                loop {
+                    self.skip_ws();
+                    if self.peek() == Some(b']') {
+                        self.bump();
+                        break;
+                    }
+                    res = self.top_level_value();
+                    if !matches!(res, Scan::Ok) || self.stopped {
+                        break;
+                    }
+                    match self.separator(b']') {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            res = e;
+                            break;
+                        }
+                    }
+                }
+                res
+            } else {
+                self.top_level_value()
+            };
+            match res {
+                Scan::Ok => {}
+                Scan::Eof => {
+                    if self.read_error.is_some() || self.chunk.records.is_empty() {
+                        // Truncated structure after the last record: report it as a record so
+                        // the problem is visible, not silently dropped.
+                        let start = self.chunk.data.len();
+                        let reason = self
+                            .read_error
+                            .clone()
+                            .unwrap_or_else(|| "input ended inside the JSON document".into());
+                        self.emit_record(start, self.line, Some(Defect::Truncated { reason }));
+                    }
+                    break;
+                }
+                Scan::Malformed(reason) => {
+                    // Keep the rest of the line as a bad record, then resume at top level.
+                    let line = self.line;
+                    let start = self.chunk.data.len();
+                    while let Some(b) = self.peek() {
+                        if b == b'\n' {
+                            break;
+                        }
+                        self.bump();
+                        if self.chunk.data.len() - start < self.opts.max_record_bytes {
+                            self.chunk.data.push(b);
+                        }
+                    }
+                    self.emit_record(start, line, Some(Defect::Malformed { reason }));
+                }
+            }
+        }
+        if !self.stopped {
+            self.chunk.bytes_decoded = self.decoded;
+            let chunk = std::mem::take(&mut self.chunk);
+            if !chunk.records.is_empty() {
+                (self.emit)(chunk);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(input: &[u8], path: &[&str], chunk_bytes: usize) -> Vec<(u64, String, Option<Defect>)> {
+        let opts = SplitOptions {
+            chunk_bytes,
+            max_record_bytes: 64,
+            record_path: path.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let mut out = Vec::new();
+        let mut r: &[u8] = input;
+        split(&mut r, &opts, &mut |c: Chunk| {
+            for rec in &c.records {
+                out.push((
+                    rec.line,
+                    String::from_utf8_lossy(c.bytes(rec)).into_owned(),
+                    rec.defect.clone(),
+                ));
+            }
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn ndjson_lines_blank_crlf_bom_and_missing_final_newline() {
+        let input = b"\xEF\xBB\xBF{\"a\":1}\r\n\n  \n{\"b\":2}\n{\"c\":3}";
+        for chunk in [1, 7, 1 << 20] {
+            let got = records(input, &[], chunk);
+            assert_eq!(
+                got,
+                vec![
+                    (1, "{\"a\":1}".into(), None),
+                    (4, "{\"b\":2}".into(), None),
+                    (5, "{\"c\":3}".into(), None)
+                ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn ndjson_over_long_line_is_cut_and_flagged() {
+        let long = format!("{{\"m\":\"{}\"}}\n{{\"ok\":1}}\n", "x".repeat(200));
+        let got = records(long.as_bytes(), &[], 16);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].1.len(), 64);
+        assert_eq!(got[0].2, Some(Defect::TooLong { len: 209 }));
+        assert_eq!(got[1], (2, "{\"ok\":1}".into(), None));
+    }
+
+    #[test]
+    fn top_level_array_elements_with_lines() {
+        let input = b"[\n {\"a\": [1,2]},\n {\"b\": \"x]\\\"\"}, 3\n]\n";
+        let got = records(input, &[], 1 << 20);
+        assert_eq!(
+            got,
+            vec![
+                (2, "{\"a\": [1,2]}".into(), None),
+                (3, "{\"b\": \"x]\\\"\"}".into(), None),
+                (3, "3".into(), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn record_path_wrapper_and_nested_arrays() {
+        let input = br#"{"owner":"1","logEvents":[{"id":"a"},{"id":"b"}],"x":{"logEvents":0}}"#;
+        let got = records(input, &["logEvents"], 1 << 20);
+        assert_eq!(got.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), [r#"{"id":"a"}"#, r#"{"id":"b"}"#]);
+        let otel = br#"{"rl":[{"sl":[{"lr":[{"n":1},{"n":2}]}]},{"sl":[{"lr":[{"n":3}]}]}]}"#;
+        let got = records(otel, &["rl", "sl", "lr"], 1 << 20);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[2].1, r#"{"n":3}"#);
+    }
+
+    #[test]
+    fn record_path_absent_means_the_value_is_the_record() {
+        let input = b"{\"ts\":1}\n{\"Records\":[{\"ts\":2}]}\n";
+        let got = records(input, &["Records"], 1 << 20);
+        assert_eq!(
+            got.iter().map(|r| (r.0, r.1.as_str())).collect::<Vec<_>>(),
+            [(1, "{\"ts\":1}"), (2, "{\"ts\":2}")]
+        );
+    }
+
+    #[test]
+    fn truncated_array_is_reported() {
+        let got = records(b"[{\"a\":1},{\"b\":", &[], 1 << 20);
+        assert_eq!(got[0].1, "{\"a\":1}");
+        assert!(matches!(got[1].2, Some(Defect::Truncated { .. })), "{got:?}");
+    }
+
+    #[test]
+    fn malformed_array_keeps_the_rest_of_the_line() {
+        let got = records(b"[{\"a\":1} {\"b\":2}]\n", &[], 1 << 20);
+        assert_eq!(got[0].1, "{\"a\":1}");
+        assert_eq!(got[1].1, "{\"b\":2}]");
+        assert!(matches!(got[1].2, Some(Defect::Malformed { .. })));
+    }
+
+    #[test]
+    fn compression_by_magic() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"{\"a\":1}\n").unwrap();
+        let mut two = gz.finish().unwrap();
+        let again = two.clone();
+        two.extend_from_slice(&again); // multi-member
+        let (c, mut r) = decompress(io::Cursor::new(two)).unwrap();
+        assert_eq!(c, Compression::Gzip);
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "{\"a\":1}\n{\"a\":1}\n");
+
+        let z = zstd::encode_all(&b"{\"z\":1}\n"[..], 1).unwrap();
+        let (c, mut r) = decompress(io::Cursor::new(z)).unwrap();
+        assert_eq!(c, Compression::Zstd);
+        s.clear();
+        r.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "{\"z\":1}\n");
+
+        let (c, mut r) = decompress(io::Cursor::new(b"{}".to_vec())).unwrap();
+        assert_eq!(c, Compression::None);
+        s.clear();
+        r.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "{}");
+    }
+
+    #[test]
+    fn truncated_gzip_keeps_what_was_read() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for i in 0..2000 {
+            writeln!(gz, "{{\"i\":{i}}}").unwrap();
+        }
+        let full = gz.finish().unwrap();
+        let cut = full[..full.len() / 2].to_vec();
+        let (_, mut r) = decompress(io::Cursor::new(cut)).unwrap();
+        let opts = SplitOptions::default();
+        let mut recs = Vec::new();
+        split(&mut r, &opts, &mut |c: Chunk| {
+            recs.extend(c.records.iter().cloned());
+            true
+        })
+        .unwrap();
+        let last = recs.last().unwrap();
+        assert!(matches!(last.defect, Some(Defect::Truncated { .. })), "{last:?}");
+        assert!(recs.len() > 10);
+    }
+}

@@ -1,0 +1,54 @@
+//! The transform's one error type. Per-record problems are not errors (they are quarantined);
+//! these are the failures that stop one object: unreadable input, unwritable output.
+
+/// Errors that fail the transform of one object.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input could not be opened or read.
+    #[error("cannot read input `{path}`: {source}")]
+    Input {
+        /// The input path or URI.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An output file could not be written, renamed or removed.
+    #[error("cannot write `{path}`: {source}")]
+    Output {
+        /// The output path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The Parquet encoder failed.
+    #[error("cannot encode Parquet file `{path}`: {source}")]
+    Parquet {
+        /// The output path.
+        path: String,
+        /// The encoder error.
+        source: parquet::errors::ParquetError,
+    },
+    /// Building an Arrow batch failed (a bug: the schema and the builders disagree).
+    #[error("internal error building Arrow data for `{path}`: {source}")]
+    Arrow {
+        /// The output path.
+        path: String,
+        /// The Arrow error.
+        source: arrow_schema::ArrowError,
+    },
+    /// A previous run's manifest could not be parsed.
+    #[error("manifest `{path}` is corrupt: {source}")]
+    Manifest {
+        /// The manifest path.
+        path: String,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+    /// The core crate failed (schema, input opening).
+    #[error(transparent)]
+    Core(#[from] loglake_core::Error),
+}
+
+/// `Result` with this crate's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

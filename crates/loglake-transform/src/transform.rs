@@ -1,0 +1,393 @@
+//! One object through the whole transform: read → decompress → split (reader thread) →
+//! normalise → Arrow batches → partitioned Parquet + quarantine → summary.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use loglake_core::decode::{self, Chunk, SplitOptions};
+use loglake_core::{Cell, CompiledSchema, Normalizer, Row};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::columns::{arrow_schema, BatchBuilder};
+use crate::error::{Error, Result};
+use crate::output::{escape_partition_value, LocalOutput};
+use crate::quarantine::QuarantineWriter;
+use crate::writer::{PartKey, PartitionedWriter, WriterOptions};
+
+/// Options of one transform.
+#[derive(Debug, Clone)]
+pub struct TransformOptions {
+    /// Rows per Arrow batch handed to the writer. Fixed, so output never depends on how the
+    /// input happened to be read.
+    pub batch_rows: usize,
+    /// Chunking of the input (its `record_path` comes from the schema).
+    pub split: SplitOptions,
+    /// Parquet writer knobs.
+    pub writer: WriterOptions,
+}
+
+impl Default for TransformOptions {
+    fn default() -> Self {
+        Self {
+            batch_rows: 8192,
+            split: SplitOptions::default(),
+            writer: WriterOptions::default(),
+        }
+    }
+}
+
+/// The summary printed for each object (DESIGN.md §3, contract fields first).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// The object as the user named it (path or URI).
+    pub source: String,
+    /// Raw records seen: `records_written + records_quarantined`.
+    pub records_in: u64,
+    /// Rows written to Parquet.
+    pub records_written: u64,
+    /// Records written to the quarantine file.
+    pub records_quarantined: u64,
+    /// Bytes read from the object (compressed size).
+    pub bytes_in: u64,
+    /// `dt=…/hr=…` partitions that received rows, sorted.
+    pub partitions: Vec<String>,
+    /// Parquet files written, under the output root, sorted.
+    pub files: Vec<String>,
+    /// Per column, values that were present but not coercible (stored as null).
+    pub null_coercions: BTreeMap<String, u64>,
+    /// The table written to.
+    pub table: String,
+    /// `source_id` (first 16 hex of SHA-256 of the source name): the files' name stem.
+    pub source_id: String,
+    /// Bytes after decompression.
+    pub bytes_decoded: u64,
+    /// Detected compression.
+    pub compression: String,
+    /// Quarantined records per kind.
+    pub quarantine_reasons: BTreeMap<String, u64>,
+    /// The quarantine file, when records were quarantined.
+    pub quarantine_file: Option<String>,
+    /// Files of a previous version of this source that were removed.
+    pub removed_files: Vec<String>,
+    /// Wall time of the transform (the only non-deterministic field).
+    pub duration_ms: u64,
+}
+
+/// Counts bytes as they are read, for `bytes_in` and progress.
+struct Counting<'a, R> {
+    inner: R,
+    count: &'a AtomicU64,
+    progress: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        (self.progress)(n as u64);
+        Ok(n)
+    }
+}
+
+/// The identity of a source: `name` decides `source_id` (for S3, `bucket/key`); `display` is
+/// what summaries and quarantine lines show.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Identity, hashed into `source_id`.
+    pub name: String,
+    /// Shown to users.
+    pub display: String,
+}
+
+struct Sink<'o, 's> {
+    schema: &'s CompiledSchema,
+    writer: PartitionedWriter<'o>,
+    quarantine: QuarantineWriter,
+    builder: BatchBuilder,
+    parts: Vec<u32>,
+    part_bytes: FxHashMap<u32, u64>,
+    extra_names: Vec<String>,
+    last_key: Option<(PartKey, u32)>,
+    key: PartKey,
+    batch_rows: usize,
+    max_record_bytes: usize,
+    records_in: u64,
+    written: u64,
+    coercions: Vec<u64>,
+    reasons: BTreeMap<String, u64>,
+    table_dir: String,
+}
+
+impl Sink<'_, '_> {
+    fn flush_batch(&mut self) -> Result<()> {
+        if self.builder.is_empty() {
+            return Ok(());
+        }
+        let batch = self.builder.finish().map_err(|source| Error::Arrow {
+            path: self.table_dir.clone(),
+            source,
+        })?;
+        self.writer.write(&batch, &self.parts, &self.part_bytes)?;
+        self.parts.clear();
+        self.part_bytes.clear();
+        Ok(())
+    }
+
+    fn quarantine(&mut self, line: u64, kind: &str, reason: &str, raw: &[u8]) -> Result<()> {
+        *self.reasons.entry(kind.to_owned()).or_insert(0) += 1;
+        self.quarantine.push(line, kind, reason, raw)
+    }
+
+    fn chunk(&mut self, normalizer: &Normalizer<'_>, chunk: &Chunk) -> Result<()> {
+        let mut row = Row::new(self.schema);
+        for rec in &chunk.records {
+            self.records_in += 1;
+            let raw = chunk.bytes(rec);
+            if let Some(defect) = &rec.defect {
+                let reason = defect.reason(self.max_record_bytes);
+                self.quarantine(rec.line, defect.kind(), &reason, raw)?;
+                continue;
+            }
+            if let Err(rej) = normalizer.normalize(raw, &mut row) {
+                self.quarantine(rec.line, rej.kind, &rej.reason, raw)?;
+                continue;
+            }
+            for &c in &row.coercion_failures {
+                self.coercions[c] += 1;
+            }
+            self.key.hour = row.ts.div_euclid(3_600_000_000);
+            self.key.extras.clear();
+            for &c in &self.schema.extra_partition_columns {
+                self.key.extras.push(match &row.cells[c] {
+                    Cell::Str(s) => escape_partition_value(s),
+                    _ => escape_partition_value(""),
+                });
+            }
+            let part = match &self.last_key {
+                Some((k, id)) if *k == self.key => *id,
+                _ => {
+                    let id = self.writer.partition(&self.key, &self.extra_names);
+                    self.last_key = Some((self.key.clone(), id));
+                    id
+                }
+            };
+            self.builder.append(&row);
+            self.parts.push(part);
+            *self.part_bytes.entry(part).or_insert(0) += raw.len() as u64 + 1;
+            self.written += 1;
+            if self.builder.len() >= self.batch_rows {
+                self.flush_batch()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Transforms one object read from `reader` into `out`.
+///
+/// Records that cannot be used are quarantined, never dropped: on return,
+/// `records_in == records_written + records_quarantined`. An `Err` means the object could not
+/// be processed at all (unreadable input, unwritable output); in that case no new file is
+/// published and the manifest still names every file that may exist.
+pub fn transform_reader<R: Read + Send>(
+    reader: R,
+    source: &Source,
+    schema: &CompiledSchema,
+    out: &LocalOutput,
+    opts: &TransformOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Summary> {
+    let started = Instant::now();
+    let table = schema.table().to_owned();
+    let source_id = loglake_core::source_id(&source.name);
+    let mut split_opts = opts.split.clone();
+    split_opts.record_path.clone_from(&schema.schema.input.record_path);
+    let bytes_in = AtomicU64::new(0);
+
+    let writer = PartitionedWriter::new(
+        out,
+        &table,
+        &source_id,
+        &source.name,
+        arrow_schema(schema),
+        &schema.schema.attributes_column,
+        opts.writer.clone(),
+    )?;
+    let mut sink = Sink {
+        schema,
+        writer,
+        quarantine: QuarantineWriter::new(out.quarantine_path(&table, &source_id), &source.display),
+        builder: BatchBuilder::new(schema, opts.batch_rows),
+        parts: Vec::with_capacity(opts.batch_rows),
+        part_bytes: FxHashMap::default(),
+        extra_names: schema.schema.partition_keys[2..]
+            .iter()
+            .map(|k| k.name.clone())
+            .collect(),
+        last_key: None,
+        key: PartKey {
+            hour: 0,
+            extras: Vec::new(),
+        },
+        batch_rows: opts.batch_rows.max(1),
+        max_record_bytes: split_opts.max_record_bytes,
+        records_in: 0,
+        written: 0,
+        coercions: vec![0; schema.columns().len()],
+        reasons: BTreeMap::new(),
+        table_dir: out.table_dir(&table).display().to_string(),
+    };
+    let normalizer = Normalizer::new(schema);
+
+    let (compression, decoded, result) = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+        let split_opts = &split_opts;
+        let bytes_in = &bytes_in;
+        let reader_thread = s.spawn(move || -> std::io::Result<(decode::Compression, u64)> {
+            let counting = Counting {
+                inner: reader,
+                count: bytes_in,
+                progress,
+            };
+            let (compression, mut stream) = decode::decompress(counting)?;
+            let mut decoded = 0u64;
+            decode::split(&mut stream, split_opts, &mut |chunk| {
+                decoded = chunk.bytes_decoded;
+                tx.send(chunk).is_ok()
+            })?;
+            Ok((compression, decoded))
+        });
+        let mut result: Result<()> = Ok(());
+        for chunk in rx {
+            if result.is_ok() {
+                result = sink.chunk(&normalizer, &chunk);
+            }
+            // After an error keep draining, so the reader thread can finish.
+        }
+        let read = reader_thread.join();
+        match read {
+            Ok(Ok((c, d))) => (c, d, result),
+            Ok(Err(e)) => (
+                decode::Compression::None,
+                0,
+                result.and(Err(Error::Input {
+                    path: source.display.clone(),
+                    source: e,
+                })),
+            ),
+            Err(_) => (
+                decode::Compression::None,
+                0,
+                result.and(Err(Error::Input {
+                    path: source.display.clone(),
+                    source: std::io::Error::other("reader thread panicked"),
+                })),
+            ),
+        }
+    });
+    let result = result.and_then(|()| sink.flush_batch());
+    if let Err(e) = result {
+        sink.writer.abort();
+        sink.quarantine.abort();
+        return Err(e);
+    }
+    let partitions = sink.writer.partition_names();
+    let quarantined = sink.quarantine.count;
+    let quarantine_path = sink.quarantine.path().to_owned();
+    let (files, removed) = match sink.writer.finish() {
+        Ok(v) => v,
+        Err(e) => {
+            sink.quarantine.abort();
+            return Err(e);
+        }
+    };
+    let quarantine_file = sink.quarantine.commit()?;
+    debug_assert_eq!(sink.records_in, sink.written + quarantined);
+    let table_dir = out.table_dir(&table);
+    let null_coercions = schema
+        .columns()
+        .iter()
+        .zip(&sink.coercions)
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| (c.name.clone(), *n))
+        .collect();
+    let _ = quarantine_path;
+    Ok(Summary {
+        source: source.display.clone(),
+        records_in: sink.records_in,
+        records_written: sink.written,
+        records_quarantined: quarantined,
+        bytes_in: bytes_in.load(Ordering::Relaxed),
+        partitions,
+        files: files
+            .iter()
+            .map(|f| table_dir.join(f).display().to_string())
+            .collect(),
+        null_coercions,
+        table,
+        source_id,
+        bytes_decoded: decoded,
+        compression: compression.name().to_owned(),
+        quarantine_reasons: sink.reasons,
+        quarantine_file: quarantine_file.map(|p| p.display().to_string()),
+        removed_files: removed
+            .iter()
+            .map(|f| table_dir.join(f).display().to_string())
+            .collect(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+/// Transforms one local file. The source name defaults to the file's absolute path.
+pub fn transform_file(
+    path: &std::path::Path,
+    source_name: Option<&str>,
+    schema: &CompiledSchema,
+    out: &LocalOutput,
+    opts: &TransformOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Summary> {
+    let display = path.display().to_string();
+    let input_err = |source| Error::Input {
+        path: display.clone(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(input_err)?;
+    let name = match source_name {
+        Some(n) => n.to_owned(),
+        None => std::path::absolute(path)
+            .map_err(input_err)?
+            .display()
+            .to_string(),
+    };
+    let source = Source {
+        name,
+        display: display.clone(),
+    };
+    transform_reader(file, &source, schema, out, opts, progress)
+}
+
+/// Runs `work` over `items` on `jobs` threads, calling `done` as each finishes (in completion
+/// order, from the worker thread). Objects are independent, so this is how both cores are used.
+pub fn for_each_parallel<T: Sync, R>(
+    items: &[T],
+    jobs: usize,
+    work: &(dyn Fn(&T) -> R + Sync),
+    done: &(dyn Fn(usize, R) + Sync),
+) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1).min(items.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    done(i, work(item));
+                }
+            });
+        }
+    });
+}

@@ -1,0 +1,364 @@
+//! The partitioned Parquet writer: routes rows to one open file per partition, sizes row groups
+//! for Athena, and keeps memory bounded however many partitions one input spans.
+//!
+//! Memory: every open partition holds its in-progress row group (encoded, compressed pages) in
+//! memory. After each batch the writer sums [`ArrowWriter::memory_size`] over open files and,
+//! while the sum is over the budget, flushes the largest row group to disk. Time-ordered logs
+//! touch one or two partitions at a time and get full-size row groups; shuffled input gets
+//! smaller row groups instead of unbounded memory. The decisions depend only on the data, so
+//! output stays byte-identical for identical input.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use arrow_array::{RecordBatch, UInt32Array};
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::metadata::KeyValue;
+use parquet::schema::types::ColumnPath;
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, Result};
+use crate::output::{create_parent, in_progress_path, io_err, LocalOutput, Manifest};
+
+/// Knobs of the writer; the defaults suit Athena and the 256 MiB memory target.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// A row group is closed once this many bytes of input JSON went into it (the Parquet
+    /// uncompressed size is somewhat smaller): 128 MiB gives row groups above 64 MiB.
+    pub row_group_input_bytes: u64,
+    /// Budget for all in-progress row groups of one transform.
+    pub memory_budget: usize,
+    /// A file is closed and the next sequence number started past this many bytes on disk.
+    pub max_file_bytes: usize,
+    /// zstd level for the Parquet pages.
+    pub zstd_level: i32,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            row_group_input_bytes: 128 << 20,
+            memory_budget: 48 << 20,
+            max_file_bytes: 1 << 30,
+            zstd_level: 1,
+        }
+    }
+}
+
+/// A partition: `(hours since epoch, extra key values already escaped)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PartKey {
+    pub(crate) hour: i64,
+    pub(crate) extras: Vec<String>,
+}
+
+struct OpenFile {
+    writer: ArrowWriter<BufWriter<File>>,
+    tmp: PathBuf,
+    path: PathBuf,
+    group_input_bytes: u64,
+}
+
+struct Partition {
+    /// `dt=…/hr=…[/k=v]`.
+    rel_dir: String,
+    next_seq: u32,
+    open: Option<OpenFile>,
+}
+
+/// Writes the rows of one source into partition files.
+pub(crate) struct PartitionedWriter<'o> {
+    out: &'o LocalOutput,
+    table: String,
+    source_id: String,
+    schema: SchemaRef,
+    props: WriterProperties,
+    opts: WriterOptions,
+    parts: Vec<Partition>,
+    index: FxHashMap<PartKey, u32>,
+    /// Files of the previous run of this source (from its manifest).
+    old_files: std::collections::BTreeSet<String>,
+    /// Files this run has opened, relative to the table folder.
+    pub(crate) files: std::collections::BTreeSet<String>,
+    manifest_source: String,
+}
+
+impl<'o> PartitionedWriter<'o> {
+    pub(crate) fn new(
+        out: &'o LocalOutput,
+        table: &str,
+        source_id: &str,
+        source_name: &str,
+        schema: SchemaRef,
+        attributes_column: &str,
+        opts: WriterOptions,
+    ) -> Result<Self> {
+        let level = ZstdLevel::try_new(opts.zstd_level).map_err(|source| Error::Parquet {
+            path: out.table_dir(table).display().to_string(),
+            source,
+        })?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            // Row groups are closed by input bytes (see WriterOptions), not by a row count.
+            .set_max_row_group_row_count(None)
+            // The catch-all JSON column rarely repeats: a dictionary would only cost time.
+            .set_column_dictionary_enabled(ColumnPath::from(attributes_column), false)
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                "loglake.source".to_owned(),
+                source_name.to_owned(),
+            )]))
+            .build();
+        let manifest_path = out.manifest_path(table, source_id);
+        let old_files = Manifest::read(&manifest_path)?
+            .map(|m| m.files)
+            .unwrap_or_default();
+        Ok(Self {
+            out,
+            table: table.to_owned(),
+            source_id: source_id.to_owned(),
+            schema,
+            props,
+            opts,
+            parts: Vec::new(),
+            index: FxHashMap::default(),
+            old_files,
+            files: Default::default(),
+            manifest_source: source_name.to_owned(),
+        })
+    }
+
+    /// The partition id for a key, creating the partition on first sight.
+    pub(crate) fn partition(&mut self, key: &PartKey, names: &[String]) -> u32 {
+        if let Some(&id) = self.index.get(key) {
+            return id;
+        }
+        let day = key.hour.div_euclid(24);
+        let hr = key.hour.rem_euclid(24);
+        let mut rel_dir = format!("dt={}/hr={hr:02}", loglake_core::time::format_date(day));
+        for (name, v) in names.iter().zip(&key.extras) {
+            rel_dir.push_str(&format!("/{name}={v}"));
+        }
+        let id = u32::try_from(self.parts.len()).unwrap_or(u32::MAX);
+        self.parts.push(Partition {
+            rel_dir,
+            next_seq: 0,
+            open: None,
+        });
+        self.index.insert(key.clone(), id);
+        id
+    }
+
+    /// Sorted `dt=…/hr=…` names of the partitions that received rows.
+    pub(crate) fn partition_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.parts.iter().map(|p| p.rel_dir.clone()).collect();
+        v.sort();
+        v
+    }
+
+    fn manifest(&self, files: std::collections::BTreeSet<String>) -> Manifest {
+        Manifest {
+            source: self.manifest_source.clone(),
+            files,
+        }
+    }
+
+    fn open(&mut self, part: usize) -> Result<()> {
+        let p = &mut self.parts[part];
+        let rel = format!("{}/part-{}-{}.parquet", p.rel_dir, self.source_id, p.next_seq);
+        p.next_seq += 1;
+        let path = self.out.table_dir(&self.table).join(&rel);
+        // Record the file in the manifest before it exists, so a crash can never leave a file
+        // that no manifest names (the next run of this source would not find it to replace).
+        if self.files.insert(rel.clone()) {
+            let listed: std::collections::BTreeSet<String> =
+                self.old_files.union(&self.files).cloned().collect();
+            self.manifest(listed)
+                .write(&self.out.manifest_path(&self.table, &self.source_id))?;
+        }
+        create_parent(&path)?;
+        let tmp = in_progress_path(&path);
+        let f = File::create(&tmp).map_err(io_err(&tmp))?;
+        let writer = ArrowWriter::try_new(
+            BufWriter::with_capacity(256 * 1024, f),
+            self.schema.clone(),
+            Some(self.props.clone()),
+        )
+        .map_err(|source| Error::Parquet {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.parts[part].open = Some(OpenFile {
+            writer,
+            tmp,
+            path,
+            group_input_bytes: 0,
+        });
+        Ok(())
+    }
+
+    fn close(&mut self, part: usize) -> Result<()> {
+        if let Some(f) = self.parts[part].open.take() {
+            let path = f.path.display().to_string();
+            f.writer.close().map_err(|source| Error::Parquet {
+                path: path.clone(),
+                source,
+            })?;
+            std::fs::rename(&f.tmp, &f.path).map_err(io_err(&f.path))?;
+        }
+        Ok(())
+    }
+
+    fn write_part(&mut self, part: usize, batch: &RecordBatch, input_bytes: u64) -> Result<()> {
+        if self.parts[part].open.is_none() {
+            self.open(part)?;
+        }
+        let opts = self.opts.clone();
+        let Some(f) = self.parts[part].open.as_mut() else {
+            return Ok(());
+        };
+        let perr = |source| Error::Parquet {
+            path: f.path.display().to_string(),
+            source,
+        };
+        f.writer.write(batch).map_err(perr)?;
+        f.group_input_bytes += input_bytes;
+        if f.group_input_bytes >= opts.row_group_input_bytes {
+            f.writer.flush().map_err(|source| Error::Parquet {
+                path: f.path.display().to_string(),
+                source,
+            })?;
+            f.group_input_bytes = 0;
+        }
+        if f.writer.bytes_written() >= opts.max_file_bytes {
+            self.close(part)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a batch whose row `i` belongs to partition `parts[i]`; `input_bytes[p]` is the
+    /// input JSON size of the batch's rows in partition `p`.
+    pub(crate) fn write(
+        &mut self,
+        batch: &RecordBatch,
+        parts: &[u32],
+        input_bytes: &FxHashMap<u32, u64>,
+    ) -> Result<()> {
+        let Some(&first) = parts.first() else {
+            return Ok(());
+        };
+        if parts.iter().all(|&p| p == first) {
+            let bytes = input_bytes.get(&first).copied().unwrap_or(0);
+            self.write_part(first as usize, batch, bytes)?;
+        } else {
+            // Stable counting sort by partition, one `take`, then contiguous slices. Partitions
+            // are written in order of first appearance, so output is deterministic.
+            let mut order: Vec<u32> = Vec::new();
+            let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
+            for &p in parts {
+                let c = counts.entry(p).or_insert(0);
+                if *c == 0 {
+                    order.push(p);
+                }
+                *c += 1;
+            }
+            let mut offsets: FxHashMap<u32, u32> = FxHashMap::default();
+            let mut acc = 0u32;
+            for p in &order {
+                offsets.insert(*p, acc);
+                acc += counts[p];
+            }
+            let mut perm = vec![0u32; parts.len()];
+            let mut cursor = offsets.clone();
+            for (row, p) in parts.iter().enumerate() {
+                let slot = cursor.get_mut(p).map(|c| {
+                    let s = *c;
+                    *c += 1;
+                    s
+                });
+                if let Some(s) = slot {
+                    perm[s as usize] = u32::try_from(row).unwrap_or(u32::MAX);
+                }
+            }
+            let sorted = arrow_select::take::take_record_batch(batch, &UInt32Array::from(perm))
+                .map_err(|source| Error::Arrow {
+                    path: self.out.table_dir(&self.table).display().to_string(),
+                    source,
+                })?;
+            for p in order {
+                let slice = sorted.slice(offsets[&p] as usize, counts[&p] as usize);
+                let bytes = input_bytes.get(&p).copied().unwrap_or(0);
+                self.write_part(p as usize, &slice, bytes)?;
+            }
+        }
+        self.enforce_budget()
+    }
+
+    /// Flushes the largest in-progress row groups until the total is under budget.
+    fn enforce_budget(&mut self) -> Result<()> {
+        loop {
+            let mut total = 0usize;
+            let mut largest: Option<(usize, usize)> = None;
+            for (i, p) in self.parts.iter().enumerate() {
+                if let Some(f) = &p.open {
+                    let m = f.writer.memory_size();
+                    total += m;
+                    if largest.is_none_or(|(_, lm)| m > lm) {
+                        largest = Some((i, m));
+                    }
+                }
+            }
+            match largest {
+                Some((i, m)) if total > self.opts.memory_budget && m > 0 => {
+                    if let Some(f) = self.parts[i].open.as_mut() {
+                        f.writer.flush().map_err(|source| Error::Parquet {
+                            path: f.path.display().to_string(),
+                            source,
+                        })?;
+                        f.group_input_bytes = 0;
+                    }
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Closes every file, removes the previous run's files that this run did not rewrite, and
+    /// writes the final manifest. Returns `(files written, stale files removed)`, both relative
+    /// to the table folder.
+    pub(crate) fn finish(mut self) -> Result<(Vec<String>, Vec<String>)> {
+        for i in 0..self.parts.len() {
+            self.close(i)?;
+        }
+        let table_dir = self.out.table_dir(&self.table);
+        let mut removed = Vec::new();
+        for stale in self.old_files.difference(&self.files) {
+            let path = table_dir.join(stale);
+            if crate::output::remove_if_exists(&path)? {
+                removed.push(stale.clone());
+            }
+        }
+        let manifest_path = self.out.manifest_path(&self.table, &self.source_id);
+        if self.files.is_empty() {
+            crate::output::remove_if_exists(&manifest_path)?;
+        } else {
+            self.manifest(self.files.clone()).write(&manifest_path)?;
+        }
+        Ok((self.files.into_iter().collect(), removed))
+    }
+
+    /// Removes in-progress files after a failure; the manifest keeps naming every file that
+    /// may exist, so the next run cleans up.
+    pub(crate) fn abort(self) {
+        for p in self.parts {
+            if let Some(f) = p.open {
+                drop(f.writer);
+                let _ = std::fs::remove_file(&f.tmp);
+            }
+        }
+    }
+}

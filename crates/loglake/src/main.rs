@@ -1,0 +1,312 @@
+//! `loglake`: the command-line interface (DESIGN.md §5). Thin glue over the library crates:
+//! argument parsing, progress on stderr, data on stdout, exit codes.
+//!
+//! Exit codes: 0 ok; 1 data problems reported (quarantined records, failed objects);
+//! 2 usage or configuration error.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use loglake_core::{CompiledSchema, Schema};
+use loglake_transform::{for_each_parallel, transform_file, LocalOutput, TransformOptions};
+
+#[derive(Parser)]
+#[command(name = "loglake", version, about = "Raw JSON logs to partitioned, queryable Parquet")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate realistic, deterministic JSON log files (about 1% deliberately bad lines).
+    Gen(GenArgs),
+    /// Transform raw JSON log files into partitioned zstd Parquet, quarantining bad records.
+    ///
+    /// Prints one JSON summary per input on stdout:
+    /// {"source","records_in","records_written","records_quarantined","bytes_in","partitions",
+    /// "files","null_coercions",...}. Output layout:
+    /// <OUTPUT>/clean/<table>/dt=YYYY-MM-DD/hr=HH/part-<source_id>-<n>.parquet and
+    /// <OUTPUT>/quarantine/<table>/<source_id>.ndjson.gz.
+    Transform(TransformArgs),
+}
+
+#[derive(clap::Args)]
+struct GenArgs {
+    /// Folder to write the files into (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of files.
+    #[arg(long, default_value_t = 4)]
+    files: usize,
+    /// Lines per file.
+    #[arg(long, default_value_t = 1000)]
+    lines: usize,
+    /// Seed; the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Share of bad lines (0.0 to 1.0).
+    #[arg(long, default_value_t = 0.01)]
+    bad_ratio: f64,
+    /// Write gzip files (`.ndjson.gz`).
+    #[arg(long)]
+    gzip: bool,
+    /// First event time (RFC 3339).
+    #[arg(long, default_value = "2024-05-01T00:00:00Z")]
+    start: String,
+    /// Hours covered by all files together.
+    #[arg(long, default_value_t = 72)]
+    hours: u32,
+}
+
+#[derive(clap::Args)]
+struct TransformArgs {
+    /// Input files or folders (folders are read recursively; hidden files are skipped).
+    #[arg(long, num_args = 1.., required = true)]
+    input: Vec<PathBuf>,
+    /// Output root folder.
+    #[arg(long)]
+    output: String,
+    /// Schema file (JSON). Default: the built-in `schemas/app_logs.json`.
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Name that identifies the source (as `bucket/key`), deciding `source_id` and so the
+    /// output file names. Only with a single input file. Default: the file's absolute path.
+    #[arg(long)]
+    source: Option<String>,
+    /// Objects transformed at once. Default: the number of cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// A usage or configuration error: exit code 2.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Gen(args) => generate(&args),
+        Command::Transform(args) => transform(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {err}");
+            for cause in err.chain().skip(1) {
+                let _ = writeln!(stderr, "  caused by: {cause}");
+            }
+            if err.downcast_ref::<UsageError>().is_some()
+                || err.downcast_ref::<loglake_core::Error>().is_some()
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn print_json_line(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
+    let start = loglake_core::time::parse_rfc3339(&args.start).ok_or_else(|| {
+        usage(format!(
+            "`--start {}` is not an RFC 3339 time\nhint: use e.g. `--start 2024-05-01T00:00:00Z`",
+            args.start
+        ))
+    })?;
+    let opts = loglake_gen::GenOptions {
+        files: args.files,
+        lines: args.lines,
+        seed: args.seed,
+        bad_ratio: args.bad_ratio,
+        gzip: args.gzip,
+        start: start.div_euclid(1_000_000),
+        hours: args.hours,
+    };
+    let report = loglake_gen::generate(&args.out, &opts).map_err(|e| match e {
+        loglake_gen::Error::Invalid(m) => usage(m),
+        other => anyhow::Error::new(other),
+    })?;
+    print_json_line(&serde_json::json!({
+        "files": report.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "lines": report.lines,
+        "bad_lines": report.bad_lines,
+        "bytes": report.bytes,
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_schema(path: Option<&Path>) -> anyhow::Result<CompiledSchema> {
+    Ok(match path {
+        Some(p) => Schema::from_path(p)?.compile(&p.display().to_string())?,
+        None => Schema::default_app_logs().compile("built-in app_logs")?,
+    })
+}
+
+/// Expands folders into their files (sorted, hidden and `_`-prefixed entries skipped).
+fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot list folder `{}`", dir.display()))?
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("cannot list folder `{}`", dir.display()))?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for e in entries {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            walk(input, &mut files)?;
+        } else if input.exists() {
+            files.push(input.clone());
+        } else {
+            return Err(usage(format!(
+                "input `{}` does not exist\nhint: pass files or folders of raw JSON logs, e.g. the output of `loglake gen`",
+                input.display()
+            )));
+        }
+    }
+    if files.is_empty() {
+        return Err(usage("no input files found in the given folders".to_owned()));
+    }
+    Ok(files)
+}
+
+fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} read ({bytes_per_sec}, eta {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
+    if args.output.starts_with("s3://") {
+        bail!(usage(format!(
+            "`--output {}`: S3 output is not available in this build yet\nhint: write to a local folder",
+            args.output
+        )));
+    }
+    let schema = load_schema(args.schema.as_deref())?;
+    let files = expand_inputs(&args.input)?;
+    if args.source.is_some() && files.len() != 1 {
+        bail!(usage(format!(
+            "`--source` names one object, but {} input files were given",
+            files.len()
+        )));
+    }
+    let out = LocalOutput::new(&args.output);
+    let opts = TransformOptions::default();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = progress_bar(total, args.quiet);
+    let progress = |n: u64| bar.inc(n);
+
+    // Summaries are printed in input order as soon as every earlier input is done.
+    struct Ordered {
+        next: usize,
+        pending: std::collections::BTreeMap<usize, String>,
+        problems: bool,
+    }
+    let state = Mutex::new(Ordered {
+        next: 0,
+        pending: Default::default(),
+        problems: false,
+    });
+    let work = |path: &PathBuf| {
+        transform_file(path, args.source.as_deref(), &schema, &out, &opts, &progress)
+    };
+    let done = |i: usize, result: loglake_transform::Result<loglake_transform::Summary>| {
+        let (value, problem) = match result {
+            Ok(summary) => {
+                let problem = summary.records_quarantined > 0;
+                (serde_json::to_string(&summary).unwrap_or_default(), problem)
+            }
+            Err(err) => {
+                bar.suspend(|| eprintln!("error: {err}"));
+                let line = serde_json::json!({
+                    "source": files[i].display().to_string(),
+                    "error": err.to_string(),
+                });
+                (line.to_string(), true)
+            }
+        };
+        let Ok(mut st) = state.lock() else { return };
+        st.problems |= problem;
+        st.pending.insert(i, value);
+        loop {
+            let next = st.next;
+            let Some(v) = st.pending.remove(&next) else { break };
+            let written = bar.suspend(|| {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{v}").and_then(|()| out.flush())
+            });
+            if let Err(e) = written {
+                eprintln!("error: cannot write to stdout: {e}");
+            }
+            st.next += 1;
+        }
+    };
+    for_each_parallel(&files, jobs, &work, &done);
+    bar.finish_and_clear();
+    let problems = state.lock().map(|s| s.problems).unwrap_or(true);
+    Ok(if problems {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
