@@ -250,6 +250,7 @@ fn split_lines(
     // Bytes of an over-long line dropped after its first `max_record_bytes`.
     let mut overflow: Option<u64> = None;
     let mut eof_error: Option<String> = None;
+    let max_record = opts.max_record_bytes;
 
     let push_line = |data: &[u8],
                      records: &mut Vec<RawRecord>,
@@ -271,6 +272,13 @@ fn split_lines(
         }
         if defect.is_none() && is_blank(&data[s..e]) {
             return;
+        }
+        let mut defect = defect;
+        if defect.is_none() && e - s > max_record {
+            defect = Some(Defect::TooLong {
+                len: (e - s) as u64,
+            });
+            e = s + max_record;
         }
         records.push(RawRecord {
             start: s,
@@ -614,9 +622,16 @@ impl<'a> DocSplitter<'a> {
     /// After an element or member: `,` continues, `close` ends.
     fn separator(&mut self, close: u8) -> Result<bool, Scan> {
         self.skip_ws();
-        match self.bump() {
-            Some(b',') => Ok(true),
-            Some(b) if b == close => Ok(false),
+        // Peek first: an unexpected byte stays in the stream, so it is kept in the bad record.
+        match self.peek() {
+            Some(b',') => {
+                self.bump();
+                Ok(true)
+            }
+            Some(b) if b == close => {
+                self.bump();
+                Ok(false)
+            }
             Some(b) => Err(Scan::Malformed(format!(
                 "expected `,` or `{}` but found `{}`",
                 close as char,
@@ -869,8 +884,25 @@ mod tests {
         let got = records(long.as_bytes(), &[], 16);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].1.len(), 64);
-        assert_eq!(got[0].2, Some(Defect::TooLong { len: 209 }));
+        assert_eq!(got[0].2, Some(Defect::TooLong { len: 208 }));
         assert_eq!(got[1], (2, "{\"ok\":1}".into(), None));
+        // The same through 8-byte reads: the line is cut while streaming, same result.
+        let opts = SplitOptions {
+            chunk_bytes: 16,
+            max_record_bytes: 64,
+            record_path: Vec::new(),
+        };
+        let mut small = io::BufReader::with_capacity(8, long.as_bytes());
+        let mut streamed = Vec::new();
+        split(&mut small, &opts, &mut |c: Chunk| {
+            streamed.extend(c.records.iter().map(|r| (r.line, c.bytes(r).len(), r.defect.clone())));
+            true
+        })
+        .unwrap();
+        assert_eq!(
+            streamed,
+            vec![(1, 64, Some(Defect::TooLong { len: 208 })), (2, 8, None)]
+        );
     }
 
     #[test]
