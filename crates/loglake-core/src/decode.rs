@@ -218,7 +218,12 @@ pub fn split(
             .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0xEF | 0xBB | 0xBF))
             .unwrap_or(buf.len());
         if skip < buf.len() {
-            break buf[skip] == b'[' || (!opts.record_path.is_empty() && buf[skip] == b'{');
+            let rest = &buf[skip..];
+            break match rest[0] {
+                b'[' => !first_line_is_ndjson(rest),
+                b'{' => !opts.record_path.is_empty(),
+                _ => false,
+            };
         }
         // Only blanks in the first buffer: NDJSON, which skips blank lines itself.
         break false;
@@ -228,6 +233,34 @@ pub fn split(
     } else {
         split_lines(reader, opts, emit)
     }
+}
+
+/// Whether a stream starting with `[` is NDJSON whose first record happens to be an array: its
+/// first line is a complete JSON value and another non-blank line follows. A pretty-printed array
+/// (`[` alone on its line) or a one-line array document is not.
+fn first_line_is_ndjson(buf: &[u8]) -> bool {
+    let Some(nl) = memchr::memchr(b'\n', buf) else {
+        return false;
+    };
+    let (mut depth, mut in_str, mut esc) = (0i64, false, false);
+    for &b in &buf[..nl] {
+        if in_str {
+            match (esc, b) {
+                (true, _) => esc = false,
+                (false, b'\\') => esc = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_str = true,
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => depth -= 1,
+                _ => {}
+            }
+        }
+    }
+    depth == 0 && !in_str && !is_blank(&buf[nl + 1..])
 }
 
 fn is_blank(line: &[u8]) -> bool {
@@ -938,6 +971,19 @@ mod tests {
             got.iter().map(|r| (r.0, r.1.as_str())).collect::<Vec<_>>(),
             [(1, "{\"ts\":1}"), (2, "{\"ts\":2}")]
         );
+    }
+
+    #[test]
+    fn ndjson_whose_first_record_is_an_array_stays_ndjson() {
+        // Regression: a bad first line `[...]` switched a whole NDJSON file to array mode.
+        let got = records(b"[\"not\",\"an\",\"object\"]\n{\"a\":1}\n{\"b\":2}\n", &[], 1 << 20);
+        assert_eq!(
+            got.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+            ["[\"not\",\"an\",\"object\"]", "{\"a\":1}", "{\"b\":2}"]
+        );
+        // A one-line array document is still an array of records.
+        let got = records(b"[{\"a\":1},{\"b\":2}]\n", &[], 1 << 20);
+        assert_eq!(got.len(), 2);
     }
 
     #[test]
