@@ -636,6 +636,7 @@ impl<'a> DocSplitter<'a> {
 
     /// Reads an object key (raw, escapes not resolved) and the following `:`.
     fn key(&mut self) -> Result<Vec<u8>, Scan> {
+        self.skip_ws();
         let mut k = Vec::new();
         match self.value(Some(&mut k)) {
             Scan::Ok => {}
@@ -957,6 +958,10 @@ mod tests {
         let input = br#"{"owner":"1","logEvents":[{"id":"a"},{"id":"b"}],"x":{"logEvents":0}}"#;
         let got = records(input, &["logEvents"], 1 << 20);
         assert_eq!(got.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), [r#"{"id":"a"}"#, r#"{"id":"b"}"#]);
+        // Pretty-printed, as CloudWatch Logs payloads are once decoded.
+        let pretty = b"{\n\t\"owner\": \"1\",\n\t\"logEvents\": [\n\t\t{\"id\": \"a\"},\n\t\t{\"id\": \"b\"}\n\t]\n}\n";
+        let got = records(pretty, &["logEvents"], 1 << 20);
+        assert_eq!(got.iter().map(|r| (r.0, r.1.as_str())).collect::<Vec<_>>(), [(4, r#"{"id": "a"}"#), (5, r#"{"id": "b"}"#)]);
         let otel = br#"{"rl":[{"sl":[{"lr":[{"n":1},{"n":2}]}]},{"sl":[{"lr":[{"n":3}]}]}]}"#;
         let got = records(otel, &["rl", "sl", "lr"], 1 << 20);
         assert_eq!(got.len(), 3);
