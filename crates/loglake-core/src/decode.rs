@@ -264,7 +264,8 @@ fn first_line_is_ndjson(buf: &[u8]) -> bool {
 }
 
 fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    line.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 /// NDJSON: one record per line.
@@ -378,7 +379,15 @@ fn split_lines(
             let mut pos = scan_from;
             while let Some(p) = memchr::memchr(b'\n', &data[pos..]) {
                 let end = pos + p;
-                push_line(&data, &mut records, line_start, end, line, &mut first_line, None);
+                push_line(
+                    &data,
+                    &mut records,
+                    line_start,
+                    end,
+                    line,
+                    &mut first_line,
+                    None,
+                );
                 line += 1;
                 line_start = end + 1;
                 pos = end + 1;
@@ -400,7 +409,15 @@ fn split_lines(
                     (None, Some(len)) => Some(Defect::TooLong { len }),
                     (None, None) => None,
                 };
-                push_line(&data, &mut records, line_start, end, line, &mut first_line, defect);
+                push_line(
+                    &data,
+                    &mut records,
+                    line_start,
+                    end,
+                    line,
+                    &mut first_line,
+                    defect,
+                );
             }
             if !records.is_empty() || !data.is_empty() {
                 emit(Chunk {
@@ -523,10 +540,10 @@ impl<'a> DocSplitter<'a> {
         let mut len = 0usize;
         let max = self.opts.max_record_bytes;
         let mut put = |out: &mut Option<&mut Vec<u8>>, b: u8| {
-            if let Some(o) = out.as_deref_mut() {
-                if len < max {
-                    o.push(b);
-                }
+            if let Some(o) = out.as_deref_mut()
+                && len < max
+            {
+                o.push(b);
             }
             len += 1;
         };
@@ -536,11 +553,15 @@ impl<'a> DocSplitter<'a> {
         put(&mut out, first);
         match first {
             b'"' => loop {
-                let Some(b) = self.bump() else { return Scan::Eof };
+                let Some(b) = self.bump() else {
+                    return Scan::Eof;
+                };
                 put(&mut out, b);
                 match b {
                     b'\\' => {
-                        let Some(e) = self.bump() else { return Scan::Eof };
+                        let Some(e) = self.bump() else {
+                            return Scan::Eof;
+                        };
                         put(&mut out, e);
                     }
                     b'"' => return Scan::Ok,
@@ -551,12 +572,16 @@ impl<'a> DocSplitter<'a> {
                 let mut depth = 1usize;
                 let mut in_str = false;
                 while depth > 0 {
-                    let Some(b) = self.bump() else { return Scan::Eof };
+                    let Some(b) = self.bump() else {
+                        return Scan::Eof;
+                    };
                     put(&mut out, b);
                     if in_str {
                         match b {
                             b'\\' => {
-                                let Some(e) = self.bump() else { return Scan::Eof };
+                                let Some(e) = self.bump() else {
+                                    return Scan::Eof;
+                                };
                                 put(&mut out, e);
                             }
                             b'"' => in_str = false,
@@ -873,7 +898,11 @@ impl<'a> DocSplitter<'a> {
 mod tests {
     use super::*;
 
-    fn records(input: &[u8], path: &[&str], chunk_bytes: usize) -> Vec<(u64, String, Option<Defect>)> {
+    fn records(
+        input: &[u8],
+        path: &[&str],
+        chunk_bytes: usize,
+    ) -> Vec<(u64, String, Option<Defect>)> {
         let opts = SplitOptions {
             chunk_bytes,
             max_record_bytes: 64,
@@ -929,7 +958,11 @@ mod tests {
         let mut small = io::BufReader::with_capacity(8, long.as_bytes());
         let mut streamed = Vec::new();
         split(&mut small, &opts, &mut |c: Chunk| {
-            streamed.extend(c.records.iter().map(|r| (r.line, c.bytes(r).len(), r.defect.clone())));
+            streamed.extend(
+                c.records
+                    .iter()
+                    .map(|r| (r.line, c.bytes(r).len(), r.defect.clone())),
+            );
             true
         })
         .unwrap();
@@ -957,11 +990,17 @@ mod tests {
     fn record_path_wrapper_and_nested_arrays() {
         let input = br#"{"owner":"1","logEvents":[{"id":"a"},{"id":"b"}],"x":{"logEvents":0}}"#;
         let got = records(input, &["logEvents"], 1 << 20);
-        assert_eq!(got.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), [r#"{"id":"a"}"#, r#"{"id":"b"}"#]);
+        assert_eq!(
+            got.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+            [r#"{"id":"a"}"#, r#"{"id":"b"}"#]
+        );
         // Pretty-printed, as CloudWatch Logs payloads are once decoded.
         let pretty = b"{\n\t\"owner\": \"1\",\n\t\"logEvents\": [\n\t\t{\"id\": \"a\"},\n\t\t{\"id\": \"b\"}\n\t]\n}\n";
         let got = records(pretty, &["logEvents"], 1 << 20);
-        assert_eq!(got.iter().map(|r| (r.0, r.1.as_str())).collect::<Vec<_>>(), [(4, r#"{"id": "a"}"#), (5, r#"{"id": "b"}"#)]);
+        assert_eq!(
+            got.iter().map(|r| (r.0, r.1.as_str())).collect::<Vec<_>>(),
+            [(4, r#"{"id": "a"}"#), (5, r#"{"id": "b"}"#)]
+        );
         let otel = br#"{"rl":[{"sl":[{"lr":[{"n":1},{"n":2}]}]},{"sl":[{"lr":[{"n":3}]}]}]}"#;
         let got = records(otel, &["rl", "sl", "lr"], 1 << 20);
         assert_eq!(got.len(), 3);
@@ -981,7 +1020,11 @@ mod tests {
     #[test]
     fn ndjson_whose_first_record_is_an_array_stays_ndjson() {
         // Regression: a bad first line `[...]` switched a whole NDJSON file to array mode.
-        let got = records(b"[\"not\",\"an\",\"object\"]\n{\"a\":1}\n{\"b\":2}\n", &[], 1 << 20);
+        let got = records(
+            b"[\"not\",\"an\",\"object\"]\n{\"a\":1}\n{\"b\":2}\n",
+            &[],
+            1 << 20,
+        );
         assert_eq!(
             got.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
             ["[\"not\",\"an\",\"object\"]", "{\"a\":1}", "{\"b\":2}"]
@@ -995,7 +1038,10 @@ mod tests {
     fn truncated_array_is_reported() {
         let got = records(b"[{\"a\":1},{\"b\":", &[], 1 << 20);
         assert_eq!(got[0].1, "{\"a\":1}");
-        assert!(matches!(got[1].2, Some(Defect::Truncated { .. })), "{got:?}");
+        assert!(
+            matches!(got[1].2, Some(Defect::Truncated { .. })),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -1052,7 +1098,10 @@ mod tests {
         })
         .unwrap();
         let last = recs.last().unwrap();
-        assert!(matches!(last.defect, Some(Defect::Truncated { .. })), "{last:?}");
+        assert!(
+            matches!(last.defect, Some(Defect::Truncated { .. })),
+            "{last:?}"
+        );
         assert!(recs.len() > 10);
     }
 }

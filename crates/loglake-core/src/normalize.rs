@@ -8,8 +8,8 @@
 use std::borrow::Cow;
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::de::{self, Deserializer as _, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::schema::{ColumnType, CompiledSchema, Normalize};
@@ -213,7 +213,6 @@ fn parse_int(s: &str) -> Option<i64> {
         return Some(v);
     }
     let f: f64 = s.parse().ok()?;
-    #[expect(clippy::cast_possible_truncation, reason = "checked integral and in range")]
     (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.2e18).then_some(f as i64)
 }
 
@@ -287,7 +286,11 @@ impl<'s> Normalizer<'s> {
         let string = || string_content(text).ok_or(());
         Ok(match spec.ty {
             ColumnType::String => {
-                let s = if first == b'"' { string()? } else { Cow::Borrowed(text) };
+                let s = if first == b'"' {
+                    string()?
+                } else {
+                    Cow::Borrowed(text)
+                };
                 match spec.normalize {
                     Some(Normalize::Level) => match s {
                         Cow::Borrowed(b) => Cell::Str(self.schema.levels.normalize(b)),
@@ -339,7 +342,10 @@ impl<'s> Normalizer<'s> {
             .map(|s| format!("`{s}`"))
             .collect::<Vec<_>>()
             .join(", ");
-        Rejection::new("missing_field", format!("missing required field `{name}` (looked for {sources})"))
+        Rejection::new(
+            "missing_field",
+            format!("missing required field `{name}` (looked for {sources})"),
+        )
     }
 
     fn invalid(&self, col: usize, raw: &RawValue) -> Rejection {
@@ -349,28 +355,34 @@ impl<'s> Normalizer<'s> {
             shown.push('…');
         }
         if col == self.schema.timestamp_column {
-            Rejection::new("invalid_timestamp", format!(
-                "invalid timestamp {shown} for `{}`: expected one of {}",
-                spec.name,
-                self.schema.schema.timestamp.formats.join(", ")
-            ))
+            Rejection::new(
+                "invalid_timestamp",
+                format!(
+                    "invalid timestamp {shown} for `{}`: expected one of {}",
+                    spec.name,
+                    self.schema.schema.timestamp.formats.join(", ")
+                ),
+            )
         } else {
-            Rejection::new("invalid_value", format!(
-                "invalid value {shown} for required `{}` ({}): expected {}",
-                spec.name,
-                kind_name(raw.get()),
-                spec.ty.glue_name()
-            ))
+            Rejection::new(
+                "invalid_value",
+                format!(
+                    "invalid value {shown} for required `{}` ({}): expected {}",
+                    spec.name,
+                    kind_name(raw.get()),
+                    spec.ty.glue_name()
+                ),
+            )
         }
     }
 
     /// Normalises one record. On success `row` holds the typed cells, attributes and time.
     pub fn normalize<'a>(&self, raw: &'a [u8], row: &mut Row<'a>) -> Result<(), Rejection> {
         let text = std::str::from_utf8(raw).map_err(|e| {
-            Rejection::new("invalid_utf8", format!(
-                "invalid UTF-8 at byte {} of the record",
-                e.valid_up_to()
-            ))
+            Rejection::new(
+                "invalid_utf8",
+                format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()),
+            )
         })?;
         let trimmed = text.trim_start_matches([' ', '\t', '\r', '\n']);
         match trimmed.as_bytes().first() {
@@ -498,7 +510,10 @@ fn push_json_string(buf: &mut String, s: &str) {
 fn epoch_number(raw: &str, unit: Option<EpochUnit>) -> Option<i64> {
     if raw.contains(['e', 'E']) {
         let v: f64 = raw.parse().ok()?;
-        return time::epoch_float_to_micros(v, unit.unwrap_or_else(|| EpochUnit::by_magnitude(v.abs())));
+        return time::epoch_float_to_micros(
+            v,
+            unit.unwrap_or_else(|| EpochUnit::by_magnitude(v.abs())),
+        );
     }
     time::parse_epoch_text(raw, unit)
 }
@@ -515,7 +530,8 @@ mod tests {
     fn norm(s: &CompiledSchema, line: &str) -> Result<Vec<String>, String> {
         let n = Normalizer::new(s);
         let mut row = Row::new(s);
-        n.normalize(line.as_bytes(), &mut row).map_err(|r| r.reason)?;
+        n.normalize(line.as_bytes(), &mut row)
+            .map_err(|r| r.reason)?;
         let mut out: Vec<String> = s
             .columns()
             .iter()
@@ -562,7 +578,11 @@ mod tests {
         let got = norm(&s, r#"{"ts":1700000000,"status":"abc","latency_ms":"1.5"}"#).unwrap();
         assert_eq!(
             got,
-            ["ts=2023-11-14T22:13:20.000000Z", "latency_ms=Double(1.5)", "failed=status"]
+            [
+                "ts=2023-11-14T22:13:20.000000Z",
+                "latency_ms=Double(1.5)",
+                "failed=status"
+            ]
         );
     }
 
@@ -577,9 +597,20 @@ mod tests {
             norm(&s, r#"{"ts":"xxx"}"#).unwrap_err(),
             r#"invalid timestamp "xxx" for `ts`: expected one of rfc3339, epoch"#
         );
-        assert_eq!(norm(&s, "[1,2]").unwrap_err(), "not a JSON object (found an array)");
-        assert!(norm(&s, r#"{"ts":1,"#).unwrap_err().starts_with("invalid JSON: "));
-        assert!(norm(&s, "# comment").unwrap_err().starts_with("invalid JSON: "));
+        assert_eq!(
+            norm(&s, "[1,2]").unwrap_err(),
+            "not a JSON object (found an array)"
+        );
+        assert!(
+            norm(&s, r#"{"ts":1,"#)
+                .unwrap_err()
+                .starts_with("invalid JSON: ")
+        );
+        assert!(
+            norm(&s, "# comment")
+                .unwrap_err()
+                .starts_with("invalid JSON: ")
+        );
         let bad_utf8 = Normalizer::new(&s)
             .normalize(b"{\"ts\":1,\"m\":\"\xff\"}", &mut Row::new(&s))
             .unwrap_err();
@@ -590,13 +621,24 @@ mod tests {
     fn duplicate_keys_last_wins() {
         let s = schema();
         let got = norm(&s, r#"{"ts":1,"k":1,"level":"info","k":2,"level":"error"}"#).unwrap();
-        assert_eq!(got, ["ts=1970-01-01T00:00:01.000000Z", "level=ERROR", r#"attributes={"k":2}"#]);
+        assert_eq!(
+            got,
+            [
+                "ts=1970-01-01T00:00:01.000000Z",
+                "level=ERROR",
+                r#"attributes={"k":2}"#
+            ]
+        );
     }
 
     #[test]
     fn nested_and_dotted_aliases() {
         let s = schema();
-        let got = norm(&s, r#"{"t":{"$date":"2026-03-10T20:58:09.401+00:00"},"log.level":"debug"}"#).unwrap();
+        let got = norm(
+            &s,
+            r#"{"t":{"$date":"2026-03-10T20:58:09.401+00:00"},"log.level":"debug"}"#,
+        )
+        .unwrap();
         assert_eq!(
             got,
             [

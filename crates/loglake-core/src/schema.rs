@@ -191,7 +191,6 @@ impl Schema {
 
     /// The built-in default schema (`schemas/app_logs.json`).
     pub fn default_app_logs() -> Self {
-        #[expect(clippy::expect_used, reason = "the embedded schema is tested to parse")]
         Self::from_json(DEFAULT_SCHEMA_JSON, "built-in app_logs").expect("built-in schema parses")
     }
 
@@ -253,7 +252,9 @@ impl CompiledSchema {
             )));
         }
         if schema.columns.is_empty() {
-            return Err(invalid("`columns` is empty; declare at least the timestamp column".into()));
+            return Err(invalid(
+                "`columns` is empty; declare at least the timestamp column".into(),
+            ));
         }
         let mut names: FxHashMap<&str, usize> = FxHashMap::default();
         for (i, c) in schema.columns.iter().enumerate() {
@@ -321,7 +322,10 @@ impl CompiledSchema {
         let mut seen_keys: Vec<&str> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             if k.ty != ColumnType::String {
-                return Err(invalid(format!("partition key `{}` must have type `string`", k.name)));
+                return Err(invalid(format!(
+                    "partition key `{}` must have type `string`",
+                    k.name
+                )));
             }
             if !valid_ident(&k.name) || seen_keys.contains(&k.name.as_str()) {
                 return Err(invalid(format!(
@@ -346,7 +350,10 @@ impl CompiledSchema {
                 continue;
             }
             let source = k.source.as_deref().ok_or_else(|| {
-                invalid(format!("extra partition key `{}` needs a `source` column", k.name))
+                invalid(format!(
+                    "extra partition key `{}` needs a `source` column",
+                    k.name
+                ))
             })?;
             let col = *names.get(source).ok_or_else(|| {
                 invalid(format!(
@@ -482,7 +489,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("`time` is an alias of both `ts` and `other`"), "{err}");
+        assert!(
+            err.contains("`time` is an alias of both `ts` and `other`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -515,9 +525,12 @@ mod tests {
 
     #[test]
     fn partition_keys_must_start_with_dt_hr() {
-        let err = schema_with(r#"[{"name":"ts","type":"timestamp"}]"#, r#"[{"name":"hr"}]"#)
-            .unwrap_err()
-            .to_string();
+        let err = schema_with(
+            r#"[{"name":"ts","type":"timestamp"}]"#,
+            r#"[{"name":"hr"}]"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("must start with `dt` then `hr`"), "{err}");
     }
 

@@ -109,7 +109,6 @@ pub fn epoch_float_to_micros(v: f64, unit: EpochUnit) -> Option<i64> {
     if us.abs() > 9.3e18 {
         return None;
     }
-    #[expect(clippy::cast_possible_truncation, reason = "range checked just above")]
     in_range(us as i128)
 }
 
@@ -132,7 +131,6 @@ pub fn parse_epoch_text(s: &str, unit: Option<EpochUnit>) -> Option<i64> {
     }
     if !digits.contains('.') {
         let v: i128 = s.parse().ok()?;
-        #[expect(clippy::cast_precision_loss, reason = "magnitude only decides the unit")]
         let unit = unit.unwrap_or_else(|| EpochUnit::by_magnitude(v.unsigned_abs() as f64));
         return epoch_int_to_micros(v, unit);
     }
@@ -161,9 +159,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "1..=31")]
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "1..=12")]
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
@@ -310,7 +306,6 @@ pub fn parse_strftime(s: &str, pattern: &str) -> Option<i64> {
 pub fn partition_date_hour(micros: i64) -> (i64, u32) {
     let secs = micros.div_euclid(1_000_000);
     let day = secs.div_euclid(86_400);
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "0..24")]
     let hour = (secs.rem_euclid(86_400) / 3600) as u32;
     (day, hour)
 }
@@ -345,12 +340,27 @@ mod tests {
 
     #[test]
     fn rfc3339_variants() {
-        assert_eq!(iso("2013-09-06T20:00:48.124817Z"), "2013-09-06T20:00:48.124817Z");
+        assert_eq!(
+            iso("2013-09-06T20:00:48.124817Z"),
+            "2013-09-06T20:00:48.124817Z"
+        );
         assert_eq!(iso("2013-09-06 22:01:00Z"), "2013-09-06T22:01:00.000000Z");
-        assert_eq!(iso("2026-03-10T20:58:09.401+00:00"), "2026-03-10T20:58:09.401000Z");
-        assert_eq!(iso("2021-11-08T14:22:12.637611+0000"), "2021-11-08T14:22:12.637611Z");
-        assert_eq!(iso("2024-01-01T02:30:00+02:30"), "2024-01-01T00:00:00.000000Z");
-        assert_eq!(iso("2024-01-01T00:00:00-0800"), "2024-01-01T08:00:00.000000Z");
+        assert_eq!(
+            iso("2026-03-10T20:58:09.401+00:00"),
+            "2026-03-10T20:58:09.401000Z"
+        );
+        assert_eq!(
+            iso("2021-11-08T14:22:12.637611+0000"),
+            "2021-11-08T14:22:12.637611Z"
+        );
+        assert_eq!(
+            iso("2024-01-01T02:30:00+02:30"),
+            "2024-01-01T00:00:00.000000Z"
+        );
+        assert_eq!(
+            iso("2024-01-01T00:00:00-0800"),
+            "2024-01-01T08:00:00.000000Z"
+        );
         assert_eq!(iso("2024-01-01T00:00:00+05"), "2023-12-31T19:00:00.000000Z");
         assert_eq!(iso("2024-02-29"), "2024-02-29T00:00:00.000000Z");
         assert_eq!(iso("2024-02-29T10:11"), "2024-02-29T10:11:00.000000Z");
@@ -360,16 +370,31 @@ mod tests {
     #[test]
     fn elasticsearch_comma_fraction_and_offset() {
         // elastic/beats elasticsearch server test-json.log: 2019-01-18T08:55:08,159+0100
-        assert_eq!(iso("2019-01-18T08:55:08,159+0100"), "2019-01-18T07:55:08.159000Z");
+        assert_eq!(
+            iso("2019-01-18T08:55:08,159+0100"),
+            "2019-01-18T07:55:08.159000Z"
+        );
     }
 
     #[test]
     fn nanoseconds_round_half_up_to_micros() {
         // fluent-bit annotations-parser_json-with-time_json.out: rounded, not truncated.
-        assert_eq!(parse_rfc3339("2019-04-05T14:54:23.584269761"), Some(1_554_476_063_584_270));
-        assert_eq!(parse_rfc3339("2019-04-01T17:58:33.598656444Z"), Some(1_554_141_513_598_656));
-        assert_eq!(iso("2024-01-01T23:59:59.9999995Z"), "2024-01-02T00:00:00.000000Z");
-        assert_eq!(iso("2024-01-01T00:00:00.123456789012Z"), "2024-01-01T00:00:00.123457Z");
+        assert_eq!(
+            parse_rfc3339("2019-04-05T14:54:23.584269761"),
+            Some(1_554_476_063_584_270)
+        );
+        assert_eq!(
+            parse_rfc3339("2019-04-01T17:58:33.598656444Z"),
+            Some(1_554_141_513_598_656)
+        );
+        assert_eq!(
+            iso("2024-01-01T23:59:59.9999995Z"),
+            "2024-01-02T00:00:00.000000Z"
+        );
+        assert_eq!(
+            iso("2024-01-01T00:00:00.123456789012Z"),
+            "2024-01-01T00:00:00.123457Z"
+        );
     }
 
     #[test]
@@ -396,11 +421,26 @@ mod tests {
             format_rfc3339_micros(parse_epoch_text("1576280412771", None).unwrap()),
             "2019-12-13T23:40:12.771000Z"
         );
-        assert_eq!(parse_epoch_text("1636381332", None), Some(1_636_381_332_000_000));
-        assert_eq!(parse_epoch_text("1534860261221373", None), Some(1_534_860_261_221_373));
-        assert_eq!(parse_epoch_text("1712790000100000000", None), Some(1_712_790_000_100_000));
-        assert_eq!(parse_epoch_text("1490386367764.0", None), Some(1_490_386_367_764_000));
-        assert_eq!(parse_epoch_text("1554141513.598656", None), Some(1_554_141_513_598_656));
+        assert_eq!(
+            parse_epoch_text("1636381332", None),
+            Some(1_636_381_332_000_000)
+        );
+        assert_eq!(
+            parse_epoch_text("1534860261221373", None),
+            Some(1_534_860_261_221_373)
+        );
+        assert_eq!(
+            parse_epoch_text("1712790000100000000", None),
+            Some(1_712_790_000_100_000)
+        );
+        assert_eq!(
+            parse_epoch_text("1490386367764.0", None),
+            Some(1_490_386_367_764_000)
+        );
+        assert_eq!(
+            parse_epoch_text("1554141513.598656", None),
+            Some(1_554_141_513_598_656)
+        );
         assert_eq!(parse_epoch_text("12ab", None), None);
         assert_eq!(parse_epoch_text("", None), None);
         assert_eq!(
@@ -425,6 +465,9 @@ mod tests {
             parse_strftime("10/Oct/2000:13:55:36 -0700", "%d/%b/%Y:%H:%M:%S %z"),
             Some(971_211_336_000_000)
         );
-        assert_eq!(parse_strftime("2000-10-10 20:55:36", "%Y-%m-%d %H:%M:%S"), Some(971_211_336_000_000));
+        assert_eq!(
+            parse_strftime("2000-10-10 20:55:36", "%Y-%m-%d %H:%M:%S"),
+            Some(971_211_336_000_000)
+        );
     }
 }

@@ -115,19 +115,36 @@ impl Rng {
     }
     /// Uniform in `[0, 1)`.
     pub fn unit(&mut self) -> f64 {
-        #[expect(clippy::cast_precision_loss, reason = "53 random bits")]
-        let v = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        v
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        #[expect(clippy::cast_possible_truncation, reason = "index below len")]
         &items[self.below(items.len() as u64) as usize]
     }
 }
 
-const SERVICES: &[&str] = &["checkout", "payments", "search", "auth", "inventory", "gateway"];
-const HOSTS: &[&str] = &["ip-10-0-1-23", "ip-10-0-2-51", "ip-10-0-3-7", "web-7f9c", "worker-03"];
-const PATHS: &[&str] = &["/api/cart", "/api/pay", "/api/search", "/login", "/api/items", "/health"];
+const SERVICES: &[&str] = &[
+    "checkout",
+    "payments",
+    "search",
+    "auth",
+    "inventory",
+    "gateway",
+];
+const HOSTS: &[&str] = &[
+    "ip-10-0-1-23",
+    "ip-10-0-2-51",
+    "ip-10-0-3-7",
+    "web-7f9c",
+    "worker-03",
+];
+const PATHS: &[&str] = &[
+    "/api/cart",
+    "/api/pay",
+    "/api/search",
+    "/login",
+    "/api/items",
+    "/health",
+];
 const METHODS: &[&str] = &["GET", "GET", "GET", "POST", "PUT", "DELETE"];
 const LEVELS: &[&str] = &[
     "info", "info", "INFO", "Info", "info", "debug", "DEBUG", "warning", "WARN", "error", "ERROR",
@@ -160,9 +177,7 @@ fn civil(days: i64) -> (i64, u32, u32) {
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "1..=31")]
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "1..=12")]
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
@@ -236,7 +251,11 @@ fn good_line(rng: &mut Rng, micros: i64, out: &mut String) {
         let _ = write!(out, ",\"level\":\"{}\"", rng.pick(LEVELS));
     }
     let service = rng.pick(SERVICES);
-    let _ = write!(out, ",\"service\":\"{service}\",\"host\":\"{}\"", rng.pick(HOSTS));
+    let _ = write!(
+        out,
+        ",\"service\":\"{service}\",\"host\":\"{}\"",
+        rng.pick(HOSTS)
+    );
     let msg = rng.pick(MESSAGES);
     out.push_str(",\"message\":");
     json_string(out, msg);
@@ -249,7 +268,11 @@ fn good_line(rng: &mut Rng, micros: i64, out: &mut String) {
     );
     let method = rng.pick(METHODS);
     let path = rng.pick(PATHS);
-    let _ = write!(out, ",\"method\":\"{method}\",\"path\":\"{path}/{}\"", rng.below(1000));
+    let _ = write!(
+        out,
+        ",\"method\":\"{method}\",\"path\":\"{path}/{}\"",
+        rng.below(1000)
+    );
     let status = [200, 200, 200, 201, 204, 301, 400, 404, 500, 503][rng.below(10) as usize];
     match rng.below(10) {
         0..=6 => {
@@ -262,7 +285,12 @@ fn good_line(rng: &mut Rng, micros: i64, out: &mut String) {
     }
     let latency = rng.below(200_000);
     if rng.below(4) == 0 {
-        let _ = write!(out, ",\"latency_ms\":\"{}.{}\"", latency / 100, latency % 100);
+        let _ = write!(
+            out,
+            ",\"latency_ms\":\"{}.{}\"",
+            latency / 100,
+            latency % 100
+        );
     } else {
         let _ = write!(out, ",\"latency_ms\":{}.{}", latency / 100, latency % 100);
     }
@@ -304,14 +332,21 @@ fn bad_line(rng: &mut Rng, micros: i64, out: &mut Vec<u8>) {
         0 => {
             good_line(rng, micros, &mut s);
             let cut = s.len() / 2;
-            let cut = (0..=cut).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+            let cut = (0..=cut)
+                .rev()
+                .find(|&i| s.is_char_boundary(i))
+                .unwrap_or(0);
             out.extend_from_slice(&s.as_bytes()[..cut]);
         }
         1 => out.extend_from_slice(b"[\"not\",\"an\",\"object\"]"),
         2 => out.extend_from_slice(b"{\"level\":\"error\",\"message\":\"no timestamp here\"}"),
-        3 => out.extend_from_slice(b"{\"timestamp\":\"yesterday at noon\",\"message\":\"bad time\"}"),
+        3 => {
+            out.extend_from_slice(b"{\"timestamp\":\"yesterday at noon\",\"message\":\"bad time\"}")
+        }
         4 => {
-            out.extend_from_slice(b"{\"timestamp\":\"2024-05-01T00:00:00Z\",\"message\":\"latin1 caf");
+            out.extend_from_slice(
+                b"{\"timestamp\":\"2024-05-01T00:00:00Z\",\"message\":\"latin1 caf",
+            );
             out.push(0xE9);
             out.extend_from_slice(b"\"}");
         }
@@ -321,11 +356,7 @@ fn bad_line(rng: &mut Rng, micros: i64, out: &mut Vec<u8>) {
 
 /// Name of file `i`.
 pub fn file_name(opts: &GenOptions, i: usize) -> String {
-    format!(
-        "app-{:04}.ndjson{}",
-        i,
-        if opts.gzip { ".gz" } else { "" }
-    )
+    format!("app-{:04}.ndjson{}", i, if opts.gzip { ".gz" } else { "" })
 }
 
 fn write_file(dir: &Path, opts: &GenOptions, i: usize) -> Result<(PathBuf, u64, u64, u64), Error> {
@@ -344,7 +375,10 @@ fn write_file(dir: &Path, opts: &GenOptions, i: usize) -> Result<(PathBuf, u64, 
     let file = std::fs::File::create(&path).map_err(io)?;
     let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut w: Box<dyn Write> = if opts.gzip {
-        Box::new(flate2::write::GzEncoder::new(buffered, flate2::Compression::default()))
+        Box::new(flate2::write::GzEncoder::new(
+            buffered,
+            flate2::Compression::default(),
+        ))
     } else {
         Box::new(buffered)
     };
@@ -391,7 +425,9 @@ pub fn generate(dir: &Path, opts: &GenOptions) -> Result<GenReport, Error> {
         source,
     })?;
     let results: Vec<_> = std::thread::scope(|s| {
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(4);
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 s.spawn(move || {

@@ -74,7 +74,9 @@ impl BatchBuilder {
             .data_columns
             .iter()
             .map(|&i| match cols[i].ty {
-                ColumnType::String => Builder::Str(StringBuilder::with_capacity(capacity, capacity * 16)),
+                ColumnType::String => {
+                    Builder::Str(StringBuilder::with_capacity(capacity, capacity * 16))
+                }
                 ColumnType::Int => Builder::I32(Int32Builder::with_capacity(capacity)),
                 ColumnType::Bigint => Builder::I64(Int64Builder::with_capacity(capacity)),
                 ColumnType::Double => Builder::F64(Float64Builder::with_capacity(capacity)),

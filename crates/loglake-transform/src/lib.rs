@@ -29,8 +29,8 @@ mod writer;
 
 pub use columns::{arrow_schema, arrow_type};
 pub use error::{Error, Result};
-pub use output::{escape_partition_value, LocalOutput, Manifest};
+pub use output::{LocalOutput, Manifest, escape_partition_value};
 pub use transform::{
-    for_each_parallel, transform_file, transform_reader, Source, Summary, TransformOptions,
+    Source, Summary, TransformOptions, for_each_parallel, transform_file, transform_reader,
 };
 pub use writer::WriterOptions;

@@ -110,12 +110,14 @@ impl Manifest {
     /// Reads a manifest; a missing one is empty.
     pub fn read(path: &Path) -> Result<Option<Self>> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| Error::Manifest {
-                    path: path.display().to_string(),
-                    source,
-                }),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| Error::Manifest {
+                        path: path.display().to_string(),
+                        source,
+                    })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err(path)(e)),
         }
@@ -139,7 +141,20 @@ pub fn escape_partition_value(v: &str) -> String {
         if (c as u32) < 0x20
             || matches!(
                 c,
-                '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '\x7f' | '{' | '[' | ']' | '^'
+                '"' | '#'
+                    | '%'
+                    | '\''
+                    | '*'
+                    | '/'
+                    | ':'
+                    | '='
+                    | '?'
+                    | '\\'
+                    | '\x7f'
+                    | '{'
+                    | '['
+                    | ']'
+                    | '^'
             )
         {
             let mut buf = [0u8; 4];

@@ -11,9 +11,9 @@ use loglake_core::{Cell, CompiledSchema, Normalizer, Row};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::columns::{arrow_schema, BatchBuilder};
+use crate::columns::{BatchBuilder, arrow_schema};
 use crate::error::{Error, Result};
-use crate::output::{escape_partition_value, LocalOutput};
+use crate::output::{LocalOutput, escape_partition_value};
 use crate::quarantine::QuarantineWriter;
 use crate::writer::{PartKey, PartitionedWriter, WriterOptions};
 
@@ -204,7 +204,9 @@ pub fn transform_reader<R: Read + Send>(
     let table = schema.table().to_owned();
     let source_id = loglake_core::source_id(&source.name);
     let mut split_opts = opts.split.clone();
-    split_opts.record_path.clone_from(&schema.schema.input.record_path);
+    split_opts
+        .record_path
+        .clone_from(&schema.schema.input.record_path);
     let bytes_in = AtomicU64::new(0);
 
     let writer = PartitionedWriter::new(

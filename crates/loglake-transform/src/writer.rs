@@ -16,13 +16,13 @@ use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
-use crate::output::{create_parent, in_progress_path, io_err, LocalOutput, Manifest};
+use crate::output::{LocalOutput, Manifest, create_parent, in_progress_path, io_err};
 
 /// Knobs of the writer; the defaults suit Athena and the 256 MiB memory target.
 #[derive(Debug, Clone)]
@@ -169,7 +169,10 @@ impl<'o> PartitionedWriter<'o> {
 
     fn open(&mut self, part: usize) -> Result<()> {
         let p = &mut self.parts[part];
-        let rel = format!("{}/part-{}-{}.parquet", p.rel_dir, self.source_id, p.next_seq);
+        let rel = format!(
+            "{}/part-{}-{}.parquet",
+            p.rel_dir, self.source_id, p.next_seq
+        );
         p.next_seq += 1;
         let path = self.out.table_dir(&self.table).join(&rel);
         // Record the file in the manifest before it exists, so a crash can never leave a file

@@ -12,7 +12,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use loglake_core::Schema;
-use loglake_transform::{transform_file, LocalOutput, Summary, TransformOptions};
+use loglake_transform::{LocalOutput, Summary, TransformOptions, transform_file};
 
 fn fixtures() -> PathBuf {
     let dir = std::env::var_os("LOGLAKE_FIXTURES").map_or_else(
@@ -29,7 +29,10 @@ fn fixtures() -> PathBuf {
 
 fn run(file: &str, schema: &str, out: &Path) -> Summary {
     let schema_path = support::repo_root().join("testdata/schemas").join(schema);
-    let compiled = Schema::from_path(&schema_path).unwrap().compile(schema).unwrap();
+    let compiled = Schema::from_path(&schema_path)
+        .unwrap()
+        .compile(schema)
+        .unwrap();
     let path = fixtures().join("logs").join(file);
     let s = transform_file(
         &path,
@@ -40,7 +43,11 @@ fn run(file: &str, schema: &str, out: &Path) -> Summary {
         &|_| {},
     )
     .unwrap_or_else(|e| panic!("{file}: {e}"));
-    assert_eq!(s.records_in, s.records_written + s.records_quarantined, "{file}");
+    assert_eq!(
+        s.records_in,
+        s.records_written + s.records_quarantined,
+        "{file}"
+    );
     s
 }
 
@@ -81,18 +88,72 @@ const CASES: &[(&str, &str, u64, u64, u64)] = &[
     ("lnav/gharchive_log.jsonl", "fixtures.json", 50, 50, 0),
     ("lnav/logfile_otel_collector.jsonl", "otel.json", 11, 11, 0),
     ("elastic/aws-waf-test-waf.log", "fixtures.json", 4, 4, 0),
-    ("elastic/aws-network-firewall-test-firewall.log", "fixtures.json", 2, 2, 0),
+    (
+        "elastic/aws-network-firewall-test-firewall.log",
+        "fixtures.json",
+        2,
+        2,
+        0,
+    ),
     ("elastic/kibana-log-test.log", "fixtures.json", 3, 3, 0),
-    ("elastic/cloudtrail-console-login-json.log", "fixtures.json", 2, 2, 0),
+    (
+        "elastic/cloudtrail-console-login-json.log",
+        "fixtures.json",
+        2,
+        2,
+        0,
+    ),
     ("fluent-bit/bug342.json", "fixtures.json", 240, 0, 240),
     ("fluent-bit/dup_keys_in.json", "fixtures.json", 2, 1, 1),
-    ("fluent-bit/stackdriver_multi_entries_severity.log", "fixtures.json", 4, 0, 4),
-    ("fluent-bit/dockermode_splitted_multiple_lines.log", "fixtures.json", 8, 0, 8),
-    ("cloudwatch/datadog-cloudwatch_logs.decoded.json", "cloudwatch.json", 19, 19, 0),
-    ("cloudwatch/datadog-cloudwatch_logs_2.decoded.json", "cloudwatch.json", 1, 1, 0),
-    ("cloudwatch/datadog-cloudwatch_logs_ddtags.decoded.json", "cloudwatch.json", 1, 1, 0),
-    ("cloudwatch/datadog-snapshot-cloudwatch_log_cloudtrail.decoded.json", "cloudwatch.json", 4, 4, 0),
-    ("cloudwatch/datadog-snapshot-step_functions_log.decoded.json", "cloudwatch.json", 1, 1, 0),
+    (
+        "fluent-bit/stackdriver_multi_entries_severity.log",
+        "fixtures.json",
+        4,
+        0,
+        4,
+    ),
+    (
+        "fluent-bit/dockermode_splitted_multiple_lines.log",
+        "fixtures.json",
+        8,
+        0,
+        8,
+    ),
+    (
+        "cloudwatch/datadog-cloudwatch_logs.decoded.json",
+        "cloudwatch.json",
+        19,
+        19,
+        0,
+    ),
+    (
+        "cloudwatch/datadog-cloudwatch_logs_2.decoded.json",
+        "cloudwatch.json",
+        1,
+        1,
+        0,
+    ),
+    (
+        "cloudwatch/datadog-cloudwatch_logs_ddtags.decoded.json",
+        "cloudwatch.json",
+        1,
+        1,
+        0,
+    ),
+    (
+        "cloudwatch/datadog-snapshot-cloudwatch_log_cloudtrail.decoded.json",
+        "cloudwatch.json",
+        4,
+        4,
+        0,
+    ),
+    (
+        "cloudwatch/datadog-snapshot-step_functions_log.decoded.json",
+        "cloudwatch.json",
+        1,
+        1,
+        0,
+    ),
 ];
 
 #[test]
@@ -109,7 +170,11 @@ fn every_log_sample_has_pinned_counts() {
             ));
         }
     }
-    assert!(mismatches.is_empty(), "counts changed:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "counts changed:\n{}",
+        mismatches.join("\n")
+    );
 }
 
 #[test]
@@ -120,7 +185,11 @@ fn every_log_file_is_covered() {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
-            let rel = p.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+            let rel = p
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             if p.is_dir() {
                 stack.push(p);
             } else if !rel.ends_with(".md")
@@ -161,7 +230,10 @@ fn docker_nanosecond_times_match_fluent_bit() {
         dir.path(),
     );
     assert_eq!(s.records_written, 1);
-    assert_eq!(ts_values(dir.path(), "fixture_logs"), ["2019-04-01T17:58:33.598656Z"]);
+    assert_eq!(
+        ts_values(dir.path(), "fixture_logs"),
+        ["2019-04-01T17:58:33.598656Z"]
+    );
 }
 
 #[test]
@@ -171,19 +243,33 @@ fn waf_epoch_millis_match_elastic() {
     let mut got = ts_values(dir.path(), "fixture_logs");
     got.sort();
     // elastic/integrations test-waf.log-expected.json (ms precision there).
-    for want in ["2019-12-13T23:40:12.771", "2020-06-17T01:26:32.516", "2020-06-17T02:43:30.888"] {
-        assert!(got.iter().any(|g| g.starts_with(want)), "{want} not in {got:?}");
+    for want in [
+        "2019-12-13T23:40:12.771",
+        "2020-06-17T01:26:32.516",
+        "2020-06-17T02:43:30.888",
+    ] {
+        assert!(
+            got.iter().any(|g| g.starts_with(want)),
+            "{want} not in {got:?}"
+        );
     }
 }
 
 #[test]
 fn network_firewall_offset_without_colon() {
     let dir = tempfile::tempdir().unwrap();
-    run("elastic/aws-network-firewall-test-firewall.log", "fixtures.json", dir.path());
+    run(
+        "elastic/aws-network-firewall-test-firewall.log",
+        "fixtures.json",
+        dir.path(),
+    );
     let mut got = ts_values(dir.path(), "fixture_logs");
     got.sort();
     // elastic/integrations: 2021-11-08T14:22:12.637Z / 2021-11-08T18:20:43.324Z (ms-truncated).
-    assert_eq!(got, ["2021-11-08T14:22:12.637611Z", "2021-11-08T18:20:43.324542Z"]);
+    assert_eq!(
+        got,
+        ["2021-11-08T14:22:12.637611Z", "2021-11-08T18:20:43.324542Z"]
+    );
 }
 
 #[test]
@@ -193,7 +279,11 @@ fn duplicate_keys_last_value_wins() {
     run("fluent-bit/dup_keys_in.json", "fixtures.json", dir.path());
     let rows = support::rows(&dir.path().join("clean/fixture_logs"));
     assert_eq!(rows.len(), 1);
-    assert!(rows[0].contains("ts=2003-07-25T06:14:00.000000Z"), "{}", rows[0]);
+    assert!(
+        rows[0].contains("ts=2003-07-25T06:14:00.000000Z"),
+        "{}",
+        rows[0]
+    );
     assert!(rows[0].contains("\"key1\":333"), "{}", rows[0]);
     assert!(rows[0].contains("\"key2\":444"), "{}", rows[0]);
     assert!(!rows[0].contains("12345"), "{}", rows[0]);
@@ -206,7 +296,11 @@ fn bunyan_levels_normalised() {
     let rows = support::rows(&dir.path().join("clean/fixture_logs"));
     let levels: std::collections::BTreeSet<String> = rows
         .iter()
-        .filter_map(|r| r.split(" | ").find_map(|c| c.strip_prefix("level=")).map(str::to_owned))
+        .filter_map(|r| {
+            r.split(" | ")
+                .find_map(|c| c.strip_prefix("level="))
+                .map(str::to_owned)
+        })
         .collect();
     for l in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "55"] {
         assert!(levels.contains(l), "{l} missing from {levels:?}");

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use loglake_core::{CompiledSchema, Schema};
 use loglake_transform::{
-    transform_file, transform_reader, LocalOutput, Source, Summary, TransformOptions,
+    LocalOutput, Source, Summary, TransformOptions, transform_file, transform_reader,
 };
 use proptest::prelude::*;
 use support::{quarantine_lines, rows, snapshot};
@@ -24,11 +24,23 @@ fn run(input: &[u8], name: &str, root: &Path, opts: &TransformOptions) -> Summar
         name: name.to_owned(),
         display: name.to_owned(),
     };
-    transform_reader(input, &source, &schema(), &LocalOutput::new(root), opts, &|_| {}).unwrap()
+    transform_reader(
+        input,
+        &source,
+        &schema(),
+        &LocalOutput::new(root),
+        opts,
+        &|_| {},
+    )
+    .unwrap()
 }
 
 fn conserved(s: &Summary) {
-    assert_eq!(s.records_in, s.records_written + s.records_quarantined, "{s:?}");
+    assert_eq!(
+        s.records_in,
+        s.records_written + s.records_quarantined,
+        "{s:?}"
+    );
 }
 
 /// Golden test: a small mixed file, every output row and quarantine line pinned. Regenerate
@@ -37,7 +49,12 @@ fn conserved(s: &Summary) {
 fn golden_mixed_file() {
     let dir = tempfile::tempdir().unwrap();
     let input = std::fs::read(support::repo_root().join("testdata/golden/mixed.ndjson")).unwrap();
-    let s = run(&input, "bucket/golden/mixed.ndjson", dir.path(), &TransformOptions::default());
+    let s = run(
+        &input,
+        "bucket/golden/mixed.ndjson",
+        dir.path(),
+        &TransformOptions::default(),
+    );
     conserved(&s);
     let mut text = rows(&dir.path().join("clean/app_logs")).join("\n");
     text.push_str("\n--- quarantine\n");
@@ -53,7 +70,12 @@ fn golden_mixed_file() {
         std::fs::write(&golden, &text).unwrap();
     }
     let expected = std::fs::read_to_string(&golden).unwrap();
-    assert_eq!(text, expected, "golden output changed; see {}", golden.display());
+    assert_eq!(
+        text,
+        expected,
+        "golden output changed; see {}",
+        golden.display()
+    );
 }
 
 #[test]
@@ -76,8 +98,15 @@ fn conservation_and_quarantine_match_generated_bad_lines() {
     let mut quarantined = 0;
     let mut written = 0;
     for f in &report.files {
-        let s = transform_file(f, None, &schema(), &out, &TransformOptions::default(), &|_| {})
-            .unwrap();
+        let s = transform_file(
+            f,
+            None,
+            &schema(),
+            &out,
+            &TransformOptions::default(),
+            &|_| {},
+        )
+        .unwrap();
         conserved(&s);
         let q = s
             .quarantine_file
@@ -120,7 +149,10 @@ fn identical_input_gives_byte_identical_output_and_rerun_overwrites() {
     let again = run(&input, "bucket/x.json", &a, &TransformOptions::default());
     assert_eq!(snapshot(&a), before);
     assert!(again.removed_files.is_empty());
-    assert_eq!(rows(&a.join("clean/app_logs")).len() as u64, sa.records_written);
+    assert_eq!(
+        rows(&a.join("clean/app_logs")).len() as u64,
+        sa.records_written
+    );
 }
 
 #[test]
@@ -128,16 +160,35 @@ fn new_version_of_a_key_replaces_previous_files() {
     let dir = tempfile::tempdir().unwrap();
     let v1 = b"{\"ts\":\"2024-05-01T01:00:00Z\",\"msg\":\"a\"}\n{\"ts\":\"2024-05-01T02:00:00Z\",\"msg\":\"b\"}\nbad\n";
     let v2 = b"{\"ts\":\"2024-05-01T02:30:00Z\",\"msg\":\"c\"}\n{\"ts\":\"2024-05-01T05:00:00Z\",\"msg\":\"d\"}\n";
-    let s1 = run(v1, "bucket/k.json", dir.path(), &TransformOptions::default());
-    assert_eq!(s1.partitions, ["dt=2024-05-01/hr=01", "dt=2024-05-01/hr=02"]);
+    let s1 = run(
+        v1,
+        "bucket/k.json",
+        dir.path(),
+        &TransformOptions::default(),
+    );
+    assert_eq!(
+        s1.partitions,
+        ["dt=2024-05-01/hr=01", "dt=2024-05-01/hr=02"]
+    );
     assert!(s1.quarantine_file.is_some());
-    let s2 = run(v2, "bucket/k.json", dir.path(), &TransformOptions::default());
-    assert_eq!(s2.partitions, ["dt=2024-05-01/hr=02", "dt=2024-05-01/hr=05"]);
+    let s2 = run(
+        v2,
+        "bucket/k.json",
+        dir.path(),
+        &TransformOptions::default(),
+    );
+    assert_eq!(
+        s2.partitions,
+        ["dt=2024-05-01/hr=02", "dt=2024-05-01/hr=05"]
+    );
     assert_eq!(s2.removed_files.len(), 1, "{:?}", s2.removed_files);
     assert!(s2.removed_files[0].contains("hr=01"));
     let got = rows(&dir.path().join("clean/app_logs"));
     assert_eq!(got.len(), 2, "{got:#?}");
-    assert!(got.iter().all(|r| r.contains("message=c") || r.contains("message=d")));
+    assert!(
+        got.iter()
+            .all(|r| r.contains("message=c") || r.contains("message=d"))
+    );
     // v2 has no bad lines: v1's quarantine file is gone too.
     assert!(!dir.path().join(s1.quarantine_file.unwrap()).exists());
     let manifest = loglake_transform::Manifest::read(
@@ -176,11 +227,15 @@ fn many_partitions_under_a_small_memory_budget() {
         .iter()
         .map(|f| {
             let file = std::fs::File::open(f).unwrap();
-            let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+            let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap();
             b.metadata().num_row_groups()
         })
         .sum();
-    assert!(groups > 72, "budget should have split row groups, got {groups}");
+    assert!(
+        groups > 72,
+        "budget should have split row groups, got {groups}"
+    );
     // Still deterministic.
     let dir2 = tempfile::tempdir().unwrap();
     run(&input, "bucket/shuffled.json", dir2.path(), &opts);
@@ -193,14 +248,25 @@ fn extra_partition_key_from_a_column() {
         "columns":[{"name":"ts","type":"timestamp"},{"name":"env","type":"string"},{"name":"msg","type":"string"}],
         "partition_keys":[{"name":"dt"},{"name":"hr"},{"name":"env","source":"env"}],
         "attributes_column":"attributes"}"#;
-    let schema = Schema::from_json(text, "test").unwrap().compile("test").unwrap();
+    let schema = Schema::from_json(text, "test")
+        .unwrap()
+        .compile("test")
+        .unwrap();
     let input = b"{\"ts\":0,\"env\":\"prod/eu\",\"msg\":\"a\"}\n{\"ts\":0,\"msg\":\"b\"}\n";
     let dir = tempfile::tempdir().unwrap();
     let source = Source {
         name: "b/k".into(),
         display: "k".into(),
     };
-    let s = transform_reader(&input[..], &source, &schema, &LocalOutput::new(dir.path()), &TransformOptions::default(), &|_| {}).unwrap();
+    let s = transform_reader(
+        &input[..],
+        &source,
+        &schema,
+        &LocalOutput::new(dir.path()),
+        &TransformOptions::default(),
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(
         s.partitions,
         [
@@ -209,7 +275,10 @@ fn extra_partition_key_from_a_column() {
         ]
     );
     let got = rows(&dir.path().join("clean/t"));
-    assert!(got.iter().all(|r| !r.contains("env=prod |")), "env is in the path, not the file");
+    assert!(
+        got.iter().all(|r| !r.contains("env=prod |")),
+        "env is in the path, not the file"
+    );
 }
 
 mod adversarial {
@@ -226,7 +295,12 @@ mod adversarial {
         let dir = tempfile::tempdir().unwrap();
         let s = run(b"", "b/empty", dir.path(), &TransformOptions::default());
         assert_eq!((s.records_in, s.files.len()), (0, 0));
-        let s = run(&gz(b""), "b/empty.gz", dir.path(), &TransformOptions::default());
+        let s = run(
+            &gz(b""),
+            "b/empty.gz",
+            dir.path(),
+            &TransformOptions::default(),
+        );
         assert_eq!(s.records_in, 0);
         assert_eq!(s.compression, "gzip");
     }
@@ -235,7 +309,12 @@ mod adversarial {
     fn truncated_gzip_keeps_complete_lines_and_reports_the_tail() {
         let mut data = Vec::new();
         for i in 0..5000 {
-            writeln!(data, "{{\"ts\":{},\"msg\":\"line {i}\"}}", 1_714_521_600 + i).unwrap();
+            writeln!(
+                data,
+                "{{\"ts\":{},\"msg\":\"line {i}\"}}",
+                1_714_521_600 + i
+            )
+            .unwrap();
         }
         let full = gz(&data);
         let cut = &full[..full.len() * 2 / 3];
@@ -250,7 +329,12 @@ mod adversarial {
     fn ten_megabyte_single_line() {
         let line = format!("{{\"ts\":1,\"msg\":\"{}\"}}\n", "y".repeat(10 << 20));
         let dir = tempfile::tempdir().unwrap();
-        let s = run(line.as_bytes(), "b/big", dir.path(), &TransformOptions::default());
+        let s = run(
+            line.as_bytes(),
+            "b/big",
+            dir.path(),
+            &TransformOptions::default(),
+        );
         assert_eq!((s.records_written, s.records_quarantined), (1, 0));
         let mut opts = TransformOptions::default();
         opts.split.max_record_bytes = 1 << 20;
@@ -262,9 +346,18 @@ mod adversarial {
     fn deeply_nested_json_is_kept_not_a_crash() {
         // serde_json skips nested values iteratively, so depth is no threat: the record is kept
         // and the nested value lands verbatim in `attributes`.
-        let deep = format!("{{\"ts\":1,\"x\":{}{}}}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let deep = format!(
+            "{{\"ts\":1,\"x\":{}{}}}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         let dir = tempfile::tempdir().unwrap();
-        let s = run(deep.as_bytes(), "b/deep", dir.path(), &TransformOptions::default());
+        let s = run(
+            deep.as_bytes(),
+            "b/deep",
+            dir.path(),
+            &TransformOptions::default(),
+        );
         assert_eq!((s.records_written, s.records_quarantined), (1, 0), "{s:?}");
         let got = rows(&dir.path().join("clean/app_logs"));
         assert!(got[0].contains(&format!("attributes={{\"x\":{}", "[".repeat(100_000))));
@@ -280,7 +373,10 @@ mod adversarial {
         let dir = tempfile::tempdir().unwrap();
         let s = run(&input, "b/odd", dir.path(), &TransformOptions::default());
         conserved(&s);
-        assert_eq!((s.records_in, s.records_written, s.records_quarantined), (5, 2, 3));
+        assert_eq!(
+            (s.records_in, s.records_written, s.records_quarantined),
+            (5, 2, 3)
+        );
         let q = quarantine_lines(Path::new(s.quarantine_file.as_deref().unwrap()));
         let utf8 = q.iter().find(|l| l["kind"] == "invalid_utf8").unwrap();
         assert_eq!(utf8["line"], 4);
@@ -301,13 +397,17 @@ mod adversarial {
         let mut multi = gz(a);
         multi.extend_from_slice(&gz(b));
         let dir = tempfile::tempdir().unwrap();
-        let s = run(&multi, "b/multi.gz", dir.path(), &TransformOptions::default());
+        let s = run(
+            &multi,
+            "b/multi.gz",
+            dir.path(),
+            &TransformOptions::default(),
+        );
         assert_eq!(s.records_written, 2);
         let z = zstd::encode_all(&a[..], 3).unwrap();
         let s = run(&z, "b/z.zst", dir.path(), &TransformOptions::default());
         assert_eq!((s.compression.as_str(), s.records_written), ("zstd", 1));
     }
-
 }
 
 fn arb_line() -> impl Strategy<Value = Vec<u8>> {
@@ -338,8 +438,10 @@ proptest! {
         }
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
-        let mut opts = TransformOptions::default();
-        opts.batch_rows = 7;
+        let opts = TransformOptions {
+            batch_rows: 7,
+            ..TransformOptions::default()
+        };
         let s1 = run(&input, "p/x", a.path(), &opts);
         prop_assert_eq!(s1.records_in, s1.records_written + s1.records_quarantined);
         prop_assert_eq!(rows(&a.path().join("clean/app_logs")).len() as u64, s1.records_written);

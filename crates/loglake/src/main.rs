@@ -9,14 +9,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use loglake_core::{CompiledSchema, Schema};
-use loglake_transform::{for_each_parallel, transform_file, LocalOutput, TransformOptions};
+use loglake_transform::{LocalOutput, TransformOptions, for_each_parallel, transform_file};
 
 #[derive(Parser)]
-#[command(name = "loglake", version, about = "Raw JSON logs to partitioned, queryable Parquet")]
+#[command(
+    name = "loglake",
+    version,
+    about = "Raw JSON logs to partitioned, queryable Parquet"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -209,7 +213,9 @@ fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         }
     }
     if files.is_empty() {
-        return Err(usage("no input files found in the given folders".to_owned()));
+        return Err(usage(
+            "no input files found in the given folders".to_owned(),
+        ));
     }
     Ok(files)
 }
@@ -268,7 +274,14 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
         problems: false,
     });
     let work = |path: &PathBuf| {
-        transform_file(path, args.source.as_deref(), &schema, &out, &opts, &progress)
+        transform_file(
+            path,
+            args.source.as_deref(),
+            &schema,
+            &out,
+            &opts,
+            &progress,
+        )
     };
     let done = |i: usize, result: loglake_transform::Result<loglake_transform::Summary>| {
         let (value, problem) = match result {
@@ -290,7 +303,9 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
         st.pending.insert(i, value);
         loop {
             let next = st.next;
-            let Some(v) = st.pending.remove(&next) else { break };
+            let Some(v) = st.pending.remove(&next) else {
+                break;
+            };
             let written = bar.suspend(|| {
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{v}").and_then(|()| out.flush())

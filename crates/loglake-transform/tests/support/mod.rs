@@ -61,8 +61,15 @@ fn cell(a: &dyn Array, i: usize) -> String {
 pub fn rows(table_dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for file in parquet_files(table_dir) {
-        let rel = file.strip_prefix(table_dir).unwrap().to_string_lossy().into_owned();
-        let part = rel.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default();
+        let rel = file
+            .strip_prefix(table_dir)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let part = rel
+            .rsplit_once('/')
+            .map(|(d, _)| d.to_owned())
+            .unwrap_or_default();
         for batch in read_batches(&file) {
             let schema = batch.schema();
             for i in 0..batch.num_rows() {

@@ -1,0 +1,164 @@
+//! The `loglake` binary as users meet it: data on stdout, messages on stderr, exit codes
+//! 0 (ok) / 1 (data problems) / 2 (usage or configuration).
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+fn loglake(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loglake"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout_lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn gen_then_transform_prints_one_summary_per_file_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let out = dir.path().join("out");
+    let g = loglake(&[
+        "gen",
+        "--out",
+        raw.to_str().unwrap(),
+        "--files",
+        "3",
+        "--lines",
+        "400",
+        "--seed",
+        "9",
+        "--gzip",
+    ]);
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    let report = &stdout_lines(&g)[0];
+    let t = loglake(&[
+        "transform",
+        "--input",
+        raw.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let summaries = stdout_lines(&t);
+    assert_eq!(summaries.len(), 3);
+    let mut quarantined = 0;
+    for (i, s) in summaries.iter().enumerate() {
+        assert!(
+            s["source"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("app-{i:04}.ndjson.gz"))
+        );
+        assert_eq!(
+            s["records_in"].as_u64().unwrap(),
+            s["records_written"].as_u64().unwrap() + s["records_quarantined"].as_u64().unwrap()
+        );
+        quarantined += s["records_quarantined"].as_u64().unwrap();
+    }
+    assert_eq!(quarantined, report["bad_lines"].as_u64().unwrap());
+    // Bad lines were generated, so the data-problem exit code.
+    assert_eq!(t.status.code(), Some(if quarantined > 0 { 1 } else { 0 }));
+    // The contract keys come first, in the documented order.
+    let line = String::from_utf8_lossy(&t.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(line.starts_with(r#"{"source":"#), "{line}");
+    let order = [
+        "records_in",
+        "records_written",
+        "records_quarantined",
+        "bytes_in",
+        "partitions",
+        "files",
+        "null_coercions",
+    ];
+    let pos: Vec<usize> = order
+        .iter()
+        .map(|k| line.find(&format!("\"{k}\"")).unwrap())
+        .collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "{line}");
+}
+
+#[test]
+fn clean_input_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("ok.json");
+    std::fs::write(&input, "{\"ts\":\"2024-05-01T00:00:00Z\",\"msg\":\"ok\"}\n").unwrap();
+    let t = loglake(&[
+        "transform",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        dir.path().join("o").to_str().unwrap(),
+        "--source",
+        "bucket/ok.json",
+    ]);
+    assert_eq!(
+        t.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&t.stderr)
+    );
+    let s = &stdout_lines(&t)[0];
+    // source_id is the first 16 hex of sha256("bucket/ok.json").
+    assert_eq!(s["source_id"], "a438c01e8472cd4c");
+}
+
+#[test]
+fn missing_input_is_a_usage_error_naming_the_path() {
+    let t = loglake(&[
+        "transform",
+        "--input",
+        "/nonexistent/x.json",
+        "--output",
+        "/tmp/unused",
+    ]);
+    assert_eq!(t.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&t.stderr);
+    assert!(
+        err.contains("`/nonexistent/x.json` does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert!(t.stdout.is_empty());
+}
+
+#[test]
+fn bad_schema_is_a_configuration_error_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("s.json");
+    std::fs::write(&schema, "{\n  \"table\": \"t\",\n  \"columns\": 3\n}\n").unwrap();
+    let input = dir.path().join("in.json");
+    std::fs::write(&input, "{}\n").unwrap();
+    let t = loglake(&[
+        "transform",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        dir.path().to_str().unwrap(),
+        "--schema",
+        schema.to_str().unwrap(),
+    ]);
+    assert_eq!(t.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&t.stderr);
+    assert!(
+        err.contains(schema.to_str().unwrap()) && err.contains("line 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn gen_rejects_bad_ratio() {
+    let t = loglake(&["gen", "--out", "/tmp/unused-gen", "--bad-ratio", "2"]);
+    assert_eq!(t.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&t.stderr).contains("--bad-ratio must be between 0 and 1"));
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The full test suite: the one command README.md gives and .ci/run calls.
+#
+# Installs what it needs (idempotently), then runs formatting, lint, every test, and a short
+# fuzz-style run of the decoder. Safe to run from a fresh clone and with an empty build cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# One build cache outside the clone, reused between runs (CI clones afresh every time).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/loglake-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# The published fixtures live beside the repository (../shared/fixtures); tests fail loudly
+# when they are missing. Override with LOGLAKE_FIXTURES.
+export LOGLAKE_FIXTURES="${LOGLAKE_FIXTURES:-$(cd .. && pwd)/shared/fixtures}"
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+cargo test --workspace --locked
+
+step "decoder fuzz smoke (random and mutated inputs through decode + normalise)"
+LOGLAKE_FUZZ_CASES="${LOGLAKE_FUZZ_CASES:-50000}" \
+  cargo test -p loglake-core --locked --test fuzz -- --ignored --nocapture
