@@ -26,4 +26,4 @@ cargo test --workspace --locked
 
 step "decoder fuzz smoke (random and mutated inputs through decode + normalise)"
 LOGLAKE_FUZZ_CASES="${LOGLAKE_FUZZ_CASES:-50000}" \
-  cargo test -p loglake-core --locked --test fuzz -- --ignored --nocapture
+  cargo test --workspace --locked --test fuzz -- --ignored --nocapture

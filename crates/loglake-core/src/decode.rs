@@ -191,6 +191,17 @@ pub fn split(
     opts: &SplitOptions,
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> io::Result<()> {
+    split_recycling(reader, opts, &mut || None, emit)
+}
+
+/// [`split`], taking chunk buffers from `recycle` when it has one (the consumer hands back the
+/// buffers of chunks it is done with), so steady-state splitting allocates nothing.
+pub fn split_recycling(
+    reader: &mut dyn BufRead,
+    opts: &SplitOptions,
+    recycle: &mut dyn FnMut() -> Option<Vec<u8>>,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> io::Result<()> {
     // Peek past BOM and blanks to choose the mode.
     let mode_doc = loop {
         let buf = match reader.fill_buf() {
@@ -231,7 +242,7 @@ pub fn split(
     if mode_doc {
         DocSplitter::new(reader, opts, emit).run()
     } else {
-        split_lines(reader, opts, emit)
+        split_lines(reader, opts, recycle, emit)
     }
 }
 
@@ -272,6 +283,7 @@ fn is_blank(line: &[u8]) -> bool {
 fn split_lines(
     reader: &mut dyn BufRead,
     opts: &SplitOptions,
+    recycle: &mut dyn FnMut() -> Option<Vec<u8>>,
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> io::Result<()> {
     let mut data: Vec<u8> = Vec::with_capacity(opts.chunk_bytes + 4096);
@@ -429,7 +441,9 @@ fn split_lines(
             return Ok(());
         }
         // Hand over complete lines; carry the partial last line into the next buffer.
-        let mut next = Vec::with_capacity(opts.chunk_bytes + 4096);
+        let mut next = recycle().unwrap_or_default();
+        next.clear();
+        next.reserve(opts.chunk_bytes + 4096);
         next.extend_from_slice(&data[line_start..]);
         data.truncate(line_start);
         let chunk = Chunk {

@@ -67,28 +67,40 @@ impl LevelMap {
         Self { aliases, numbers }
     }
 
-    /// Normalises a level written as text. Numeric text goes through the numeric table.
-    pub fn normalize<'a>(&self, raw: &'a str) -> Cow<'a, str> {
+    /// Normalises a level written as text. Numeric text goes through the numeric table. The
+    /// result borrows from the table or the input: no allocation unless the level is unknown.
+    pub fn normalize<'a>(&'a self, raw: &'a str) -> Cow<'a, str> {
         let t = raw.trim();
         if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-            return self.number(t).map_or(Cow::Borrowed(t), Cow::Owned);
+            return self.number(t).map_or(Cow::Borrowed(t), Cow::Borrowed);
         }
         // Fast path: already canonical.
         if matches!(t, "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL") {
             return Cow::Borrowed(t);
         }
-        let lower = t.to_lowercase();
-        match self.aliases.get(&lower) {
-            Some(v) => Cow::Owned(v.clone()),
+        // Lower-case into a stack buffer for the alias lookup (levels are short ASCII words).
+        let mut buf = [0u8; 32];
+        let hit = if t.len() <= buf.len() && t.is_ascii() {
+            let lower = &mut buf[..t.len()];
+            lower.copy_from_slice(t.as_bytes());
+            lower.make_ascii_lowercase();
+            std::str::from_utf8(lower)
+                .ok()
+                .and_then(|l| self.aliases.get(l))
+        } else {
+            self.aliases.get(&t.to_lowercase())
+        };
+        match hit {
+            Some(v) => Cow::Borrowed(v.as_str()),
             None => Cow::Owned(t.to_uppercase()),
         }
     }
 
     /// Normalises a numeric level; `None` when the number is not in the table.
-    pub fn number(&self, digits: &str) -> Option<String> {
+    pub fn number(&self, digits: &str) -> Option<&str> {
         let d = digits.trim_start_matches('0');
         let d = if d.is_empty() { "0" } else { d };
-        self.numbers.get(d).cloned()
+        self.numbers.get(d).map(String::as_str)
     }
 }
 

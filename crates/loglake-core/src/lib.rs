@@ -22,6 +22,7 @@
 
 pub mod decode;
 mod error;
+pub mod json;
 pub mod level;
 pub mod normalize;
 pub mod schema;

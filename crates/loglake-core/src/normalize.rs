@@ -1,18 +1,17 @@
 //! Record normalisation: one raw JSON record in, one typed [`Row`] (or a [`Rejection`]) out.
 //!
-//! The parser borrows from the input: keys and values are slices of the record unless they
-//! contain escapes, and a value's JSON text is kept as-is (`RawValue`) until its column's type
-//! decides how to read it. Unknown fields are copied verbatim into the attributes JSON, so
-//! nothing in a record is dropped.
+//! The record is scanned once by [`crate::json`]: keys and values are slices of the input, and a
+//! value's JSON text is kept as-is until its column's type decides how to read it. Unknown
+//! fields are copied verbatim into the attributes JSON, so nothing in a record is dropped.
 
 use std::borrow::Cow;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Deserialize;
-use serde::de::{self, Deserializer as _, MapAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de;
 
-use crate::schema::{ColumnType, CompiledSchema, Normalize};
+use crate::json::{self, Key, Kind, Value};
+use crate::schema::{ColumnType, CompiledSchema, Nested, Normalize};
 use crate::time::{self, EpochUnit, TimeFormat};
 
 /// One typed value.
@@ -51,6 +50,8 @@ impl Rejection {
     }
 }
 
+type Slot<'a> = Option<(u16, Value<'a>)>;
+
 /// A normalised record, reused from one record to the next to avoid allocations.
 #[derive(Debug)]
 pub struct Row<'a> {
@@ -60,8 +61,8 @@ pub struct Row<'a> {
     pub ts: i64,
     /// Columns whose value was present but could not be coerced (now null).
     pub coercion_failures: Vec<usize>,
-    slots: Vec<Option<(u16, &'a RawValue)>>,
-    unknown: Vec<(Cow<'a, str>, &'a RawValue)>,
+    slots: Vec<Slot<'a>>,
+    unknown: Vec<(Key<'a>, &'a str)>,
     attr_buf: String,
     has_attributes: bool,
 }
@@ -93,42 +94,9 @@ pub struct Normalizer<'s> {
     schema: &'s CompiledSchema,
 }
 
-/// An object key, borrowed from the input unless it contains escapes.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// Collects a record's fields into the row's slots and unknown list.
-struct RecordVisitor<'r, 'a, 's> {
-    schema: &'s CompiledSchema,
-    slots: &'r mut Vec<Option<(u16, &'a RawValue)>>,
-    unknown: &'r mut Vec<(Cow<'a, str>, &'a RawValue)>,
-}
-
-fn offer<'a>(slot: &mut Option<(u16, &'a RawValue)>, priority: u16, v: &'a RawValue) {
+fn offer<'a>(slot: &mut Slot<'a>, priority: u16, v: Value<'a>) {
     // JSON null never displaces a value; among equals, the last occurrence wins (duplicate keys).
-    if v.get() == "null" {
+    if v.kind == Kind::Null {
         return;
     }
     match slot {
@@ -137,73 +105,48 @@ fn offer<'a>(slot: &mut Option<(u16, &'a RawValue)>, priority: u16, v: &'a RawVa
     }
 }
 
-/// Finds `rest` (a key path) inside a JSON object value.
-fn lookup<'a>(v: &'a RawValue, rest: &[String]) -> Option<&'a RawValue> {
-    let Some((first, tail)) = rest.split_first() else {
-        return Some(v);
-    };
-    if !v.get().starts_with('{') {
-        return None;
-    }
-    let map: FxHashMap<Key<'a>, &'a RawValue> = serde_json::from_str(v.get()).ok()?;
-    // A literal dotted key at this level wins over deeper nesting, as at the top level.
-    if !tail.is_empty() {
-        let joined = rest.join(".");
-        if let Some(v) = map.get(&Key(Cow::Borrowed(joined.as_str()))) {
-            return Some(v);
-        }
-    }
-    lookup(map.get(&Key(Cow::Borrowed(first.as_str())))?, tail)
+fn under_path(t: &Nested, path: &[&str]) -> bool {
+    t.rest.len() > path.len() && t.rest.iter().zip(path).all(|(a, b)| a == b)
 }
 
-impl<'de, 's> Visitor<'de> for RecordVisitor<'_, 'de, 's> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
+/// Resolves dotted aliases below a top-level key: scans the object once per level, offering
+/// each value whose path matches a target's remaining segments. `path` holds the keys already
+/// walked below the top-level key, so only targets under that path are considered.
+fn resolve_nested<'a>(v: Value<'a>, targets: &[Nested], path: &[&str], slots: &mut [Slot<'a>]) {
+    if v.kind != Kind::Object {
+        return;
     }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            let value: &'de RawValue = map.next_value()?;
-            let mut consumed = false;
-            if let Some(t) = self.schema.direct.get(key.as_ref()) {
-                offer(&mut self.slots[t.column], t.priority, value);
-                consumed = true;
+    let depth = path.len();
+    // The outer scan already validated this value, so this scan cannot fail.
+    let _ = json::scan_object(v.raw, &mut |key, value| {
+        let key = key.text();
+        let mut deeper = false;
+        for t in targets {
+            if !under_path(t, path) || t.rest[depth] != key.as_ref() {
+                continue;
             }
-            if let Some(targets) = self.schema.nested.get(key.as_ref()) {
-                for t in targets {
-                    if let Some(v) = lookup(value, &t.rest) {
-                        offer(&mut self.slots[t.column], t.priority, v);
-                    }
-                }
-                // The parent object stays in the attributes: its other fields are data too.
-            }
-            if !consumed {
-                self.unknown.push((key, value));
+            if depth + 1 == t.rest.len() {
+                offer(&mut slots[t.column], t.priority, value);
+            } else {
+                deeper = true;
             }
         }
-        Ok(())
-    }
+        if deeper {
+            let mut p = path.to_vec();
+            p.push(key.as_ref());
+            resolve_nested(value, targets, &p, slots);
+        }
+    });
 }
 
-/// The content of a JSON string literal, borrowed when it has no escapes.
-fn string_content(raw: &str) -> Option<Cow<'_, str>> {
-    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
-    if !inner.contains('\\') {
-        return Some(Cow::Borrowed(inner));
-    }
-    serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
-}
-
-fn kind_name(raw: &str) -> &'static str {
-    match raw.as_bytes().first() {
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Object => "an object",
+        Kind::Array => "an array",
+        Kind::Str { .. } => "a string",
+        Kind::True | Kind::False => "a boolean",
+        Kind::Null => "null",
+        Kind::Num => "a number",
     }
 }
 
@@ -240,11 +183,11 @@ impl<'s> Normalizer<'s> {
     }
 
     /// Parses a timestamp value with the schema's formats.
-    fn timestamp(&self, raw: &str) -> Option<i64> {
+    fn timestamp(&self, v: Value<'_>) -> Option<i64> {
         let formats = &self.schema.time_formats;
-        match raw.as_bytes().first()? {
-            b'"' => {
-                let s = string_content(raw)?;
+        match v.kind {
+            Kind::Str { .. } => {
+                let s = v.str_content()?;
                 formats.iter().find_map(|f| match f {
                     TimeFormat::Rfc3339 => time::parse_rfc3339(&s),
                     TimeFormat::EpochAuto => time::parse_epoch_text(&s, None),
@@ -253,12 +196,12 @@ impl<'s> Normalizer<'s> {
                     TimeFormat::Log4jInstant => None,
                 })
             }
-            b'-' | b'0'..=b'9' => formats.iter().find_map(|f| match f {
-                TimeFormat::EpochAuto => epoch_number(raw, None),
-                TimeFormat::Epoch(u) => epoch_number(raw, Some(*u)),
+            Kind::Num => formats.iter().find_map(|f| match f {
+                TimeFormat::EpochAuto => epoch_number(v.raw, None),
+                TimeFormat::Epoch(u) => epoch_number(v.raw, Some(*u)),
                 _ => None,
             }),
-            b'{' if formats.contains(&TimeFormat::Log4jInstant) => {
+            Kind::Object if formats.contains(&TimeFormat::Log4jInstant) => {
                 #[derive(Deserialize)]
                 #[serde(rename_all = "camelCase")]
                 struct Instant {
@@ -266,7 +209,7 @@ impl<'s> Normalizer<'s> {
                     #[serde(default)]
                     nano_of_second: i64,
                 }
-                let i: Instant = serde_json::from_str(raw).ok()?;
+                let i: Instant = serde_json::from_str(v.raw).ok()?;
                 let ns = i128::from(i.epoch_second) * 1_000_000_000 + i128::from(i.nano_of_second);
                 time::epoch_int_to_micros(ns, EpochUnit::Nanos)
             }
@@ -274,64 +217,65 @@ impl<'s> Normalizer<'s> {
         }
     }
 
-    /// Coerces one raw JSON value to a column's type. `Err(())` means "present but not
-    /// coercible": the cell becomes null and the failure is counted.
-    fn coerce<'a>(&self, col: usize, raw: &'a RawValue) -> Result<Cell<'a>, ()> {
+    /// Coerces one value to a column's type. `Err(())` means "present but not coercible": the
+    /// cell becomes null and the failure is counted.
+    fn coerce<'a>(&self, col: usize, v: Value<'a>) -> Result<Cell<'a>, ()>
+    where
+        's: 'a,
+    {
+        let levels: &'s crate::level::LevelMap = &self.schema.levels;
         let spec = &self.schema.columns()[col];
-        let text = raw.get();
-        let first = *text.as_bytes().first().ok_or(())?;
-        if first == b'n' {
+        if v.kind == Kind::Null {
             return Ok(Cell::Null);
         }
-        let string = || string_content(text).ok_or(());
+        let string = || v.str_content().ok_or(());
+        let is_str = matches!(v.kind, Kind::Str { .. });
         Ok(match spec.ty {
             ColumnType::String => {
-                let s = if first == b'"' {
+                let s = if is_str {
                     string()?
                 } else {
-                    Cow::Borrowed(text)
+                    Cow::Borrowed(v.raw)
                 };
                 match spec.normalize {
                     Some(Normalize::Level) => match s {
-                        Cow::Borrowed(b) => Cell::Str(self.schema.levels.normalize(b)),
-                        Cow::Owned(o) => {
-                            Cell::Str(Cow::Owned(self.schema.levels.normalize(&o).into_owned()))
-                        }
+                        Cow::Borrowed(b) => Cell::Str(levels.normalize(b)),
+                        Cow::Owned(o) => Cell::Str(Cow::Owned(levels.normalize(&o).into_owned())),
                     },
                     None => Cell::Str(s),
                 }
             }
             ColumnType::Int | ColumnType::Bigint => {
-                let v = match first {
-                    b'"' => parse_int(&string()?),
-                    b'-' | b'0'..=b'9' => parse_int(text),
+                let n = match v.kind {
+                    Kind::Str { .. } => parse_int(&string()?),
+                    Kind::Num => parse_int(v.raw),
                     _ => None,
                 }
                 .ok_or(())?;
-                if spec.ty == ColumnType::Int && i32::try_from(v).is_err() {
+                if spec.ty == ColumnType::Int && i32::try_from(n).is_err() {
                     return Err(());
                 }
-                Cell::Int(v)
+                Cell::Int(n)
             }
             ColumnType::Double => Cell::Double(
-                match first {
-                    b'"' => parse_double(&string()?),
-                    b'-' | b'0'..=b'9' => parse_double(text),
+                match v.kind {
+                    Kind::Str { .. } => parse_double(&string()?),
+                    Kind::Num => parse_double(v.raw),
                     _ => None,
                 }
                 .ok_or(())?,
             ),
             ColumnType::Boolean => Cell::Bool(
-                match first {
-                    b't' => Some(true),
-                    b'f' => Some(false),
-                    b'"' => parse_bool(&string()?),
-                    b'0' | b'1' => parse_bool(text),
+                match v.kind {
+                    Kind::True => Some(true),
+                    Kind::False => Some(false),
+                    Kind::Str { .. } => parse_bool(&string()?),
+                    Kind::Num => parse_bool(v.raw),
                     _ => None,
                 }
                 .ok_or(())?,
             ),
-            ColumnType::Timestamp => Cell::Ts(self.timestamp(text).ok_or(())?),
+            ColumnType::Timestamp => Cell::Ts(self.timestamp(v).ok_or(())?),
         })
     }
 
@@ -348,10 +292,10 @@ impl<'s> Normalizer<'s> {
         )
     }
 
-    fn invalid(&self, col: usize, raw: &RawValue) -> Rejection {
+    fn invalid(&self, col: usize, v: Value<'_>) -> Rejection {
         let spec = &self.schema.columns()[col];
-        let mut shown: String = raw.get().chars().take(80).collect();
-        if shown.len() < raw.get().len() {
+        let mut shown: String = v.raw.chars().take(80).collect();
+        if shown.len() < v.raw.len() {
             shown.push('…');
         }
         if col == self.schema.timestamp_column {
@@ -369,7 +313,7 @@ impl<'s> Normalizer<'s> {
                 format!(
                     "invalid value {shown} for required `{}` ({}): expected {}",
                     spec.name,
-                    kind_name(raw.get()),
+                    kind_name(v.kind),
                     spec.ty.glue_name()
                 ),
             )
@@ -377,7 +321,10 @@ impl<'s> Normalizer<'s> {
     }
 
     /// Normalises one record. On success `row` holds the typed cells, attributes and time.
-    pub fn normalize<'a>(&self, raw: &'a [u8], row: &mut Row<'a>) -> Result<(), Rejection> {
+    pub fn normalize<'a>(&self, raw: &'a [u8], row: &mut Row<'a>) -> Result<(), Rejection>
+    where
+        's: 'a,
+    {
         let text = std::str::from_utf8(raw).map_err(|e| {
             Rejection::new(
                 "invalid_utf8",
@@ -389,25 +336,44 @@ impl<'s> Normalizer<'s> {
             Some(b'{') => {}
             None => return Err(Rejection::new("invalid_json", "empty record")),
             Some(_) => {
-                return Err(match serde_json::from_str::<de::IgnoredAny>(text) {
-                    Ok(_) => Rejection::new(
+                return Err(match json::kind_of(trimmed.trim_end()) {
+                    Some(kind) => Rejection::new(
                         "not_object",
-                        format!("not a JSON object (found {})", kind_name(trimmed)),
+                        format!("not a JSON object (found {})", kind_name(kind)),
                     ),
-                    Err(e) => Rejection::new("invalid_json", format!("invalid JSON: {e}")),
+                    None => {
+                        let e = serde_json::from_str::<de::IgnoredAny>(text)
+                            .err()
+                            .map_or_else(|| "not JSON".to_owned(), |e| e.to_string());
+                        Rejection::new("invalid_json", format!("invalid JSON: {e}"))
+                    }
                 });
             }
         }
         row.slots.iter_mut().for_each(|s| *s = None);
         row.unknown.clear();
         row.coercion_failures.clear();
-        let mut de = serde_json::Deserializer::from_str(text);
-        de.deserialize_map(RecordVisitor {
-            schema: self.schema,
-            slots: &mut row.slots,
-            unknown: &mut row.unknown,
+        let routes = &self.schema.routes;
+        let slots = &mut row.slots;
+        let unknown = &mut row.unknown;
+        json::scan_object(text, &mut |key, value| {
+            let name = key.text();
+            let Some(route) = routes.get(name.as_ref()) else {
+                unknown.push((key, value.raw));
+                return;
+            };
+            if let Some(d) = route.direct {
+                offer(&mut slots[d.column], d.priority, value);
+            }
+            if !route.nested.is_empty() {
+                resolve_nested(value, &route.nested, &[], slots);
+            }
+            // A key that is only the root of dotted aliases stays in the attributes: the rest
+            // of its object is data too.
+            if route.direct.is_none() {
+                unknown.push((key, value.raw));
+            }
         })
-        .and_then(|()| de.end())
         .map_err(|e| Rejection::new("invalid_json", format!("invalid JSON: {e}")))?;
 
         let ts_col = self.schema.timestamp_column;
@@ -419,11 +385,11 @@ impl<'s> Normalizer<'s> {
                     }
                     Cell::Null
                 }
-                Some((_, raw)) => match self.coerce(col, raw) {
+                Some((_, v)) => match self.coerce(col, v) {
                     Ok(c) => c,
                     Err(()) => {
                         if col == ts_col || self.schema.columns()[col].required {
-                            return Err(self.invalid(col, raw));
+                            return Err(self.invalid(col, v));
                         }
                         row.coercion_failures.push(col);
                         Cell::Null
@@ -441,26 +407,27 @@ impl<'s> Normalizer<'s> {
     }
 }
 
-/// Writes the unknown fields as one JSON object, values verbatim. Duplicate keys: the last
+/// Writes the unknown fields as one JSON object, keys and values verbatim (a key's text between
+/// its quotes is valid JSON string content, escapes included). Duplicate keys: the last
 /// occurrence wins (fluent-bit `dup_keys_out.json`).
-fn build_attributes(unknown: &[(Cow<'_, str>, &RawValue)], buf: &mut String) -> bool {
+fn build_attributes(unknown: &[(Key<'_>, &str)], buf: &mut String) -> bool {
     if unknown.is_empty() {
         return false;
     }
     let superseded = |i: usize| -> bool {
-        let k = &unknown[i].0;
-        unknown[i + 1..].iter().any(|(later, _)| later == k)
+        let k = unknown[i].0.raw;
+        unknown[i + 1..].iter().any(|(later, _)| later.raw == k)
     };
     let mut dup_set: Option<FxHashSet<usize>> = None;
     if unknown.len() > 16 {
         // Wide records: find superseded entries in linear time.
         let mut last: FxHashMap<&str, usize> = FxHashMap::default();
         for (i, (k, _)) in unknown.iter().enumerate() {
-            last.insert(k, i);
+            last.insert(k.raw, i);
         }
         dup_set = Some(
             (0..unknown.len())
-                .filter(|i| last.get(unknown[*i].0.as_ref()) != Some(i))
+                .filter(|i| last.get(unknown[*i].0.raw) != Some(i))
                 .collect(),
         );
     }
@@ -479,32 +446,13 @@ fn build_attributes(unknown: &[(Cow<'_, str>, &RawValue)], buf: &mut String) -> 
             buf.push(',');
         }
         first = false;
-        push_json_string(buf, k);
-        buf.push(':');
-        buf.push_str(v.get());
+        buf.push('"');
+        buf.push_str(k.raw);
+        buf.push_str("\":");
+        buf.push_str(v);
     }
     buf.push('}');
     true
-}
-
-/// Appends `s` as a JSON string literal.
-fn push_json_string(buf: &mut String, s: &str) {
-    buf.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => buf.push_str("\\\""),
-            '\\' => buf.push_str("\\\\"),
-            '\n' => buf.push_str("\\n"),
-            '\r' => buf.push_str("\\r"),
-            '\t' => buf.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                use std::fmt::Write;
-                let _ = write!(buf, "\\u{:04x}", c as u32);
-            }
-            c => buf.push(c),
-        }
-    }
-    buf.push('"');
 }
 
 fn epoch_number(raw: &str, unit: Option<EpochUnit>) -> Option<i64> {

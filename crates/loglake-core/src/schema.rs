@@ -200,14 +200,29 @@ impl Schema {
     }
 }
 
-/// Where a source field sends its value.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
+/// A source field that feeds a column directly.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Direct {
     pub(crate) column: usize,
     /// Lower is preferred (position in the column's alias list).
     pub(crate) priority: u16,
-    /// Remaining path below the top-level key; empty for a direct match.
+}
+
+/// A dotted alias whose first segment is a top-level key: the rest of the path is looked up
+/// inside that key's object.
+#[derive(Debug, Clone)]
+pub(crate) struct Nested {
+    pub(crate) column: usize,
+    pub(crate) priority: u16,
+    /// Path below the top-level key (at least one segment).
     pub(crate) rest: Vec<String>,
+}
+
+/// Everything a top-level key feeds: found with one hash lookup per key.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyRoute {
+    pub(crate) direct: Option<Direct>,
+    pub(crate) nested: Vec<Nested>,
 }
 
 /// A validated schema with lookup tables.
@@ -220,10 +235,8 @@ pub struct CompiledSchema {
     /// Parsed timestamp formats.
     pub(crate) time_formats: Vec<TimeFormat>,
     pub(crate) levels: LevelMap,
-    /// Top-level key → direct targets (literal matches).
-    pub(crate) direct: FxHashMap<String, Target>,
-    /// Top-level key → nested targets (the key is the first segment of a dotted alias).
-    pub(crate) nested: FxHashMap<String, Vec<Target>>,
+    /// Top-level key → the columns it feeds, directly or through a nested path.
+    pub(crate) routes: FxHashMap<String, KeyRoute>,
     /// For each extra partition key, the column it takes its value from.
     pub extra_partition_columns: Vec<usize>,
     /// Columns written to the Parquet file (all columns minus extra partition sources).
@@ -381,8 +394,7 @@ impl CompiledSchema {
 
         // Alias tables. A key may feed only one column, so a record's meaning never depends on
         // hash order.
-        let mut direct: FxHashMap<String, Target> = FxHashMap::default();
-        let mut nested: FxHashMap<String, Vec<Target>> = FxHashMap::default();
+        let mut routes: FxHashMap<String, KeyRoute> = FxHashMap::default();
         let mut column_sources = Vec::with_capacity(schema.columns.len());
         for (col, c) in schema.columns.iter().enumerate() {
             let mut sources: Vec<String> = vec![c.name.clone()];
@@ -397,7 +409,7 @@ impl CompiledSchema {
                 if src.is_empty() {
                     return Err(invalid(format!("column `{}` has an empty alias", c.name)));
                 }
-                if let Some(prev) = direct.get(src) {
+                if let Some(prev) = routes.get(src).and_then(|r| r.direct) {
                     if prev.column != col {
                         return Err(invalid(format!(
                             "field `{src}` is an alias of both `{}` and `{}`; a field may feed one column only",
@@ -406,14 +418,10 @@ impl CompiledSchema {
                     }
                     continue;
                 }
-                direct.insert(
-                    src.clone(),
-                    Target {
-                        column: col,
-                        priority,
-                        rest: Vec::new(),
-                    },
-                );
+                routes.entry(src.clone()).or_default().direct = Some(Direct {
+                    column: col,
+                    priority,
+                });
                 if src.contains('.') {
                     let mut parts = src.split('.').map(str::to_owned);
                     let head = parts.next().unwrap_or_default();
@@ -424,7 +432,7 @@ impl CompiledSchema {
                             c.name
                         )));
                     }
-                    nested.entry(head).or_default().push(Target {
+                    routes.entry(head).or_default().nested.push(Nested {
                         column: col,
                         priority,
                         rest,
@@ -439,8 +447,7 @@ impl CompiledSchema {
             timestamp_column,
             time_formats,
             levels,
-            direct,
-            nested,
+            routes,
             extra_partition_columns,
             data_columns,
             column_sources,

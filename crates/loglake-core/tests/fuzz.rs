@@ -3,7 +3,8 @@
 //! Seeds (NDJSON, arrays, wrapped records; plain, gzip, zstd) are mutated at random (byte flips,
 //! structural characters inserted, truncation, splicing) and pushed through decompress → split →
 //! normalise. The properties: no panic; record ranges lie inside their chunk; line numbers never
-//! go backwards; every record is either a row or a rejection with a reason.
+//! go backwards; every record is either a row or a rejection with a reason; and the JSON
+//! scanner accepts exactly the objects serde_json accepts (differential check).
 //!
 //! `cargo test` runs a short pass; `scripts/test.sh` runs the longer ignored one
 //! (`LOGLAKE_FUZZ_CASES`, 50000 cases there). Failing inputs are printed as hex.
@@ -122,10 +123,26 @@ fn check_one(schema: &loglake_core::CompiledSchema, input: &[u8], path: &[&str],
             {
                 assert!(!rej.reason.is_empty());
             }
+            if r.defect.is_none() {
+                differential(chunk.bytes(r));
+            }
         }
         true
     })
     .unwrap();
+}
+
+/// The scanner must accept exactly the objects serde_json accepts.
+fn differential(record: &[u8]) {
+    let Ok(text) = std::str::from_utf8(record) else {
+        return;
+    };
+    if !text.trim_start().starts_with('{') {
+        return;
+    }
+    let ours = loglake_core::json::scan_object(text, &mut |_, _| {}).is_ok();
+    let serde = serde_json::from_str::<&serde_json::value::RawValue>(text).is_ok();
+    assert_eq!(ours, serde, "scanner and serde_json disagree on {text:?}");
 }
 
 fn fuzz(cases: usize, seed: u64) {

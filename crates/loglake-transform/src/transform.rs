@@ -246,6 +246,8 @@ pub fn transform_reader<R: Read + Send>(
 
     let (compression, decoded, result) = std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+        // Buffers of processed chunks go back to the reader: no fresh pages per chunk.
+        let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let split_opts = &split_opts;
         let bytes_in = &bytes_in;
         let reader_thread = s.spawn(move || -> std::io::Result<(decode::Compression, u64)> {
@@ -256,10 +258,15 @@ pub fn transform_reader<R: Read + Send>(
             };
             let (compression, mut stream) = decode::decompress(counting)?;
             let mut decoded = 0u64;
-            decode::split(&mut stream, split_opts, &mut |chunk| {
-                decoded = chunk.bytes_decoded;
-                tx.send(chunk).is_ok()
-            })?;
+            decode::split_recycling(
+                &mut stream,
+                split_opts,
+                &mut || free_rx.try_recv().ok(),
+                &mut |chunk| {
+                    decoded = chunk.bytes_decoded;
+                    tx.send(chunk).is_ok()
+                },
+            )?;
             Ok((compression, decoded))
         });
         let mut result: Result<()> = Ok(());
@@ -267,6 +274,7 @@ pub fn transform_reader<R: Read + Send>(
             if result.is_ok() {
                 result = sink.chunk(&normalizer, &chunk);
             }
+            let _ = free_tx.send(chunk.data);
             // After an error keep draining, so the reader thread can finish.
         }
         let read = reader_thread.join();
