@@ -215,7 +215,12 @@ pub fn transform_reader<R: Read + Send>(
         &source_id,
         &source.name,
         arrow_schema(schema),
-        &schema.schema.attributes_column,
+        &schema
+            .columns()
+            .iter()
+            .filter(|c| c.dictionary)
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>(),
         opts.writer.clone(),
     )?;
     let mut sink = Sink {

@@ -94,25 +94,29 @@ impl<'o> PartitionedWriter<'o> {
         source_id: &str,
         source_name: &str,
         schema: SchemaRef,
-        attributes_column: &str,
+        dictionary_columns: &[String],
         opts: WriterOptions,
     ) -> Result<Self> {
         let level = ZstdLevel::try_new(opts.zstd_level).map_err(|source| Error::Parquet {
             path: out.table_dir(table).display().to_string(),
             source,
         })?;
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
             .set_statistics_enabled(EnabledStatistics::Page)
             // Row groups are closed by input bytes (see WriterOptions), not by a row count.
             .set_max_row_group_row_count(None)
-            // The catch-all JSON column rarely repeats: a dictionary would only cost time.
-            .set_column_dictionary_enabled(ColumnPath::from(attributes_column), false)
+            // Dictionaries only where the schema asks (low-cardinality columns): zstd compresses
+            // the others as well without the per-value hashing.
+            .set_dictionary_enabled(false)
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 "loglake.source".to_owned(),
                 source_name.to_owned(),
-            )]))
-            .build();
+            )]));
+        for c in dictionary_columns {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(c.as_str()), true);
+        }
+        let props = props.build();
         let manifest_path = out.manifest_path(table, source_id);
         let old_files = Manifest::read(&manifest_path)?
             .map(|m| m.files)
