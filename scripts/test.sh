@@ -24,6 +24,19 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
 cargo test --workspace --locked
 
+step "python readers (pyarrow, DuckDB) read the output with Hive partitioning"
+venv="${LOGLAKE_VENV:-/var/tmp/loglake-venv}"
+[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-test.txt
+readers_dir="$(mktemp -d)"
+trap 'rm -rf "$readers_dir"' EXIT
+bin="$CARGO_TARGET_DIR/debug/loglake"
+"$bin" gen --out "$readers_dir/raw" --files 3 --lines 5000 --seed 3 --gzip >/dev/null
+# Exit code 1 is expected: the generated data has bad lines, which are quarantined.
+"$bin" transform --input "$readers_dir/raw" --output "$readers_dir/out" --quiet \
+  >"$readers_dir/summaries.jsonl" || [[ $? -eq 1 ]]
+"$venv/bin/python" tests/readers/check_readers.py "$readers_dir/out" app_logs "$readers_dir/summaries.jsonl"
+
 step "decoder fuzz smoke (random and mutated inputs through decode + normalise)"
 LOGLAKE_FUZZ_CASES="${LOGLAKE_FUZZ_CASES:-50000}" \
   cargo test --workspace --locked --test fuzz -- --ignored --nocapture

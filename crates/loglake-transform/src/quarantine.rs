@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use flate2::write::GzEncoder;
@@ -44,10 +44,6 @@ impl QuarantineWriter {
             enc: None,
             count: 0,
         }
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Appends one rejected record.

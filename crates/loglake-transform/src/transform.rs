@@ -102,14 +102,28 @@ pub struct Source {
     pub display: String,
 }
 
-struct Sink<'o, 's> {
+/// One Arrow batch on its way from the normaliser stage to the writer stage.
+struct Batch {
+    batch: arrow_array::RecordBatch,
+    /// Partition id of each row.
+    parts: Vec<u32>,
+    /// Input JSON bytes per partition in this batch (row-group sizing).
+    part_bytes: FxHashMap<u32, u64>,
+    /// Partitions first seen in this batch, in id order.
+    new_parts: Vec<PartKey>,
+}
+
+/// The normaliser stage: records → rows → Arrow batches, bad records → quarantine. Partition ids
+/// are assigned here in order of first appearance and announced with each batch, so the writer
+/// stage assigns the same ids.
+struct Sink<'s> {
     schema: &'s CompiledSchema,
-    writer: PartitionedWriter<'o>,
     quarantine: QuarantineWriter,
     builder: BatchBuilder,
     parts: Vec<u32>,
     part_bytes: FxHashMap<u32, u64>,
-    extra_names: Vec<String>,
+    index: FxHashMap<PartKey, u32>,
+    new_parts: Vec<PartKey>,
     last_key: Option<(PartKey, u32)>,
     key: PartKey,
     batch_rows: usize,
@@ -119,10 +133,32 @@ struct Sink<'o, 's> {
     coercions: Vec<u64>,
     reasons: BTreeMap<String, u64>,
     table_dir: String,
+    /// Taken (dropped) when the stage ends, which tells the writer stage that no batch follows.
+    to_writer: Option<std::sync::mpsc::SyncSender<Batch>>,
 }
 
-impl Sink<'_, '_> {
-    fn flush_batch(&mut self) -> Result<()> {
+/// The writer stage stopped (its own error is reported instead).
+struct WriterGone;
+
+enum SinkError {
+    Failed(Error),
+    WriterGone,
+}
+
+impl From<Error> for SinkError {
+    fn from(e: Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl From<WriterGone> for SinkError {
+    fn from(_: WriterGone) -> Self {
+        Self::WriterGone
+    }
+}
+
+impl Sink<'_> {
+    fn flush_batch(&mut self) -> Result<(), SinkError> {
         if self.builder.is_empty() {
             return Ok(());
         }
@@ -130,9 +166,14 @@ impl Sink<'_, '_> {
             path: self.table_dir.clone(),
             source,
         })?;
-        self.writer.write(&batch, &self.parts, &self.part_bytes)?;
-        self.parts.clear();
-        self.part_bytes.clear();
+        let msg = Batch {
+            batch,
+            parts: std::mem::replace(&mut self.parts, Vec::with_capacity(self.batch_rows)),
+            part_bytes: std::mem::take(&mut self.part_bytes),
+            new_parts: std::mem::take(&mut self.new_parts),
+        };
+        let sender = self.to_writer.as_ref().ok_or(WriterGone)?;
+        sender.send(msg).map_err(|_| WriterGone)?;
         Ok(())
     }
 
@@ -141,7 +182,7 @@ impl Sink<'_, '_> {
         self.quarantine.push(line, kind, reason, raw)
     }
 
-    fn chunk(&mut self, normalizer: &Normalizer<'_>, chunk: &Chunk) -> Result<()> {
+    fn chunk(&mut self, normalizer: &Normalizer<'_>, chunk: &Chunk) -> Result<(), SinkError> {
         let mut row = Row::new(self.schema);
         for rec in &chunk.records {
             self.records_in += 1;
@@ -169,7 +210,11 @@ impl Sink<'_, '_> {
             let part = match &self.last_key {
                 Some((k, id)) if *k == self.key => *id,
                 _ => {
-                    let id = self.writer.partition(&self.key, &self.extra_names);
+                    let next = u32::try_from(self.index.len()).unwrap_or(u32::MAX);
+                    let id = *self.index.entry(self.key.clone()).or_insert_with(|| {
+                        self.new_parts.push(self.key.clone());
+                        next
+                    });
                     self.last_key = Some((self.key.clone(), id));
                     id
                 }
@@ -209,7 +254,7 @@ pub fn transform_reader<R: Read + Send>(
         .clone_from(&schema.schema.input.record_path);
     let bytes_in = AtomicU64::new(0);
 
-    let writer = PartitionedWriter::new(
+    let mut writer = PartitionedWriter::new(
         out,
         &table,
         &source_id,
@@ -223,34 +268,18 @@ pub fn transform_reader<R: Read + Send>(
             .collect::<Vec<_>>(),
         opts.writer.clone(),
     )?;
-    let mut sink = Sink {
-        schema,
-        writer,
-        quarantine: QuarantineWriter::new(out.quarantine_path(&table, &source_id), &source.display),
-        builder: BatchBuilder::new(schema, opts.batch_rows),
-        parts: Vec::with_capacity(opts.batch_rows),
-        part_bytes: FxHashMap::default(),
-        extra_names: schema.schema.partition_keys[2..]
-            .iter()
-            .map(|k| k.name.clone())
-            .collect(),
-        last_key: None,
-        key: PartKey {
-            hour: 0,
-            extras: Vec::new(),
-        },
-        batch_rows: opts.batch_rows.max(1),
-        max_record_bytes: split_opts.max_record_bytes,
-        records_in: 0,
-        written: 0,
-        coercions: vec![0; schema.columns().len()],
-        reasons: BTreeMap::new(),
-        table_dir: out.table_dir(&table).display().to_string(),
-    };
-    let normalizer = Normalizer::new(schema);
+    let extra_names: Vec<String> = schema.schema.partition_keys[2..]
+        .iter()
+        .map(|k| k.name.clone())
+        .collect();
 
-    let (compression, decoded, result) = std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+    // Three stages on three threads, connected by bounded channels (so memory stays bounded):
+    // reader (decompress + split) → normaliser (rows → Arrow batches, quarantine) → writer
+    // (Parquet encoding, this thread). Each channel is FIFO with one producer, so the output
+    // does not depend on scheduling.
+    let (sink, decoded, compression, result) = std::thread::scope(|s| {
+        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+        let (batch_tx, batch_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
         // Buffers of processed chunks go back to the reader: no fresh pages per chunk.
         let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let split_opts = &split_opts;
@@ -269,50 +298,128 @@ pub fn transform_reader<R: Read + Send>(
                 &mut || free_rx.try_recv().ok(),
                 &mut |chunk| {
                     decoded = chunk.bytes_decoded;
-                    tx.send(chunk).is_ok()
+                    chunk_tx.send(chunk).is_ok()
                 },
             )?;
             Ok((compression, decoded))
         });
-        let mut result: Result<()> = Ok(());
-        for chunk in rx {
-            if result.is_ok() {
-                result = sink.chunk(&normalizer, &chunk);
+        let mut sink = Sink {
+            schema,
+            quarantine: QuarantineWriter::new(
+                out.quarantine_path(&table, &source_id),
+                &source.display,
+            ),
+            builder: BatchBuilder::new(schema, opts.batch_rows),
+            parts: Vec::with_capacity(opts.batch_rows),
+            part_bytes: FxHashMap::default(),
+            index: FxHashMap::default(),
+            new_parts: Vec::new(),
+            last_key: None,
+            key: PartKey {
+                hour: 0,
+                extras: Vec::new(),
+            },
+            batch_rows: opts.batch_rows.max(1),
+            max_record_bytes: split_opts.max_record_bytes,
+            records_in: 0,
+            written: 0,
+            coercions: vec![0; schema.columns().len()],
+            reasons: BTreeMap::new(),
+            table_dir: out.table_dir(&table).display().to_string(),
+            to_writer: Some(batch_tx),
+        };
+        let normalizer_thread = s.spawn(move || {
+            let normalizer = Normalizer::new(schema);
+            let mut result: Result<(), SinkError> = Ok(());
+            for chunk in chunk_rx {
+                if result.is_ok() {
+                    result = sink.chunk(&normalizer, &chunk);
+                }
+                // After an error keep draining, so the reader thread can finish.
+                let _ = free_tx.send(chunk.data);
             }
-            let _ = free_tx.send(chunk.data);
-            // After an error keep draining, so the reader thread can finish.
+            if result.is_ok() {
+                result = sink.flush_batch();
+            }
+            sink.to_writer = None;
+            (sink, result)
+        });
+
+        let mut write_result: Result<()> = Ok(());
+        for msg in batch_rx {
+            if write_result.is_err() {
+                continue;
+            }
+            for key in &msg.new_parts {
+                writer.partition(key, &extra_names);
+            }
+            write_result = writer.write(&msg.batch, &msg.parts, &msg.part_bytes);
+            if write_result.is_err() {
+                // Stop consuming: the normaliser sees the closed channel and stops too.
+                break;
+            }
         }
         let read = reader_thread.join();
-        match read {
-            Ok(Ok((c, d))) => (c, d, result),
-            Ok(Err(e)) => (
-                decode::Compression::None,
-                0,
-                result.and(Err(Error::Input {
-                    path: source.display.clone(),
-                    source: e,
-                })),
-            ),
-            Err(_) => (
-                decode::Compression::None,
-                0,
-                result.and(Err(Error::Input {
-                    path: source.display.clone(),
-                    source: std::io::Error::other("reader thread panicked"),
-                })),
-            ),
+        let normalized = normalizer_thread.join();
+        let (sink, norm_result) = match normalized {
+            Ok(v) => v,
+            Err(_) => {
+                return (
+                    None,
+                    0,
+                    decode::Compression::None,
+                    Err(Error::Input {
+                        path: source.display.clone(),
+                        source: std::io::Error::other("normaliser thread panicked"),
+                    }),
+                );
+            }
+        };
+        // The first real error wins: the writer's, then the normaliser's, then the reader's.
+        let mut result = write_result;
+        if result.is_ok()
+            && let Err(SinkError::Failed(e)) = norm_result
+        {
+            result = Err(e);
         }
+        let (compression, decoded) = match read {
+            Ok(Ok((c, d))) => (c, d),
+            Ok(Err(e)) => {
+                if result.is_ok() {
+                    result = Err(Error::Input {
+                        path: source.display.clone(),
+                        source: e,
+                    });
+                }
+                (decode::Compression::None, 0)
+            }
+            Err(_) => {
+                if result.is_ok() {
+                    result = Err(Error::Input {
+                        path: source.display.clone(),
+                        source: std::io::Error::other("reader thread panicked"),
+                    });
+                }
+                (decode::Compression::None, 0)
+            }
+        };
+        (Some(sink), decoded, compression, result)
     });
-    let result = result.and_then(|()| sink.flush_batch());
+    let Some(sink) = sink else {
+        writer.abort();
+        return result.and(Err(Error::Input {
+            path: source.display.clone(),
+            source: std::io::Error::other("normaliser thread panicked"),
+        }));
+    };
     if let Err(e) = result {
-        sink.writer.abort();
+        writer.abort();
         sink.quarantine.abort();
         return Err(e);
     }
-    let partitions = sink.writer.partition_names();
+    let partitions = writer.partition_names();
     let quarantined = sink.quarantine.count;
-    let quarantine_path = sink.quarantine.path().to_owned();
-    let (files, removed) = match sink.writer.finish() {
+    let (files, removed) = match writer.finish() {
         Ok(v) => v,
         Err(e) => {
             sink.quarantine.abort();
@@ -329,7 +436,6 @@ pub fn transform_reader<R: Read + Send>(
         .filter(|(_, n)| **n > 0)
         .map(|(c, n)| (c.name.clone(), *n))
         .collect();
-    let _ = quarantine_path;
     Ok(Summary {
         source: source.display.clone(),
         records_in: sink.records_in,

@@ -68,7 +68,14 @@ struct Partition {
     rel_dir: String,
     next_seq: u32,
     open: Option<OpenFile>,
+    /// The batch number that last wrote rows here.
+    last_batch: u64,
 }
+
+/// A partition with an in-progress row group that received no rows for this many batches is
+/// flushed: time-ordered logs leave each finished hour behind, and its buffers should not
+/// wait for the memory budget.
+const COLD_BATCHES: u64 = 16;
 
 /// Writes the rows of one source into partition files.
 pub(crate) struct PartitionedWriter<'o> {
@@ -80,6 +87,7 @@ pub(crate) struct PartitionedWriter<'o> {
     opts: WriterOptions,
     parts: Vec<Partition>,
     index: FxHashMap<PartKey, u32>,
+    batches: u64,
     /// Files of the previous run of this source (from its manifest).
     old_files: std::collections::BTreeSet<String>,
     /// Files this run has opened, relative to the table folder.
@@ -130,6 +138,7 @@ impl<'o> PartitionedWriter<'o> {
             opts,
             parts: Vec::new(),
             index: FxHashMap::default(),
+            batches: 0,
             old_files,
             files: Default::default(),
             manifest_source: source_name.to_owned(),
@@ -152,6 +161,7 @@ impl<'o> PartitionedWriter<'o> {
             rel_dir,
             next_seq: 0,
             open: None,
+            last_batch: 0,
         });
         self.index.insert(key.clone(), id);
         id
@@ -191,7 +201,7 @@ impl<'o> PartitionedWriter<'o> {
         let tmp = in_progress_path(&path);
         let f = File::create(&tmp).map_err(io_err(&tmp))?;
         let writer = ArrowWriter::try_new(
-            BufWriter::with_capacity(256 * 1024, f),
+            BufWriter::with_capacity(64 * 1024, f),
             self.schema.clone(),
             Some(self.props.clone()),
         )
@@ -225,6 +235,7 @@ impl<'o> PartitionedWriter<'o> {
             self.open(part)?;
         }
         let opts = self.opts.clone();
+        self.parts[part].last_batch = self.batches;
         let Some(f) = self.parts[part].open.as_mut() else {
             return Ok(());
         };
@@ -258,6 +269,7 @@ impl<'o> PartitionedWriter<'o> {
         let Some(&first) = parts.first() else {
             return Ok(());
         };
+        self.batches += 1;
         if parts.iter().all(|&p| p == first) {
             let bytes = input_bytes.get(&first).copied().unwrap_or(0);
             self.write_part(first as usize, batch, bytes)?;
@@ -305,8 +317,22 @@ impl<'o> PartitionedWriter<'o> {
         self.enforce_budget()
     }
 
-    /// Flushes the largest in-progress row groups until the total is under budget.
+    /// Flushes cold partitions' row groups, then the largest in-progress row groups until the
+    /// total is under budget.
     fn enforce_budget(&mut self) -> Result<()> {
+        let now = self.batches;
+        for p in &mut self.parts {
+            if p.last_batch + COLD_BATCHES >= now {
+                continue;
+            }
+            if let Some(f) = p.open.as_mut().filter(|f| f.writer.in_progress_rows() > 0) {
+                f.writer.flush().map_err(|source| Error::Parquet {
+                    path: f.path.display().to_string(),
+                    source,
+                })?;
+                f.group_input_bytes = 0;
+            }
+        }
         loop {
             let mut total = 0usize;
             let mut largest: Option<(usize, usize)> = None;
