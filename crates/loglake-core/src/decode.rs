@@ -246,6 +246,38 @@ pub fn split_recycling(
     }
 }
 
+/// Tracks JSON nesting byte by byte: string state, escapes, and bracket depth. Shared by the
+/// NDJSON/array mode decision and the document walker's value copier.
+#[derive(Debug, Default, Clone, Copy)]
+struct Nesting {
+    depth: i64,
+    in_str: bool,
+    esc: bool,
+}
+
+impl Nesting {
+    /// Feeds one byte; returns the depth after it.
+    #[inline]
+    fn feed(&mut self, b: u8) -> i64 {
+        if self.in_str {
+            match (self.esc, b) {
+                (true, _) => self.esc = false,
+                (false, b'\\') => self.esc = true,
+                (false, b'"') => self.in_str = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => self.in_str = true,
+                b'[' | b'{' => self.depth += 1,
+                b']' | b'}' => self.depth -= 1,
+                _ => {}
+            }
+        }
+        self.depth
+    }
+}
+
 /// Whether a stream starting with `[` is NDJSON whose first record happens to be an array: its
 /// first line is a complete JSON value and another non-blank line follows. A pretty-printed array
 /// (`[` alone on its line) or a one-line array document is not.
@@ -253,25 +285,11 @@ fn first_line_is_ndjson(buf: &[u8]) -> bool {
     let Some(nl) = memchr::memchr(b'\n', buf) else {
         return false;
     };
-    let (mut depth, mut in_str, mut esc) = (0i64, false, false);
+    let mut n = Nesting::default();
     for &b in &buf[..nl] {
-        if in_str {
-            match (esc, b) {
-                (true, _) => esc = false,
-                (false, b'\\') => esc = true,
-                (false, b'"') => in_str = false,
-                _ => {}
-            }
-        } else {
-            match b {
-                b'"' => in_str = true,
-                b'[' | b'{' => depth += 1,
-                b']' | b'}' => depth -= 1,
-                _ => {}
-            }
-        }
+        n.feed(b);
     }
-    depth == 0 && !in_str && !is_blank(&buf[nl + 1..])
+    n.depth == 0 && !n.in_str && !is_blank(&buf[nl + 1..])
 }
 
 fn is_blank(line: &[u8]) -> bool {
@@ -583,32 +601,14 @@ impl<'a> DocSplitter<'a> {
                 }
             },
             b'{' | b'[' => {
-                let mut depth = 1usize;
-                let mut in_str = false;
-                while depth > 0 {
+                let mut n = Nesting::default();
+                n.feed(first);
+                while n.depth > 0 {
                     let Some(b) = self.bump() else {
                         return Scan::Eof;
                     };
                     put(&mut out, b);
-                    if in_str {
-                        match b {
-                            b'\\' => {
-                                let Some(e) = self.bump() else {
-                                    return Scan::Eof;
-                                };
-                                put(&mut out, e);
-                            }
-                            b'"' => in_str = false,
-                            _ => {}
-                        }
-                    } else {
-                        match b {
-                            b'"' => in_str = true,
-                            b'{' | b'[' => depth += 1,
-                            b'}' | b']' => depth -= 1,
-                            _ => {}
-                        }
-                    }
+                    n.feed(b);
                 }
                 Scan::Ok
             }

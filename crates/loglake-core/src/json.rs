@@ -203,6 +203,27 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Scans `"key"` and the `:` after it (with whitespace around). Returns the byte range of
+    /// the key's text between its quotes, and whether it has escapes.
+    fn key_colon(&mut self) -> Res<(std::ops::Range<usize>, bool)> {
+        match self.b.get(self.i) {
+            Some(b'"') => {}
+            None => return self.err("EOF while parsing an object"),
+            Some(_) => return self.err("key must be a string"),
+        }
+        let start = self.i + 1;
+        let escaped = self.string()?;
+        let text = start..self.i - 1;
+        self.ws();
+        match self.b.get(self.i) {
+            Some(b':') => self.i += 1,
+            None => return self.err("EOF while parsing an object"),
+            Some(_) => return self.err("expected `:`"),
+        }
+        self.ws();
+        Ok((text, escaped))
+    }
+
     fn digits(&mut self) -> usize {
         let start = self.i;
         while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
@@ -308,20 +329,7 @@ impl<'a> Scanner<'a> {
                 continue;
             }
             if is_obj {
-                match self.b.get(self.i) {
-                    Some(b'"') => {
-                        self.string()?;
-                    }
-                    None => return self.err("EOF while parsing an object"),
-                    Some(_) => return self.err("key must be a string"),
-                }
-                self.ws();
-                match self.b.get(self.i) {
-                    Some(b':') => self.i += 1,
-                    None => return self.err("EOF while parsing an object"),
-                    Some(_) => return self.err("expected `:`"),
-                }
-                self.ws();
+                self.key_colon()?;
             }
             match self.b.get(self.i) {
                 Some(b'{') => {
@@ -407,24 +415,11 @@ pub fn scan_object<'a>(
         sc.i += 1;
     } else {
         loop {
-            match sc.b.get(sc.i) {
-                Some(b'"') => {}
-                None => return sc.err("EOF while parsing an object"),
-                Some(_) => return sc.err("key must be a string"),
-            }
-            let ks = sc.i;
-            let kesc = sc.string()?;
+            let (text, escaped) = sc.key_colon()?;
             let key = Key {
-                raw: &sc.s[ks + 1..sc.i - 1],
-                escaped: kesc,
+                raw: &sc.s[text],
+                escaped,
             };
-            sc.ws();
-            match sc.b.get(sc.i) {
-                Some(b':') => sc.i += 1,
-                None => return sc.err("EOF while parsing an object"),
-                Some(_) => return sc.err("expected `:`"),
-            }
-            sc.ws();
             let vs = sc.i;
             let kind = sc.value()?;
             field(

@@ -170,24 +170,12 @@ const AGENTS: &[&str] = &[
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)",
 ];
 
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// Writes `micros` as local time at `offset_min` minutes east of UTC.
 fn iso(out: &mut String, micros: i64, offset_min: i64, sep: char, frac_digits: u32, zone: &str) {
     let local = micros + offset_min * 60_000_000;
     let secs = local.div_euclid(1_000_000);
     let frac = local.rem_euclid(1_000_000);
-    let (y, m, d) = civil(secs.div_euclid(86_400));
+    let (y, m, d) = loglake_core::time::civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
     let _ = write!(
         out,
