@@ -37,6 +37,9 @@ bin="$CARGO_TARGET_DIR/debug/loglake"
   >"$readers_dir/summaries.jsonl" || [[ $? -eq 1 ]]
 "$venv/bin/python" tests/readers/check_readers.py "$readers_dir/out" app_logs "$readers_dir/summaries.jsonl"
 
+step "terraform: fmt, validate, terraform test (mock provider), checkov"
+scripts/tf-test.sh
+
 step "decoder fuzz smoke (random and mutated inputs through decode + normalise)"
 LOGLAKE_FUZZ_CASES="${LOGLAKE_FUZZ_CASES:-50000}" \
   cargo test --workspace --locked --test fuzz -- --ignored --nocapture

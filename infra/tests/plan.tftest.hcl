@@ -1,0 +1,341 @@
+# Plan/apply-level assertions with a mocked AWS provider: no credentials, no network.
+# `command = apply` lets the mock provider fill computed attributes (ARNs, ids) so the
+# assertions can compare them; nothing is created anywhere.
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+      arn        = "arn:aws:iam::123456789012:root"
+      user_id    = "AIDAEXAMPLE"
+    }
+  }
+  mock_data "aws_partition" {
+    defaults = {
+      partition  = "aws"
+      dns_suffix = "amazonaws.com"
+    }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = {
+      json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+    }
+  }
+  mock_resource "aws_dynamodb_table" {
+    defaults = {
+      arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/loglake-ledger"
+    }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = {
+      arn = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+    }
+  }
+  mock_resource "aws_sns_topic" {
+    defaults = {
+      arn = "arn:aws:sns:eu-west-1:123456789012:loglake-alarms"
+    }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = {
+      arn = "arn:aws:lambda:eu-west-1:123456789012:function:loglake-s3-raw-start-glue"
+    }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = {
+      arn = "arn:aws:sqs:eu-west-1:123456789012:loglake-queue"
+      url = "https://sqs.eu-west-1.amazonaws.com/123456789012/loglake-queue"
+    }
+  }
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = {
+      arn = "arn:aws:logs:eu-west-1:123456789012:log-group:loglake"
+    }
+  }
+  mock_resource "aws_cloudwatch_event_rule" {
+    defaults = {
+      arn = "arn:aws:events:eu-west-1:123456789012:rule/loglake"
+    }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:role/loglake"
+    }
+  }
+}
+
+variables {
+  lambda_zip_path  = "tests/fixtures/bootstrap.zip"
+  glue_script_path = "tests/fixtures/entry.py"
+  glue_binary_path = "tests/fixtures/loglake"
+}
+
+run "per_object_mode" {
+  command = apply
+
+  # Event rule: bucket, prefix AND suffix in one wildcard per suffix, size > 0.
+  assert {
+    condition = jsondecode(aws_cloudwatch_event_rule.raw_object_created.event_pattern).detail.object.key == [
+      for s in var.raw_suffixes : { wildcard = "raw/*${s}" }
+    ]
+    error_message = "each key filter must be one wildcard combining raw_prefix and a suffix"
+  }
+  assert {
+    condition     = jsondecode(aws_cloudwatch_event_rule.raw_object_created.event_pattern).detail.object.size == [{ numeric = [">", 0] }]
+    error_message = "zero-byte objects must be filtered out"
+  }
+  assert {
+    condition     = jsondecode(aws_cloudwatch_event_rule.raw_object_created.event_pattern).detail.bucket.name == [aws_s3_bucket.this["raw"].id]
+    error_message = "the rule must match the raw bucket only"
+  }
+  assert {
+    condition     = aws_s3_bucket.this["raw"].bucket == "loglake-raw-123456789012-eu-west-1"
+    error_message = "bucket names are prefix-purpose-account-region"
+  }
+  assert {
+    condition     = aws_s3_bucket_notification.raw.eventbridge
+    error_message = "EventBridge notifications must be on for the raw bucket"
+  }
+
+  # Per-object mode: the rule targets the Lambda, with retries and a DLQ; no batch queue.
+  assert {
+    condition     = length(aws_cloudwatch_event_target.raw_to_lambda) == 1 && length(aws_sqs_queue.batch) == 0
+    error_message = "per-object mode targets the Lambda directly"
+  }
+  assert {
+    condition     = aws_cloudwatch_event_target.raw_to_lambda[0].dead_letter_config[0].arn == aws_sqs_queue.events_dlq.arn
+    error_message = "the rule target needs a dead-letter queue"
+  }
+  assert {
+    condition     = aws_lambda_permission.raw_rule[0].source_arn == aws_cloudwatch_event_rule.raw_object_created.arn
+    error_message = "the Lambda permission must be scoped to the rule"
+  }
+
+  # Lambda.
+  assert {
+    condition     = aws_lambda_function.trigger.runtime == "provided.al2023" && aws_lambda_function.trigger.handler == "bootstrap"
+    error_message = "the trigger runs a Rust bootstrap on provided.al2023"
+  }
+  assert {
+    condition     = aws_lambda_function.trigger.function_name == "loglake-s3-raw-start-glue"
+    error_message = "the trigger is named <prefix>-s3-raw-start-glue"
+  }
+  assert {
+    condition     = aws_lambda_function.trigger.tracing_config[0].mode == "Active" && aws_lambda_function.trigger.reserved_concurrent_executions == 10
+    error_message = "tracing and reserved concurrency must be set"
+  }
+  assert {
+    condition     = aws_lambda_function.trigger.environment[0].variables["LOGLAKE_LEDGER_TABLE"] == "loglake-ledger" && aws_lambda_function.trigger.environment[0].variables["LOGLAKE_GLUE_JOB"] == "loglake-transform"
+    error_message = "the trigger is configured by LOGLAKE_* variables"
+  }
+
+  # Ledger.
+  assert {
+    condition     = aws_dynamodb_table.ledger.billing_mode == "PAY_PER_REQUEST" && aws_dynamodb_table.ledger.hash_key == "id"
+    error_message = "the ledger is on-demand with the string hash key id"
+  }
+  assert {
+    condition     = aws_dynamodb_table.ledger.ttl[0].attribute_name == "expires_at" && aws_dynamodb_table.ledger.point_in_time_recovery[0].enabled
+    error_message = "the ledger needs TTL on expires_at and PITR"
+  }
+
+  # IAM: exact resources; "*" only where AWS has no resource-level permissions.
+  assert {
+    condition = alltrue([
+      for s in data.aws_iam_policy_document.trigger.statement : !contains(s.resources, "*") || s.sid == "XRay"
+    ])
+    error_message = "the trigger policy may use \"*\" only for X-Ray"
+  }
+  assert {
+    condition = alltrue([
+      for s in data.aws_iam_policy_document.glue.statement : !contains(s.resources, "*") || s.sid == "JobMetrics"
+    ])
+    error_message = "the Glue policy may use \"*\" only for PutMetricData (namespace-scoped)"
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.trigger.statement : s.resources if s.sid == "Ledger"]) == toset([aws_dynamodb_table.ledger.arn])
+    error_message = "the trigger may only touch the ledger table"
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.trigger.statement : s.resources if s.sid == "HeadRawObjects"]) == toset(["${aws_s3_bucket.this["raw"].arn}/raw/*"])
+    error_message = "the trigger reads raw objects under raw_prefix only"
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.trigger.statement : s.resources if s.sid == "StartGlueRuns"]) == toset(["arn:aws:glue:eu-west-1:123456789012:job/loglake-transform"])
+    error_message = "the trigger may start only the transform job"
+  }
+  assert {
+    condition = one([for s in data.aws_iam_policy_document.glue.statement : s.resources if s.sid == "WriteClean"]) == toset([
+      "${aws_s3_bucket.this["clean"].arn}/clean/*", "${aws_s3_bucket.this["clean"].arn}/quarantine/*"
+    ])
+    error_message = "the Glue job writes only clean/ and quarantine/ of the clean bucket"
+  }
+
+  # Catalog: columns are the schema file's, plus the catch-all column.
+  assert {
+    condition = [for c in aws_glue_catalog_table.logs.storage_descriptor[0].columns : c.name] == concat(
+      [for c in jsondecode(file("../schemas/app_logs.json")).columns : c.name], ["attributes"]
+    )
+    error_message = "Glue columns must be the schema file's columns in order, then attributes"
+  }
+  assert {
+    condition = [for c in aws_glue_catalog_table.logs.storage_descriptor[0].columns : c.type] == concat(
+      [for c in jsondecode(file("../schemas/app_logs.json")).columns : c.type], ["string"]
+    )
+    error_message = "Glue column types must be the schema file's types"
+  }
+  assert {
+    condition     = [for k in aws_glue_catalog_table.logs.partition_keys : k.name] == ["dt", "hr"]
+    error_message = "partition keys are dt, hr"
+  }
+  assert {
+    condition     = aws_glue_catalog_table.logs.storage_descriptor[0].ser_de_info[0].serialization_library == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    error_message = "the table is Parquet"
+  }
+  assert {
+    condition = (
+      aws_glue_catalog_table.logs.parameters["projection.enabled"] == "true" &&
+      aws_glue_catalog_table.logs.parameters["projection.dt.format"] == "yyyy-MM-dd" &&
+      aws_glue_catalog_table.logs.parameters["projection.hr.digits"] == "2" &&
+      aws_glue_catalog_table.logs.parameters["storage.location.template"] == "s3://loglake-clean-123456789012-eu-west-1/clean/app_logs/dt=$${dt}/hr=$${hr}"
+    )
+    error_message = "Athena partition projection must describe the dt/hr layout"
+  }
+
+  # Glue job.
+  assert {
+    condition     = aws_glue_job.transform.glue_version == "5.0" && aws_glue_job.transform.command[0].name == "glueetl"
+    error_message = "the transform is a Glue 5.0 Spark job"
+  }
+  assert {
+    condition     = aws_glue_job.transform.execution_property[0].max_concurrent_runs == 10 && aws_glue_job.transform.job_run_queuing_enabled
+    error_message = "max concurrent runs and job-run queuing must be set"
+  }
+  assert {
+    condition     = aws_glue_job.transform.default_arguments["--extra-files"] == "s3://${aws_s3_bucket.this["code"].id}/artifacts/loglake"
+    error_message = "the loglake binary ships with --extra-files"
+  }
+
+  # Alarms all notify the topic.
+  assert {
+    condition = alltrue(concat(
+      [aws_cloudwatch_metric_alarm.lambda_errors.alarm_actions == toset([aws_sns_topic.alarms[0].arn])],
+      [aws_cloudwatch_metric_alarm.lambda_throttles.alarm_actions == toset([aws_sns_topic.alarms[0].arn])],
+      [for a in aws_cloudwatch_metric_alarm.dlq_depth : a.alarm_actions == toset([aws_sns_topic.alarms[0].arn])],
+      [for a in aws_cloudwatch_metric_alarm.glue_rule : a.alarm_actions == toset([aws_sns_topic.alarms[0].arn])],
+    ))
+    error_message = "every alarm must notify the alarm topic"
+  }
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.dlq_depth) == 2
+    error_message = "per-object mode watches the trigger and events DLQs"
+  }
+}
+
+run "batching_mode" {
+  command = apply
+
+  variables {
+    batching_enabled     = true
+    batch_window_seconds = 30
+    batch_size           = 50
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_event_target.raw_to_lambda) == 0 && aws_cloudwatch_event_target.raw_to_queue[0].arn == aws_sqs_queue.batch[0].arn
+    error_message = "batching mode routes events to the queue"
+  }
+  assert {
+    condition = (
+      aws_lambda_event_source_mapping.batch[0].maximum_batching_window_in_seconds == 30 &&
+      aws_lambda_event_source_mapping.batch[0].batch_size == 50 &&
+      contains(aws_lambda_event_source_mapping.batch[0].function_response_types, "ReportBatchItemFailures")
+    )
+    error_message = "the queue feeds the Lambda with the batch window and partial batch failures"
+  }
+  assert {
+    condition     = jsondecode(aws_sqs_queue.batch[0].redrive_policy).deadLetterTargetArn == aws_sqs_queue.batch_dlq[0].arn
+    error_message = "the batch queue needs a DLQ"
+  }
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.dlq_depth) == 3
+    error_message = "batching mode also watches the batch DLQ"
+  }
+  assert {
+    condition     = aws_lambda_function.trigger.environment[0].variables["LOGLAKE_MODE"] == "batch"
+    error_message = "the trigger is told it runs in batch mode"
+  }
+}
+
+run "kms_off_uses_aws_managed_encryption" {
+  command = apply
+
+  variables {
+    enable_kms = false
+  }
+
+  assert {
+    condition     = length(aws_kms_key.this) == 0
+    error_message = "no customer key when enable_kms is false"
+  }
+  assert {
+    condition     = one(one(aws_s3_bucket_server_side_encryption_configuration.this["raw"].rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256"
+    error_message = "buckets fall back to SSE-S3"
+  }
+}
+
+run "rejects_bad_name_prefix" {
+  command = plan
+  variables {
+    name_prefix = "Bad_Prefix"
+  }
+  expect_failures = [var.name_prefix]
+}
+
+run "rejects_prefix_without_slash" {
+  command = plan
+  variables {
+    raw_prefix = "raw"
+  }
+  expect_failures = [var.raw_prefix]
+}
+
+run "rejects_bad_suffix" {
+  command = plan
+  variables {
+    raw_suffixes = ["json"]
+  }
+  expect_failures = [var.raw_suffixes]
+}
+
+run "rejects_unsupported_retention" {
+  command = plan
+  variables {
+    log_retention_days = 42
+  }
+  expect_failures = [var.log_retention_days]
+}
+
+run "rejects_unknown_worker_type" {
+  command = plan
+  variables {
+    glue_worker_type = "G.3X"
+  }
+  expect_failures = [var.glue_worker_type]
+}
+
+run "rejects_batch_window_over_limit" {
+  command = plan
+  variables {
+    batch_window_seconds = 301
+  }
+  expect_failures = [var.batch_window_seconds]
+}
+
+run "rejects_bad_alarm_email" {
+  command = plan
+  variables {
+    alarm_email = "not-an-address"
+  }
+  expect_failures = [var.alarm_email]
+}
