@@ -118,6 +118,9 @@ resource "aws_s3_bucket_logging" "this" {
   bucket        = aws_s3_bucket.this[each.key].id
   target_bucket = aws_s3_bucket.this["logs"].id
   target_prefix = "access/${each.key}/"
+
+  # S3 checks at this call that the logs bucket lets the logging service write.
+  depends_on = [aws_s3_bucket_policy.this]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "raw" {

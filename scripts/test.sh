@@ -37,8 +37,12 @@ bin="$CARGO_TARGET_DIR/debug/loglake"
   >"$readers_dir/summaries.jsonl" || [[ $? -eq 1 ]]
 "$venv/bin/python" tests/readers/check_readers.py "$readers_dir/out" app_logs "$readers_dir/summaries.jsonl"
 
-step "terraform: fmt, validate, terraform test (mock provider), checkov"
+step "terraform: fmt, validate, terraform test (mock provider), checkov, README tables"
 scripts/tf-test.sh
+python3 scripts/tf-docs.py --check
+
+step "terraform: apply -> no-change plan -> destroy against a moto server"
+scripts/tf-emulator.sh
 
 step "decoder fuzz smoke (random and mutated inputs through decode + normalise)"
 LOGLAKE_FUZZ_CASES="${LOGLAKE_FUZZ_CASES:-50000}" \
