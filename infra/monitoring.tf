@@ -27,56 +27,6 @@ locals {
   )
 }
 
-resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
-  alarm_name          = "${local.function_name}-errors"
-  alarm_description   = "The trigger failed invocations: objects were not started (they are retried, then land in a DLQ). See docs/operations.md."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.trigger.function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [local.alarm_topic_arn]
-  ok_actions          = [local.alarm_topic_arn]
-}
-
-resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
-  alarm_name          = "${local.function_name}-throttles"
-  alarm_description   = "The trigger hit its reserved concurrency: events wait for retries. Raise lambda_reserved_concurrency if sustained."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = aws_lambda_function.trigger.function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [local.alarm_topic_arn]
-  ok_actions          = [local.alarm_topic_arn]
-}
-
-resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
-  for_each = local.dlqs
-
-  alarm_name          = "${var.name_prefix}-${each.key}-dlq-not-empty"
-  alarm_description   = "Messages in ${each.value}: events that were not processed. Replay them (docs/operations.md)."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = each.value }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [local.alarm_topic_arn]
-  ok_actions          = [local.alarm_topic_arn]
-}
-
 # Glue job failures, seen through "Glue Job State Change" events: the rule's match count is the
 # metric.
 resource "aws_cloudwatch_event_rule" "glue_job_failed" {
@@ -105,24 +55,58 @@ resource "aws_cloudwatch_event_rule" "glue_run_stuck" {
   })
 }
 
-resource "aws_cloudwatch_metric_alarm" "glue_rule" {
-  for_each = {
-    failures = {
-      rule        = aws_cloudwatch_event_rule.glue_job_failed.name
-      description = "A transform run failed: its objects are FAILED in the ledger and retried while attempts remain. See the run's log stream."
-    }
-    stuck = {
-      rule        = aws_cloudwatch_event_rule.glue_run_stuck.name
-      description = "A transform run has been running for over 30 minutes: its ledger items are stuck in STARTED."
-    }
-  }
+# Every alarm: a metric above zero over 5 minutes notifies the topic (and again when it clears).
+locals {
+  alarms = merge(
+    {
+      lambda-errors = {
+        namespace   = "AWS/Lambda"
+        metric      = "Errors"
+        dimensions  = { FunctionName = local.function_name }
+        statistic   = "Sum"
+        description = "The trigger failed invocations: objects were not started (they are retried, then land in a DLQ). See docs/operations.md."
+      }
+      lambda-throttles = {
+        namespace   = "AWS/Lambda"
+        metric      = "Throttles"
+        dimensions  = { FunctionName = local.function_name }
+        statistic   = "Sum"
+        description = "The trigger hit its reserved concurrency: events wait for retries. Raise lambda_reserved_concurrency if sustained."
+      }
+      glue-failures = {
+        namespace   = "AWS/Events"
+        metric      = "MatchedEvents"
+        dimensions  = { RuleName = aws_cloudwatch_event_rule.glue_job_failed.name }
+        statistic   = "Sum"
+        description = "A transform run failed: its objects are FAILED in the ledger and retried while attempts remain. See the run's log stream."
+      }
+      glue-stuck = {
+        namespace   = "AWS/Events"
+        metric      = "MatchedEvents"
+        dimensions  = { RuleName = aws_cloudwatch_event_rule.glue_run_stuck.name }
+        statistic   = "Sum"
+        description = "A transform run has been running for over 30 minutes: its ledger items are stuck in STARTED."
+      }
+    },
+    { for k, q in local.dlqs : "${k}-dlq-not-empty" => {
+      namespace   = "AWS/SQS"
+      metric      = "ApproximateNumberOfMessagesVisible"
+      dimensions  = { QueueName = q }
+      statistic   = "Maximum"
+      description = "Messages in ${q}: events that were not processed. Replay them (docs/operations.md)."
+    } },
+  )
+}
 
-  alarm_name          = "${local.glue_job_name}-${each.key}"
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
+
+  alarm_name          = "${var.name_prefix}-${each.key}"
   alarm_description   = each.value.description
-  namespace           = "AWS/Events"
-  metric_name         = "MatchedEvents"
-  dimensions          = { RuleName = each.value.rule }
-  statistic           = "Sum"
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
   period              = 300
   evaluation_periods  = 1
   threshold           = 0

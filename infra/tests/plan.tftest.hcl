@@ -216,19 +216,16 @@ run "per_object_mode" {
     error_message = "the loglake binary ships with --extra-files"
   }
 
-  # Alarms all notify the topic.
+  # Alarms: the expected set, all notifying the topic.
   assert {
-    condition = alltrue(concat(
-      [aws_cloudwatch_metric_alarm.lambda_errors.alarm_actions == toset([aws_sns_topic.alarms[0].arn])],
-      [aws_cloudwatch_metric_alarm.lambda_throttles.alarm_actions == toset([aws_sns_topic.alarms[0].arn])],
-      [for a in aws_cloudwatch_metric_alarm.dlq_depth : a.alarm_actions == toset([aws_sns_topic.alarms[0].arn])],
-      [for a in aws_cloudwatch_metric_alarm.glue_rule : a.alarm_actions == toset([aws_sns_topic.alarms[0].arn])],
-    ))
-    error_message = "every alarm must notify the alarm topic"
+    condition = keys(aws_cloudwatch_metric_alarm.this) == [
+      "events-dlq-not-empty", "glue-failures", "glue-stuck", "lambda-errors", "lambda-throttles", "trigger-dlq-not-empty"
+    ]
+    error_message = "per-object mode alarms on Lambda errors and throttles, both DLQs, Glue failures and stuck runs"
   }
   assert {
-    condition     = length(aws_cloudwatch_metric_alarm.dlq_depth) == 2
-    error_message = "per-object mode watches the trigger and events DLQs"
+    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.this : a.alarm_actions == toset([aws_sns_topic.alarms[0].arn])])
+    error_message = "every alarm must notify the alarm topic"
   }
 }
 
@@ -258,7 +255,7 @@ run "batching_mode" {
     error_message = "the batch queue needs a DLQ"
   }
   assert {
-    condition     = length(aws_cloudwatch_metric_alarm.dlq_depth) == 3
+    condition     = contains(keys(aws_cloudwatch_metric_alarm.this), "batch-dlq-not-empty")
     error_message = "batching mode also watches the batch DLQ"
   }
   assert {

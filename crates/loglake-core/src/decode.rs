@@ -626,6 +626,16 @@ impl<'a> DocSplitter<'a> {
         }
     }
 
+    /// The defect of a value the input ended inside: a read error, or plain end of input.
+    fn truncated(&self) -> Defect {
+        Defect::Truncated {
+            reason: self
+                .read_error
+                .clone()
+                .unwrap_or_else(|| "input ended inside a JSON value".into()),
+        }
+    }
+
     fn emit_record(&mut self, start: usize, line: u64, defect: Option<Defect>) {
         self.chunk.records.push(RawRecord {
             start,
@@ -660,12 +670,7 @@ impl<'a> DocSplitter<'a> {
         self.chunk.data = data;
         let len = self.chunk.data.len() - start;
         let defect = match &res {
-            Scan::Eof => Some(Defect::Truncated {
-                reason: self
-                    .read_error
-                    .clone()
-                    .unwrap_or_else(|| "input ended inside a JSON value".into()),
-            }),
+            Scan::Eof => Some(self.truncated()),
             _ if len >= self.opts.max_record_bytes => Some(Defect::TooLong { len: len as u64 }),
             _ => None,
         };
@@ -814,12 +819,7 @@ impl<'a> DocSplitter<'a> {
             let start = self.chunk.data.len();
             self.chunk.data.extend_from_slice(&tap);
             let defect = if matches!(res, Scan::Eof) {
-                Some(Defect::Truncated {
-                    reason: self
-                        .read_error
-                        .clone()
-                        .unwrap_or_else(|| "input ended inside a JSON value".into()),
-                })
+                Some(self.truncated())
             } else if self.tap_overflow > 0 {
                 Some(Defect::TooLong {
                     len: tap.len() as u64 + self.tap_overflow,
