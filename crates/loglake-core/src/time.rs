@@ -302,12 +302,18 @@ pub fn parse_strftime(s: &str, pattern: &str) -> Option<i64> {
     in_range(i128::from(naive.and_utc().timestamp_micros()))
 }
 
-/// `(dt, hr)` partition values for a UTC microsecond timestamp: `("2024-05-01", "07")`.
-pub fn partition_date_hour(micros: i64) -> (i64, u32) {
-    let secs = micros.div_euclid(1_000_000);
-    let day = secs.div_euclid(86_400);
-    let hour = (secs.rem_euclid(86_400) / 3600) as u32;
-    (day, hour)
+/// The UTC hour a microsecond timestamp falls in, counted from the epoch: the partition key.
+pub fn hour_of(micros: i64) -> i64 {
+    micros.div_euclid(3_600_000_000)
+}
+
+/// The `dt=YYYY-MM-DD/hr=HH` partition path of an hour from [`hour_of`].
+pub fn dt_hr_path(hour: i64) -> String {
+    format!(
+        "dt={}/hr={:02}",
+        format_date(hour.div_euclid(24)),
+        hour.rem_euclid(24)
+    )
 }
 
 /// Formats a day number as `YYYY-MM-DD`.
@@ -456,7 +462,11 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), day);
         }
         assert_eq!(format_date(0), "1970-01-01");
-        assert_eq!(partition_date_hour(-1), (-1, 23));
+        assert_eq!(dt_hr_path(hour_of(-1)), "dt=1969-12-31/hr=23");
+        assert_eq!(
+            dt_hr_path(hour_of(1_714_547_289_000_000)),
+            "dt=2024-05-01/hr=07"
+        );
     }
 
     #[test]

@@ -137,23 +137,15 @@ struct Sink<'s> {
     to_writer: Option<std::sync::mpsc::SyncSender<Batch>>,
 }
 
-/// The writer stage stopped (its own error is reported instead).
-struct WriterGone;
-
 enum SinkError {
     Failed(Error),
+    /// The writer stage stopped (its own error is reported instead).
     WriterGone,
 }
 
 impl From<Error> for SinkError {
     fn from(e: Error) -> Self {
         Self::Failed(e)
-    }
-}
-
-impl From<WriterGone> for SinkError {
-    fn from(_: WriterGone) -> Self {
-        Self::WriterGone
     }
 }
 
@@ -172,8 +164,8 @@ impl Sink<'_> {
             part_bytes: std::mem::take(&mut self.part_bytes),
             new_parts: std::mem::take(&mut self.new_parts),
         };
-        let sender = self.to_writer.as_ref().ok_or(WriterGone)?;
-        sender.send(msg).map_err(|_| WriterGone)?;
+        let sender = self.to_writer.as_ref().ok_or(SinkError::WriterGone)?;
+        sender.send(msg).map_err(|_| SinkError::WriterGone)?;
         Ok(())
     }
 
@@ -199,7 +191,7 @@ impl Sink<'_> {
             for &c in &row.coercion_failures {
                 self.coercions[c] += 1;
             }
-            self.key.hour = row.ts.div_euclid(3_600_000_000);
+            self.key.hour = loglake_core::time::hour_of(row.ts);
             self.key.extras.clear();
             for &c in &self.schema.extra_partition_columns {
                 self.key.extras.push(match &row.cells[c] {
@@ -266,7 +258,7 @@ pub fn transform_reader<R: Read + Send>(
             .filter(|c| c.dictionary)
             .map(|c| c.name.clone())
             .collect::<Vec<_>>(),
-        opts.writer.clone(),
+        opts.writer,
     )?;
     let extra_names: Vec<String> = schema.schema.partition_keys[2..]
         .iter()
@@ -347,11 +339,8 @@ pub fn transform_reader<R: Read + Send>(
 
         let mut write_result: Result<()> = Ok(());
         for msg in batch_rx {
-            if write_result.is_err() {
-                continue;
-            }
             for key in &msg.new_parts {
-                writer.partition(key, &extra_names);
+                writer.add_partition(key, &extra_names);
             }
             write_result = writer.write(&msg.batch, &msg.parts, &msg.part_bytes);
             if write_result.is_err() {
@@ -405,18 +394,20 @@ pub fn transform_reader<R: Read + Send>(
         };
         (Some(sink), decoded, compression, result)
     });
-    let Some(sink) = sink else {
-        writer.abort();
-        return result.and(Err(Error::Input {
-            path: source.display.clone(),
-            source: std::io::Error::other("normaliser thread panicked"),
-        }));
+    // The scope returns no sink only when the normaliser thread panicked, with that error.
+    let sink = match (sink, result) {
+        (Some(sink), Ok(())) => sink,
+        (sink, result) => {
+            writer.abort();
+            if let Some(sink) = sink {
+                sink.quarantine.abort();
+            }
+            return Err(result.err().unwrap_or_else(|| Error::Input {
+                path: source.display.clone(),
+                source: std::io::Error::other("normaliser thread panicked"),
+            }));
+        }
     };
-    if let Err(e) = result {
-        writer.abort();
-        sink.quarantine.abort();
-        return Err(e);
-    }
     let partitions = writer.partition_names();
     let quarantined = sink.quarantine.count;
     let (files, removed) = match writer.finish() {

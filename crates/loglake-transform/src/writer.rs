@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::output::{LocalOutput, Manifest, create_parent, in_progress_path, io_err};
 
 /// Knobs of the writer; the defaults suit Athena and the 256 MiB memory target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct WriterOptions {
     /// A row group is closed once this many bytes of input JSON went into it (the Parquet
     /// uncompressed size is somewhat smaller): 128 MiB gives row groups above 64 MiB.
@@ -86,7 +86,6 @@ pub(crate) struct PartitionedWriter<'o> {
     props: WriterProperties,
     opts: WriterOptions,
     parts: Vec<Partition>,
-    index: FxHashMap<PartKey, u32>,
     batches: u64,
     /// Files of the previous run of this source (from its manifest).
     old_files: std::collections::BTreeSet<String>,
@@ -137,7 +136,6 @@ impl<'o> PartitionedWriter<'o> {
             props,
             opts,
             parts: Vec::new(),
-            index: FxHashMap::default(),
             batches: 0,
             old_files,
             files: Default::default(),
@@ -145,26 +143,20 @@ impl<'o> PartitionedWriter<'o> {
         })
     }
 
-    /// The partition id for a key, creating the partition on first sight.
-    pub(crate) fn partition(&mut self, key: &PartKey, names: &[String]) -> u32 {
-        if let Some(&id) = self.index.get(key) {
-            return id;
-        }
-        let day = key.hour.div_euclid(24);
-        let hr = key.hour.rem_euclid(24);
-        let mut rel_dir = format!("dt={}/hr={hr:02}", loglake_core::time::format_date(day));
+    /// Adds the next partition. Ids are assigned by the normaliser stage in order of first
+    /// appearance and partitions are added here in that order, so a partition's id is its
+    /// position.
+    pub(crate) fn add_partition(&mut self, key: &PartKey, names: &[String]) {
+        let mut rel_dir = loglake_core::time::dt_hr_path(key.hour);
         for (name, v) in names.iter().zip(&key.extras) {
             rel_dir.push_str(&format!("/{name}={v}"));
         }
-        let id = u32::try_from(self.parts.len()).unwrap_or(u32::MAX);
         self.parts.push(Partition {
             rel_dir,
             next_seq: 0,
             open: None,
             last_batch: 0,
         });
-        self.index.insert(key.clone(), id);
-        id
     }
 
     /// Sorted `dt=…/hr=…` names of the partitions that received rows.
@@ -234,7 +226,7 @@ impl<'o> PartitionedWriter<'o> {
         if self.parts[part].open.is_none() {
             self.open(part)?;
         }
-        let opts = self.opts.clone();
+        let opts = self.opts;
         self.parts[part].last_batch = self.batches;
         let Some(f) = self.parts[part].open.as_mut() else {
             return Ok(());

@@ -132,12 +132,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_json_line(value: &impl serde::Serialize) -> anyhow::Result<()> {
+/// Writes one line of data to stdout and flushes it, so consumers see each line as it comes.
+fn print_line(line: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, value)?;
-    out.write_all(b"\n")?;
-    out.flush()?;
-    Ok(())
+    writeln!(out, "{line}")?;
+    out.flush()
 }
 
 fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
@@ -160,12 +159,15 @@ fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
         loglake_gen::Error::Invalid(m) => usage(m),
         other => anyhow::Error::new(other),
     })?;
-    print_json_line(&serde_json::json!({
-        "files": report.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "lines": report.lines,
-        "bad_lines": report.bad_lines,
-        "bytes": report.bytes,
-    }))?;
+    print_line(
+        &serde_json::json!({
+            "files": report.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "lines": report.lines,
+            "bad_lines": report.bad_lines,
+            "bytes": report.bytes,
+        })
+        .to_string(),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -306,10 +308,7 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
             let Some(v) = st.pending.remove(&next) else {
                 break;
             };
-            let written = bar.suspend(|| {
-                let mut out = std::io::stdout().lock();
-                writeln!(out, "{v}").and_then(|()| out.flush())
-            });
+            let written = bar.suspend(|| print_line(&v));
             if let Err(e) = written {
                 eprintln!("error: cannot write to stdout: {e}");
             }
