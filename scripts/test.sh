@@ -25,9 +25,9 @@ step "tests"
 cargo test --workspace --locked
 
 step "python readers (pyarrow, DuckDB) read the output with Hive partitioning"
-venv="${LOGLAKE_VENV:-/var/tmp/loglake-venv}"
-[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-test.txt
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+ensure_venv
 readers_dir="$(mktemp -d)"
 trap 'rm -rf "$readers_dir"' EXIT
 bin="$CARGO_TARGET_DIR/debug/loglake"

@@ -7,13 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-venv="${LOGLAKE_VENV:-/var/tmp/loglake-venv}"
-[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-test.txt
-
-# The Terraform CLI config (filesystem mirror) comes from tf-test.sh's conventions.
-export TF_CLI_CONFIG_FILE="${LOGLAKE_TF_CLI_CONFIG:-/var/tmp/loglake-terraform.tfrc}"
-[[ -f "$TF_CLI_CONFIG_FILE" ]] || LOGLAKE_SKIP_CHECKOV=1 scripts/tf-test.sh >/dev/null
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+ensure_venv
+tf_cli_config
 export TF_IN_AUTOMATION=1 TF_CLI_ARGS="-no-color"
 
 work=$(mktemp -d)

@@ -1,0 +1,42 @@
+# Shared setup for the test scripts (sourced, not run). Each function is idempotent.
+
+# ensure_venv: the Python venv with requirements-test.txt installed; sets $venv. pip runs only
+# when the requirements changed since the last install (or the venv is new).
+ensure_venv() {
+  venv="${LOGLAKE_VENV:-/var/tmp/loglake-venv}"
+  [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+  local want have
+  want=$(sha256sum requirements-test.txt | cut -d' ' -f1)
+  have=$(cat "$venv/.loglake-requirements" 2>/dev/null || true)
+  if [[ "$want" != "$have" ]]; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-test.txt
+    echo "$want" >"$venv/.loglake-requirements"
+  fi
+}
+
+# tf_cli_config: finds the machine's hashicorp/aws filesystem mirror, writes a Terraform CLI
+# config that installs only from it, and exports TF_CLI_CONFIG_FILE.
+tf_cli_config() {
+  local bin="" dir mirror
+  for dir in "${LOGLAKE_TF_MIRROR:-}" /opt /usr/share/terraform /usr/local/share/terraform "$HOME/.terraform.d"; do
+    [[ -n "$dir" && -d "$dir" ]] || continue
+    bin=$(find "$dir" -name 'terraform-provider-aws_*' -path '*registry.terraform.io*' 2>/dev/null | head -n1)
+    [[ -n "$bin" ]] && break
+  done
+  [[ -n "$bin" ]] || bin=$(find / -xdev -name 'terraform-provider-aws_*' -path '*registry.terraform.io*' 2>/dev/null | head -n1)
+  [[ -n "$bin" ]] || { echo "error: no hashicorp/aws provider mirror found (looked for terraform-provider-aws_*)" >&2; return 2; }
+  mirror="${bin%%/registry.terraform.io/*}"
+  export TF_CLI_CONFIG_FILE="${LOGLAKE_TF_CLI_CONFIG:-/var/tmp/loglake-terraform.tfrc}"
+  cat >"$TF_CLI_CONFIG_FILE" <<CFG
+provider_installation {
+  filesystem_mirror {
+    path    = "$mirror"
+    include = ["registry.terraform.io/hashicorp/aws"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/*/*"]
+  }
+}
+CFG
+  echo "terraform provider mirror: $mirror" >&2
+}
