@@ -23,6 +23,7 @@
 pub mod decode;
 mod error;
 pub mod json;
+pub mod ledger;
 pub mod level;
 pub mod normalize;
 pub mod schema;

@@ -1,0 +1,393 @@
+//! The idempotency ledger (DESIGN.md §4, contract for states): one item per object version,
+//! so duplicate and concurrent events start at most one run per version.
+//!
+//! ```text
+//!            claim (absent | IN_PROGRESS lease expired | FAILED attempts left)
+//!   (none) ───────────────────────────────► IN_PROGRESS ──start(job_run_id)──► STARTED
+//!      ▲                                        │                               │
+//!      └──────────── release (start failed) ────┘            finish ◄───────────┘
+//!                                                    SUCCEEDED | FAILED (attempts left → claimable)
+//! ```
+//!
+//! The [`Ledger`] trait is implemented by the SQLite ledger of the local pipeline
+//! (`loglake-local`) and by the DynamoDB ledger of the trigger Lambda. Both decide a claim with
+//! the same rule, [`claim_decision`], which is the condition expression [`CLAIM_CONDITION`]
+//! written in Rust; the attribute names are the constants below.
+//!
+//! ```
+//! use loglake_core::ledger::{claim_decision, ClaimCheck, LedgerItem, Status};
+//!
+//! let now = 1_000_000;
+//! assert_eq!(claim_decision(None, now, 3), ClaimCheck::Claimable);
+//! let mut item = LedgerItem::new("s3://b/k#v1", Status::InProgress, "owner-a", now + 60_000);
+//! assert_eq!(claim_decision(Some(&item), now, 3), ClaimCheck::Held(Status::InProgress));
+//! item.lease_until_ms = now - 1; // the claimant crashed: its lease expired
+//! assert_eq!(claim_decision(Some(&item), now, 3), ClaimCheck::Claimable);
+//! ```
+
+use std::cmp::Ordering;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+/// Attribute: the item key, `s3://bucket/key#<version>` (`raw/key#<version>` locally).
+pub const ATTR_ID: &str = "id";
+/// Attribute: [`Status`] as its upper-case name.
+pub const ATTR_STATUS: &str = "status";
+/// Attribute: who holds the claim (a Lambda request id, or `host:pid:start` locally).
+pub const ATTR_OWNER: &str = "owner";
+/// Attribute: the claim's lease end, epoch milliseconds.
+pub const ATTR_LEASE_UNTIL: &str = "lease_until";
+/// Attribute: how many times the version was claimed.
+pub const ATTR_ATTEMPTS: &str = "attempts";
+/// Attribute: the run that processes the version.
+pub const ATTR_JOB_RUN_ID: &str = "job_run_id";
+/// Attribute: the S3 sequencer of the event (out-of-order guard).
+pub const ATTR_SEQUENCER: &str = "sequencer";
+/// Attribute: the last error, for FAILED items.
+pub const ATTR_ERROR: &str = "error";
+/// Attribute: TTL, epoch seconds.
+pub const ATTR_EXPIRES_AT: &str = "expires_at";
+
+/// The claim's condition, as DynamoDB evaluates it (`:now` in epoch milliseconds).
+pub const CLAIM_CONDITION: &str = "attribute_not_exists(#id) \
+     OR (#status = :in_progress AND #lease_until < :now) \
+     OR (#status = :failed AND #attempts < :max_attempts)";
+
+/// An item's state (contract names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Claimed; the run is being started.
+    InProgress,
+    /// A run was started (`job_run_id` set).
+    Started,
+    /// The run processed the version.
+    Succeeded,
+    /// The run failed; claimable again while attempts are left.
+    Failed,
+}
+
+impl Status {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::InProgress => "IN_PROGRESS",
+            Status::Started => "STARTED",
+            Status::Succeeded => "SUCCEEDED",
+            Status::Failed => "FAILED",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "IN_PROGRESS" => Status::InProgress,
+            "STARTED" => Status::Started,
+            "SUCCEEDED" => Status::Succeeded,
+            "FAILED" => Status::Failed,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One version of one raw object, as an event or a listing names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectVersion {
+    /// Where the object lives: `s3://bucket`, or `raw` for the local root's raw folder.
+    pub store: String,
+    /// The object key (decoded), `/`-separated.
+    pub key: String,
+    /// Version id, else ETag (S3); a content hash locally.
+    pub version: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Orders versions of one key: the S3 event sequencer, or the modification time locally
+    /// (fixed-width hex). `None` when unknown (no ordering guard).
+    pub sequencer: Option<String>,
+}
+
+impl ObjectVersion {
+    /// The ledger item id: `<store>/<key>#<version>`.
+    pub fn id(&self) -> String {
+        format!("{}#{}", self.key_uri(), self.version)
+    }
+
+    /// The key without the version: `<store>/<key>`.
+    pub fn key_uri(&self) -> String {
+        format!("{}/{}", self.store, self.key)
+    }
+
+    /// The source name that decides `source_id` (DESIGN.md invariant 2): `bucket/key`
+    /// (the store without its scheme).
+    pub fn source_name(&self) -> String {
+        let store = self
+            .store
+            .split_once("://")
+            .map_or(self.store.as_str(), |(_, rest)| rest);
+        format!("{store}/{}", self.key)
+    }
+}
+
+/// Compares S3 sequencers as AWS documents it: hex strings of varying length, compared
+/// lexicographically after right-padding the shorter one with zeros (case-insensitive).
+pub fn compare_sequencers(a: &str, b: &str) -> Ordering {
+    let len = a.len().max(b.len());
+    let padded = |s: &str| {
+        let mut s = s.to_ascii_uppercase();
+        s.extend(std::iter::repeat_n('0', len - s.len()));
+        s
+    };
+    padded(a).cmp(&padded(b))
+}
+
+/// A stored ledger item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerItem {
+    /// `<store>/<key>#<version>`.
+    pub id: String,
+    /// State.
+    pub status: Status,
+    /// Claim holder.
+    pub owner: String,
+    /// Lease end (epoch ms); meaningful while IN_PROGRESS (and STARTED locally).
+    pub lease_until_ms: i64,
+    /// Claims so far.
+    pub attempts: u32,
+    /// The run processing the version.
+    pub job_run_id: Option<String>,
+    /// Event sequencer.
+    pub sequencer: Option<String>,
+    /// Last error.
+    pub error: Option<String>,
+    /// TTL, epoch seconds.
+    pub expires_at: i64,
+}
+
+impl LedgerItem {
+    /// A fresh item (attempt 1).
+    pub fn new(id: &str, status: Status, owner: &str, lease_until_ms: i64) -> Self {
+        Self {
+            id: id.to_owned(),
+            status,
+            owner: owner.to_owned(),
+            lease_until_ms,
+            attempts: 1,
+            job_run_id: None,
+            sequencer: None,
+            error: None,
+            expires_at: 0,
+        }
+    }
+}
+
+/// What [`claim_decision`] says about an existing item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimCheck {
+    /// The claim may be taken.
+    Claimable,
+    /// Someone holds or finished it: a duplicate.
+    Held(Status),
+    /// FAILED with no attempts left: left for the operator.
+    Exhausted,
+}
+
+/// The claim rule ([`CLAIM_CONDITION`] in Rust): absent, IN_PROGRESS with an expired lease, or
+/// FAILED with attempts left.
+pub fn claim_decision(existing: Option<&LedgerItem>, now_ms: i64, max_attempts: u32) -> ClaimCheck {
+    match existing {
+        None => ClaimCheck::Claimable,
+        Some(item) => match item.status {
+            Status::InProgress if item.lease_until_ms < now_ms => ClaimCheck::Claimable,
+            Status::Failed if item.attempts < max_attempts => ClaimCheck::Claimable,
+            Status::Failed => ClaimCheck::Exhausted,
+            status => ClaimCheck::Held(status),
+        },
+    }
+}
+
+/// A claim attempt's parameters.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    /// Who claims (recorded in the item).
+    pub owner: String,
+    /// Now, epoch ms.
+    pub now_ms: i64,
+    /// Lease end, epoch ms (Powertools: now + the invocation's remaining time).
+    pub lease_until_ms: i64,
+    /// Claims allowed per version before it is left FAILED.
+    pub max_attempts: u32,
+    /// TTL, epoch seconds.
+    pub expires_at: i64,
+}
+
+/// The outcome of a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller holds the claim (IN_PROGRESS) and must start the run, or release.
+    Claimed {
+        /// 1 for the first claim of this version.
+        attempt: u32,
+    },
+    /// Already claimed, started or done: skip (not an error).
+    Duplicate {
+        /// Its state.
+        status: Status,
+        /// Its run, when started.
+        job_run_id: Option<String>,
+    },
+    /// A newer version of the same key was seen (by sequencer): skip this older one.
+    Superseded {
+        /// The newer sequencer.
+        newer: String,
+    },
+    /// Another version of the same key is being processed; try again later.
+    KeyBusy {
+        /// The other version's item id.
+        other: String,
+    },
+    /// FAILED and out of attempts.
+    Exhausted {
+        /// Claims made.
+        attempts: u32,
+    },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunResult {
+    /// Processed.
+    Succeeded,
+    /// Failed, with the reason.
+    Failed(String),
+}
+
+/// A ledger error. `retryable` says whether trying again may succeed (throttling, a busy
+/// database, a network error) or not (a lost claim, a malformed item).
+#[derive(Debug, thiserror::Error)]
+#[error("ledger {backend}: {operation} `{id}`: {message}")]
+pub struct LedgerError {
+    /// `sqlite` or `dynamodb`.
+    pub backend: &'static str,
+    /// The operation (`claim`, `start`, …).
+    pub operation: &'static str,
+    /// The item.
+    pub id: String,
+    /// What went wrong.
+    pub message: String,
+    /// Whether a retry may succeed.
+    pub retryable: bool,
+}
+
+/// The ledger operations (DESIGN.md §4). Every transition is conditional on the current state
+/// (and on the claim's owner or the run id), so a slow or crashed claimant can never overwrite
+/// the outcome of a later one.
+pub trait Ledger: Send + Sync {
+    /// Claims a version (absent → IN_PROGRESS, or re-claims per [`claim_decision`]), applying
+    /// the out-of-order guard when the object has a sequencer.
+    fn claim(
+        &self,
+        object: &ObjectVersion,
+        request: &ClaimRequest,
+    ) -> impl Future<Output = Result<Claim, LedgerError>> + Send;
+
+    /// IN_PROGRESS (held by `owner`) → STARTED with `job_run_id`; `lease_until_ms` bounds how
+    /// long the run may go silent before it counts as lost (local runs).
+    fn start(
+        &self,
+        id: &str,
+        owner: &str,
+        job_run_id: &str,
+        lease_until_ms: i64,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    /// Gives up a claim that started no run (IN_PROGRESS held by `owner` → absent), so a retry
+    /// can claim it at once.
+    fn release(
+        &self,
+        id: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    /// STARTED with `job_run_id` → SUCCEEDED or FAILED. Returns the attempts made.
+    fn finish(
+        &self,
+        id: &str,
+        job_run_id: &str,
+        result: &RunResult,
+    ) -> impl Future<Output = Result<u32, LedgerError>> + Send;
+
+    /// Reads one item.
+    fn get(&self, id: &str)
+    -> impl Future<Output = Result<Option<LedgerItem>, LedgerError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_rule() {
+        let now = 10_000;
+        let mut item = LedgerItem::new("x", Status::Started, "a", now + 1);
+        assert_eq!(
+            claim_decision(Some(&item), now, 3),
+            ClaimCheck::Held(Status::Started)
+        );
+        item.status = Status::Succeeded;
+        assert_eq!(
+            claim_decision(Some(&item), now, 3),
+            ClaimCheck::Held(Status::Succeeded)
+        );
+        item.status = Status::Failed;
+        item.attempts = 2;
+        assert_eq!(claim_decision(Some(&item), now, 3), ClaimCheck::Claimable);
+        item.attempts = 3;
+        assert_eq!(claim_decision(Some(&item), now, 3), ClaimCheck::Exhausted);
+        item.status = Status::InProgress;
+        item.lease_until_ms = now;
+        assert_eq!(
+            claim_decision(Some(&item), now, 3),
+            ClaimCheck::Held(Status::InProgress),
+            "a lease ending now is still held"
+        );
+    }
+
+    #[test]
+    fn sequencers_compare_as_hex_numbers() {
+        assert_eq!(
+            compare_sequencers("0055AED6DCD90281E5", "0055AED6DCD90281E6"),
+            Ordering::Less
+        );
+        // Right-padded: "0A" is "0A", "9" is "90".
+        assert_eq!(compare_sequencers("0A", "9"), Ordering::Less);
+        assert_eq!(compare_sequencers("ff00", "FF"), Ordering::Equal);
+        assert_eq!(compare_sequencers("ff01", "FF"), Ordering::Greater);
+    }
+
+    #[test]
+    fn ids_and_source_names() {
+        let o = ObjectVersion {
+            store: "s3://raw-bucket".into(),
+            key: "app/a b.json".into(),
+            version: "v1".into(),
+            size: 3,
+            sequencer: None,
+        };
+        assert_eq!(o.id(), "s3://raw-bucket/app/a b.json#v1");
+        assert_eq!(o.source_name(), "raw-bucket/app/a b.json");
+        let local = ObjectVersion {
+            store: "raw".into(),
+            ..o
+        };
+        assert_eq!(local.source_name(), "raw/app/a b.json");
+        assert_eq!(Status::parse("STARTED"), Some(Status::Started));
+        assert_eq!(Status::parse("started"), None);
+    }
+}
