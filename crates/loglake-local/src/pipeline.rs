@@ -1,0 +1,740 @@
+//! One pass of the local pipeline: list the raw store, claim each object version in the
+//! ledger, transform it, publish its files, register its partitions, record the outcome.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use loglake_core::CompiledSchema;
+use loglake_core::ledger::{Claim, ClaimRequest, Ledger, ObjectVersion, RunResult, Status};
+use loglake_transform::{
+    LocalOutput, Manifest, Source, Summary, TransformOptions, for_each_parallel, transform_reader,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::catalog::catalog_table;
+use crate::error::{Error, Result};
+use crate::state::{CatalogTable, Partition, StateDb, now_ms};
+use crate::store::{Location, RawObject, RawStore, S3Output, s3_store};
+
+/// Where a pipeline reads and writes.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// The root: `state.db` lives here (and `raw/`, `clean/`, `quarantine/` by default).
+    pub root: PathBuf,
+    /// Raw objects (default `<root>/raw`).
+    pub raw: Option<Location>,
+    /// Folder holding `<table>/dt=…` (default `<root>/clean`).
+    pub clean: Option<Location>,
+    /// Folder holding `<table>/<source_id>.ndjson.gz` (default `<root>/quarantine`).
+    pub quarantine: Option<Location>,
+    /// Objects transformed at once (default: the number of cores).
+    pub jobs: usize,
+    /// How long a claim or run may stay silent before another process may take it over
+    /// (a claim whose process has exited is taken over at once).
+    pub lease: Duration,
+    /// Claims per object version before it is left FAILED for the operator.
+    pub max_attempts: u32,
+    /// Ledger items expire (TTL) after this long.
+    pub ttl: Duration,
+    /// Catalog database name.
+    pub database: String,
+}
+
+impl PipelineConfig {
+    /// Defaults for a root.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            raw: None,
+            clean: None,
+            quarantine: None,
+            jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            lease: Duration::from_secs(15 * 60),
+            max_attempts: 3,
+            ttl: Duration::from_secs(90 * 24 * 3600),
+            database: "loglake".into(),
+        }
+    }
+
+    /// `<root>/state.db`.
+    pub fn state_path(&self) -> PathBuf {
+        self.root.join("state.db")
+    }
+
+    fn raw_location(&self) -> Location {
+        self.raw
+            .clone()
+            .unwrap_or_else(|| Location::Local(self.root.join("raw")))
+    }
+
+    fn clean_location(&self) -> Location {
+        self.clean
+            .clone()
+            .unwrap_or_else(|| Location::Local(self.root.join("clean")))
+    }
+
+    fn quarantine_location(&self) -> Location {
+        self.quarantine
+            .clone()
+            .unwrap_or_else(|| Location::Local(self.root.join("quarantine")))
+    }
+}
+
+/// What happened to one object in a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Transformed and published (this pass).
+    Processed,
+    /// Already claimed, running or done: skipped.
+    Duplicate,
+    /// An older version than one already seen: skipped.
+    Superseded,
+    /// Another version of the key is being processed: left for a later pass.
+    Deferred,
+    /// Failed before and out of attempts: left for the operator.
+    Exhausted,
+    /// The transform or publishing failed (recorded FAILED; retried while attempts are left).
+    Failed,
+}
+
+/// One object's report (one JSON line on stdout).
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectReport {
+    /// The ledger id, `<store>/<key>#<version>`.
+    pub id: String,
+    /// Key.
+    pub key: String,
+    /// Version.
+    pub version: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The ledger state afterwards.
+    pub status: Option<Status>,
+    /// The run that processed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_run_id: Option<String>,
+    /// The transform summary (processed objects).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A pass's totals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    /// Objects listed.
+    pub objects: usize,
+    /// Per outcome.
+    pub processed: usize,
+    /// Skipped as duplicates.
+    pub duplicates: usize,
+    /// Skipped as superseded / deferred / exhausted.
+    pub skipped: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Records read by processed objects.
+    pub records_in: u64,
+    /// Rows written.
+    pub records_written: u64,
+    /// Records quarantined.
+    pub records_quarantined: u64,
+    /// Partitions newly registered in the catalog.
+    pub partitions_added: usize,
+    /// Claims taken back from dead or expired holders before the pass.
+    pub reaped: Vec<String>,
+}
+
+impl RunReport {
+    fn add(&mut self, r: &ObjectReport) {
+        match r.outcome {
+            Outcome::Processed => self.processed += 1,
+            Outcome::Duplicate => self.duplicates += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Superseded | Outcome::Deferred | Outcome::Exhausted => self.skipped += 1,
+        }
+        if let Some(s) = &r.summary {
+            self.records_in += s.records_in;
+            self.records_written += s.records_written;
+            self.records_quarantined += s.records_quarantined;
+        }
+    }
+}
+
+/// Progress of a pass, for a progress bar.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// Objects to look at, and the bytes of those not yet done.
+    Listed {
+        /// Objects.
+        objects: usize,
+        /// Bytes of objects that will be processed (upper bound).
+        bytes: u64,
+    },
+    /// Bytes read.
+    Bytes(u64),
+    /// An object finished.
+    Done(&'a ObjectReport),
+}
+
+enum Output {
+    /// clean/ and quarantine/ are the root's folders: the transform writes in place.
+    Direct(LocalOutput),
+    /// Anywhere else (S3, other folders): staged under `<root>/.staging`, then published.
+    Staged(Box<Staged>),
+}
+
+struct Staged {
+    clean: S3Output,
+    quarantine: S3Output,
+    staging: PathBuf,
+}
+
+/// The local pipeline over one root.
+pub struct Pipeline {
+    config: PipelineConfig,
+    state: StateDb,
+    raw: RawStore,
+    output: Output,
+    schema: CompiledSchema,
+    table: CatalogTable,
+    owner: String,
+    runtime: tokio::runtime::Runtime,
+    runs: AtomicU64,
+    partitions_added: AtomicU64,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("root", &self.config.root)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_output(loc: &Location) -> Result<S3Output> {
+    Ok(match loc {
+        Location::S3 { bucket, prefix } => S3Output {
+            location: loc.clone(),
+            store: s3_store(bucket)?,
+            bucket: bucket.clone(),
+            prefix: prefix.clone(),
+        },
+        Location::Local(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+                .map_err(|e| Error::Store {
+                    location: dir.display().to_string(),
+                    message: e.to_string(),
+                })?
+                .with_automatic_cleanup(true);
+            S3Output {
+                location: loc.clone(),
+                store: Arc::new(fs),
+                bucket: dir.display().to_string(),
+                prefix: String::new(),
+            }
+        }
+    })
+}
+
+impl Pipeline {
+    /// Opens a root: the state database, the stores, and the catalog table (created, or
+    /// checked against the schema).
+    pub fn open(config: PipelineConfig, schema: CompiledSchema) -> Result<Self> {
+        std::fs::create_dir_all(&config.root).map_err(|source| Error::Io {
+            path: config.root.display().to_string(),
+            source,
+        })?;
+        let state = StateDb::open(&config.state_path())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Io {
+                path: "tokio runtime".into(),
+                source,
+            })?;
+        let _guard = runtime.enter();
+        let raw = RawStore::open(&config.raw_location())?;
+        let clean = config.clean_location();
+        let quarantine = config.quarantine_location();
+        let default_clean = Location::Local(config.root.join("clean"));
+        let default_quarantine = Location::Local(config.root.join("quarantine"));
+        let output = if clean == default_clean && quarantine == default_quarantine {
+            Output::Direct(LocalOutput::new(&config.root))
+        } else {
+            Output::Staged(Box::new(Staged {
+                clean: store_output(&clean)?,
+                quarantine: store_output(&quarantine)?,
+                staging: config.root.join(".staging"),
+            }))
+        };
+        let location = match &clean {
+            Location::Local(dir) => std::path::absolute(dir)
+                .unwrap_or_else(|_| dir.clone())
+                .join(schema.table())
+                .display()
+                .to_string(),
+            s3 => s3.join(schema.table()).display(),
+        };
+        let table = catalog_table(&schema, &config.database, &location);
+        state.ensure_table(&table)?;
+        Ok(Self {
+            owner: owner_token(),
+            state,
+            raw,
+            output,
+            schema,
+            table,
+            config,
+            runtime,
+            runs: AtomicU64::new(0),
+            partitions_added: AtomicU64::new(0),
+            stop: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The state database.
+    pub fn state(&self) -> &StateDb {
+        &self.state
+    }
+
+    /// The catalog table this pipeline writes.
+    pub fn table(&self) -> &CatalogTable {
+        &self.table
+    }
+
+    /// This process's claim owner token (`host:pid:start`).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Set to stop after the objects in flight (Ctrl-C).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// The runtime used for object-store calls.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    /// Lists the raw store.
+    pub fn list(&self) -> Result<Vec<RawObject>> {
+        self.raw.list(&self.state, self.runtime.handle())
+    }
+
+    /// Where raw objects are read from.
+    pub fn raw_location(&self) -> Location {
+        self.raw.location()
+    }
+
+    /// Takes back claims whose holder is gone (see [`StateDb::reap`]).
+    pub fn reap(&self) -> Result<Vec<String>> {
+        self.state.reap(now_ms(), &owner_is_dead)
+    }
+
+    /// One pass over every raw object.
+    pub fn run_once(&self, progress: &(dyn Fn(Progress<'_>) + Sync)) -> Result<RunReport> {
+        let objects = self.list()?;
+        self.run_objects(&objects, progress)
+    }
+
+    /// One pass over the given objects (in parallel, `jobs` at a time).
+    pub fn run_objects(
+        &self,
+        objects: &[RawObject],
+        progress: &(dyn Fn(Progress<'_>) + Sync),
+    ) -> Result<RunReport> {
+        let mut report = RunReport {
+            reaped: self.reap()?,
+            objects: objects.len(),
+            ..RunReport::default()
+        };
+        let done: std::collections::HashSet<String> = self
+            .state
+            .items()?
+            .into_iter()
+            .filter(|i| i.status == Status::Succeeded)
+            .map(|i| i.id)
+            .collect();
+        let todo_bytes = objects
+            .iter()
+            .filter(|o| !done.contains(&o.version.id()))
+            .map(|o| o.version.size)
+            .sum();
+        progress(Progress::Listed {
+            objects: objects.len(),
+            bytes: todo_bytes,
+        });
+        let reports: Mutex<Vec<(usize, ObjectReport)>> = Mutex::new(Vec::new());
+        for_each_parallel(
+            objects,
+            self.config.jobs,
+            &|o: &RawObject| {
+                if done.contains(&o.version.id()) {
+                    return ObjectReport::skip(
+                        &o.version,
+                        Outcome::Duplicate,
+                        Some(Status::Succeeded),
+                    );
+                }
+                if self.stop.load(Ordering::Relaxed) {
+                    return ObjectReport::skip(&o.version, Outcome::Deferred, None);
+                }
+                self.process(o, &|n| progress(Progress::Bytes(n)))
+            },
+            &|i, r| {
+                progress(Progress::Done(&r));
+                reports
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((i, r));
+            },
+        );
+        let mut reports = reports
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        reports.sort_by_key(|(i, _)| *i);
+        for (_, r) in &reports {
+            report.add(r);
+        }
+        report.partitions_added = self.partitions_added.swap(0, Ordering::Relaxed) as usize;
+        Ok(report)
+    }
+
+    fn claim_request(&self) -> ClaimRequest {
+        let now = now_ms();
+        ClaimRequest {
+            owner: self.owner.clone(),
+            now_ms: now,
+            lease_until_ms: now + duration_ms(self.config.lease),
+            max_attempts: self.config.max_attempts,
+            expires_at: (now + duration_ms(self.config.ttl)) / 1000,
+        }
+    }
+
+    /// Claims, transforms, publishes and registers one object; never panics on bad data.
+    pub fn process(&self, object: &RawObject, bytes: &(dyn Fn(u64) + Sync)) -> ObjectReport {
+        let v = &object.version;
+        let id = v.id();
+        use futures::executor::block_on as block;
+        let claim = match block(self.state.claim(v, &self.claim_request())) {
+            Ok(c) => c,
+            Err(e) => return ObjectReport::failed(v, None, e.to_string()),
+        };
+        match claim {
+            Claim::Claimed { .. } => {}
+            Claim::Duplicate { status, job_run_id } => {
+                let mut r = ObjectReport::skip(v, Outcome::Duplicate, Some(status));
+                r.job_run_id = job_run_id;
+                return r;
+            }
+            Claim::Superseded { .. } => {
+                return ObjectReport::skip(v, Outcome::Superseded, None);
+            }
+            Claim::KeyBusy { .. } => {
+                return ObjectReport::skip(v, Outcome::Deferred, None);
+            }
+            Claim::Exhausted { .. } => {
+                return ObjectReport::skip(v, Outcome::Exhausted, Some(Status::Failed));
+            }
+        }
+        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        let job_run_id = format!("local:{}:{run}", self.owner);
+        let lease = now_ms() + duration_ms(self.config.lease);
+        if let Err(e) = block(self.state.start(&id, &self.owner, &job_run_id, lease)) {
+            let _ = block(self.state.release(&id, &self.owner));
+            return ObjectReport::failed(v, None, e.to_string());
+        }
+        let result = self.transform_and_publish(object, bytes);
+        let (run_result, summary, error) = match result {
+            Ok(summary) => (RunResult::Succeeded, Some(summary), None),
+            Err(e) => (RunResult::Failed(e.to_string()), None, Some(e.to_string())),
+        };
+        let status = match block(self.state.finish(&id, &job_run_id, &run_result)) {
+            Ok(_) => Some(match run_result {
+                RunResult::Succeeded => Status::Succeeded,
+                RunResult::Failed(_) => Status::Failed,
+            }),
+            Err(e) => {
+                return ObjectReport::failed(v, Some(job_run_id), e.to_string());
+            }
+        };
+        ObjectReport {
+            id,
+            key: v.key.clone(),
+            version: v.version.clone(),
+            outcome: if error.is_some() {
+                Outcome::Failed
+            } else {
+                Outcome::Processed
+            },
+            status,
+            job_run_id: Some(job_run_id),
+            summary,
+            error,
+        }
+    }
+
+    fn transform_and_publish(
+        &self,
+        object: &RawObject,
+        bytes: &(dyn Fn(u64) + Sync),
+    ) -> Result<Summary> {
+        let v = &object.version;
+        let source = Source {
+            name: v.source_name(),
+            display: object.display.clone(),
+        };
+        let hasher = Arc::new(Mutex::new(Sha256::new()));
+        let reader = self.raw.reader(object, self.runtime.handle())?;
+        let reader = Hashing {
+            inner: reader,
+            hasher: object.path.is_some().then(|| hasher.clone()),
+        };
+        let opts = TransformOptions {
+            split: loglake_core::decode::SplitOptions {
+                record_path: self.schema.schema.input.record_path.clone(),
+                ..Default::default()
+            },
+            ..TransformOptions::default()
+        };
+        let sid = loglake_core::source_id(&source.name);
+        let mut summary = match &self.output {
+            Output::Direct(out) => {
+                transform_reader(reader, &source, &self.schema, out, &opts, bytes)?
+            }
+            Output::Staged(st) => self.staged(reader, &source, &sid, st, &opts, bytes)?,
+        };
+        // A local file rewritten while we read it: the output is of a version we did not claim.
+        if let Some(path) = &object.path {
+            let got = format!(
+                "{:x}",
+                hasher
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone()
+                    .finalize()
+            );
+            let claimed = v.version.rsplit('-').next().unwrap_or_default();
+            if !got.starts_with(claimed) {
+                return Err(Error::Io {
+                    path: path.display().to_string(),
+                    source: std::io::Error::other(
+                        "the file changed while it was read; its new version is processed on \
+                         the next pass",
+                    ),
+                });
+            }
+        }
+        let partitions: Vec<Partition> = summary
+            .partitions
+            .iter()
+            .map(|p| Partition {
+                values: p
+                    .split('/')
+                    .map(|kv| kv.split_once('=').map_or(kv, |(_, v)| v).to_owned())
+                    .collect(),
+                location: format!("{}/{p}", self.table.location),
+            })
+            .collect();
+        let added = self.state.add_partitions(&self.table, &partitions)?;
+        self.partitions_added
+            .fetch_add(added as u64, Ordering::Relaxed);
+        summary.source = object.display.clone();
+        Ok(summary)
+    }
+
+    fn staged(
+        &self,
+        reader: impl Read + Send,
+        source: &Source,
+        sid: &str,
+        st: &Staged,
+        opts: &TransformOptions,
+        bytes: &(dyn Fn(u64) + Sync),
+    ) -> Result<Summary> {
+        let Staged {
+            clean,
+            quarantine,
+            staging,
+        } = st;
+        let rt = self.runtime.handle();
+        let table = self.schema.table();
+        let dir = staging.join(format!("{sid}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = LocalOutput::new(&dir);
+        let table_dir = out.table_dir(table);
+        let manifest_rel = format!("_manifests/{sid}.json");
+        let manifest_path = out.manifest_path(table, sid);
+        // The previous version's manifest: the transform removes what the new version does not
+        // rewrite, and we mirror those removals.
+        clean.download(rt, &format!("{table}/{manifest_rel}"), &manifest_path)?;
+        let old = Manifest::read(&manifest_path)?.unwrap_or_default();
+        let result = (|| -> Result<Summary> {
+            let mut summary = transform_reader(reader, source, &self.schema, &out, opts, bytes)?;
+            let rel = |p: &str| -> String {
+                Path::new(p)
+                    .strip_prefix(&table_dir)
+                    .map(|r| r.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or_else(|_| p.to_owned())
+            };
+            let new_files: Vec<String> = summary.files.iter().map(|f| rel(f)).collect();
+            // 1. A manifest naming old and new files, so a crash never leaves an unlisted file.
+            let mut union = old.clone();
+            union.source = source.name.clone();
+            union.files.extend(new_files.iter().cloned());
+            let union_path = dir.join("union.json");
+            union.write(&union_path)?;
+            clean.upload(rt, &union_path, &format!("{table}/{manifest_rel}"))?;
+            // 2. Data files, 3. quarantine, 4. removals, 5. the final manifest.
+            for f in &new_files {
+                clean.upload(rt, &table_dir.join(f), &format!("{table}/{f}"))?;
+            }
+            let q_rel = format!("{table}/{sid}.ndjson.gz");
+            match &summary.quarantine_file {
+                Some(q) => quarantine.upload(rt, Path::new(q), &q_rel)?,
+                None => quarantine.delete(rt, &q_rel)?,
+            }
+            let removed: Vec<String> = summary.removed_files.iter().map(|f| rel(f)).collect();
+            for f in &removed {
+                clean.delete(rt, &format!("{table}/{f}"))?;
+            }
+            if manifest_path.exists() {
+                clean.upload(rt, &manifest_path, &format!("{table}/{manifest_rel}"))?;
+            } else {
+                clean.delete(rt, &format!("{table}/{manifest_rel}"))?;
+            }
+            let clean_root = &clean.location;
+            summary.files = new_files
+                .iter()
+                .map(|f| clean_root.join(table).join(f).display())
+                .collect();
+            summary.removed_files = removed
+                .iter()
+                .map(|f| clean_root.join(table).join(f).display())
+                .collect();
+            if summary.quarantine_file.is_some() {
+                summary.quarantine_file = Some(quarantine.location.join(&q_rel).display());
+            }
+            Ok(summary)
+        })();
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    /// Releases this process's live claims (clean shutdown). Returns how many.
+    pub fn release_claims(&self) -> Result<usize> {
+        self.state
+            .release_owner(&self.owner, "stopped before finishing (shutdown)")
+    }
+}
+
+impl ObjectReport {
+    fn skip(v: &ObjectVersion, outcome: Outcome, status: Option<Status>) -> Self {
+        Self {
+            id: v.id(),
+            key: v.key.clone(),
+            version: v.version.clone(),
+            outcome,
+            status,
+            job_run_id: None,
+            summary: None,
+            error: None,
+        }
+    }
+
+    fn failed(v: &ObjectVersion, job_run_id: Option<String>, error: String) -> Self {
+        Self {
+            id: v.id(),
+            key: v.key.clone(),
+            version: v.version.clone(),
+            outcome: Outcome::Failed,
+            status: None,
+            job_run_id,
+            summary: None,
+            error: Some(error),
+        }
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// Feeds what is read into a SHA-256 (local files: to detect a rewrite during the read).
+struct Hashing<R> {
+    inner: R,
+    hasher: Option<Arc<Mutex<Sha256>>>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = &self.hasher {
+            h.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A process's start time (clock ticks since boot, Linux), which tells a live process from a
+/// later one that reused its pid.
+fn process_start(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22; fields after the parenthesised command name, which may contain spaces.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split(' ').nth(19).map(str::to_owned)
+}
+
+/// `host:pid:start` of this process.
+pub fn owner_token() -> String {
+    let pid = std::process::id();
+    format!(
+        "{}:{pid}:{}",
+        hostname(),
+        process_start(pid).unwrap_or_else(|| "0".into())
+    )
+}
+
+/// Whether a claim's owner process is known to be gone: same host, and its pid is not running
+/// (or now belongs to a process started at another time). Owners on other hosts, or on
+/// systems without `/proc`, are never presumed dead; their lease decides.
+pub fn owner_is_dead(owner: &str) -> bool {
+    let mut parts = owner.rsplitn(3, ':');
+    let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if host != hostname() || !Path::new("/proc/self/stat").exists() {
+        return false;
+    }
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    process_start(pid).is_none_or(|s| s != start)
+}

@@ -1,0 +1,671 @@
+//! `state.db`: the SQLite ledger (DESIGN.md §4) and catalog (modelled on the Glue Data
+//! Catalog) of the local pipeline, in one file under the root.
+//!
+//! Every connection runs in WAL mode with a busy timeout, and every transition is one
+//! `BEGIN IMMEDIATE` transaction that re-reads the item, so two `loglake run` processes on one
+//! root serialise their claims: exactly one wins each object version.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use loglake_core::ledger::{
+    Claim, ClaimCheck, ClaimRequest, Ledger, LedgerError, LedgerItem, ObjectVersion, RunResult,
+    Status, claim_decision, compare_sequencers,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS ledger (
+    id          TEXT PRIMARY KEY,
+    key_uri     TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('IN_PROGRESS','STARTED','SUCCEEDED','FAILED')),
+    owner       TEXT NOT NULL,
+    lease_until INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL,
+    job_run_id  TEXT,
+    sequencer   TEXT,
+    error       TEXT,
+    expires_at  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_key ON ledger (key_uri);
+CREATE TABLE IF NOT EXISTS ledger_keys (
+    key_uri   TEXT PRIMARY KEY,
+    sequencer TEXT NOT NULL,
+    id        TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS file_versions (
+    path     TEXT PRIMARY KEY,
+    mtime_ns INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    sha256   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS catalog_databases (
+    name        TEXT PRIMARY KEY,
+    description TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS catalog_tables (
+    database       TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    location       TEXT NOT NULL,
+    columns        TEXT NOT NULL,
+    partition_keys TEXT NOT NULL,
+    schema_json    TEXT NOT NULL,
+    PRIMARY KEY (database, name)
+);
+CREATE TABLE IF NOT EXISTS catalog_partitions (
+    database   TEXT NOT NULL,
+    table_name TEXT NOT NULL,
+    vals       TEXT NOT NULL,
+    location   TEXT NOT NULL,
+    PRIMARY KEY (database, table_name, vals)
+);
+"#;
+
+/// The state database of a root.
+#[derive(Debug)]
+pub struct StateDb {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::State {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl StateDb {
+    /// Opens (creating) `state.db`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(sql_err(path))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(sql_err(path))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql_err(path))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql_err(path))?;
+        conn.execute_batch(SCHEMA).map_err(sql_err(path))?;
+        Ok(Self {
+            path: path.to_owned(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut conn).map_err(sql_err(&self.path))
+    }
+
+    fn ledger_op<T>(
+        &self,
+        operation: &'static str,
+        id: &str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<std::result::Result<T, String>>,
+    ) -> std::result::Result<T, LedgerError> {
+        let err = |message: String, retryable: bool| LedgerError {
+            backend: "sqlite",
+            operation,
+            id: id.to_owned(),
+            message,
+            retryable,
+        };
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let run = |conn: &mut Connection| -> rusqlite::Result<std::result::Result<T, String>> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            if out.is_ok() {
+                tx.commit()?;
+            }
+            Ok(out)
+        };
+        match run(&mut conn) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(message)) => Err(err(message, false)),
+            Err(e) => {
+                let busy = matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                );
+                Err(err(format!("{e} ({})", self.path.display()), busy))
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- ledger
+
+    fn claim_sync(
+        &self,
+        object: &ObjectVersion,
+        req: &ClaimRequest,
+    ) -> std::result::Result<Claim, LedgerError> {
+        let id = object.id();
+        let key_uri = object.key_uri();
+        self.ledger_op("claim", &id, |tx| {
+            if let Some(seq) = &object.sequencer {
+                let newest: Option<(String, String)> = tx
+                    .query_row(
+                        "SELECT sequencer, id FROM ledger_keys WHERE key_uri = ?1",
+                        [&key_uri],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((newer, newer_id)) = newest
+                    && newer_id != id
+                    && compare_sequencers(&newer, seq).is_gt()
+                {
+                    return Ok(Ok(Claim::Superseded { newer }));
+                }
+            }
+            // Another version of the key with a live claim or run: its output would race ours.
+            let busy: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM ledger WHERE key_uri = ?1 AND id != ?2 \
+                     AND status IN ('IN_PROGRESS','STARTED') AND lease_until >= ?3 LIMIT 1",
+                    params![key_uri, id, req.now_ms],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(other) = busy {
+                return Ok(Ok(Claim::KeyBusy { other }));
+            }
+            let existing = read_item(tx, &id)?;
+            match claim_decision(existing.as_ref(), req.now_ms, req.max_attempts) {
+                ClaimCheck::Held(status) => Ok(Ok(Claim::Duplicate {
+                    status,
+                    job_run_id: existing.and_then(|i| i.job_run_id),
+                })),
+                ClaimCheck::Exhausted => Ok(Ok(Claim::Exhausted {
+                    attempts: existing.map_or(0, |i| i.attempts),
+                })),
+                ClaimCheck::Claimable => {
+                    let attempt = existing.as_ref().map_or(0, |i| i.attempts) + 1;
+                    tx.execute(
+                        "INSERT INTO ledger (id, key_uri, status, owner, lease_until, attempts, \
+                         job_run_id, sequencer, error, expires_at, updated_ms) \
+                         VALUES (?1, ?2, 'IN_PROGRESS', ?3, ?4, ?5, NULL, ?6, NULL, ?7, ?8) \
+                         ON CONFLICT (id) DO UPDATE SET status = 'IN_PROGRESS', \
+                         owner = excluded.owner, lease_until = excluded.lease_until, \
+                         attempts = excluded.attempts, job_run_id = NULL, \
+                         sequencer = excluded.sequencer, expires_at = excluded.expires_at, \
+                         updated_ms = excluded.updated_ms",
+                        params![
+                            id,
+                            key_uri,
+                            req.owner,
+                            req.lease_until_ms,
+                            attempt,
+                            object.sequencer,
+                            req.expires_at,
+                            req.now_ms
+                        ],
+                    )?;
+                    if let Some(seq) = &object.sequencer {
+                        tx.execute(
+                            "INSERT INTO ledger_keys (key_uri, sequencer, id) VALUES (?1, ?2, ?3) \
+                             ON CONFLICT (key_uri) DO UPDATE SET sequencer = excluded.sequencer, \
+                             id = excluded.id",
+                            params![key_uri, seq, id],
+                        )?;
+                    }
+                    Ok(Ok(Claim::Claimed { attempt }))
+                }
+            }
+        })
+    }
+
+    fn start_sync(
+        &self,
+        id: &str,
+        owner: &str,
+        job_run_id: &str,
+        lease_until_ms: i64,
+    ) -> std::result::Result<(), LedgerError> {
+        self.ledger_op("start", id, |tx| {
+            let n = tx.execute(
+                "UPDATE ledger SET status = 'STARTED', job_run_id = ?3, lease_until = ?4, \
+                 updated_ms = ?5 WHERE id = ?1 AND status = 'IN_PROGRESS' AND owner = ?2",
+                params![id, owner, job_run_id, lease_until_ms, now_ms()],
+            )?;
+            Ok(if n == 1 {
+                Ok(())
+            } else {
+                Err(format!("claim lost: not IN_PROGRESS for owner {owner}"))
+            })
+        })
+    }
+
+    fn release_sync(&self, id: &str, owner: &str) -> std::result::Result<(), LedgerError> {
+        self.ledger_op("release", id, |tx| {
+            tx.execute(
+                "DELETE FROM ledger WHERE id = ?1 AND status = 'IN_PROGRESS' AND owner = ?2",
+                params![id, owner],
+            )?;
+            Ok(Ok(()))
+        })
+    }
+
+    fn finish_sync(
+        &self,
+        id: &str,
+        job_run_id: &str,
+        result: &RunResult,
+    ) -> std::result::Result<u32, LedgerError> {
+        let (status, error) = match result {
+            RunResult::Succeeded => (Status::Succeeded, None),
+            RunResult::Failed(e) => (Status::Failed, Some(e.as_str())),
+        };
+        self.ledger_op("finish", id, |tx| {
+            let n = tx.execute(
+                "UPDATE ledger SET status = ?3, error = ?4, updated_ms = ?5 \
+                 WHERE id = ?1 AND status = 'STARTED' AND job_run_id = ?2",
+                params![id, job_run_id, status.as_str(), error, now_ms()],
+            )?;
+            if n != 1 {
+                return Ok(Err(format!("run {job_run_id} no longer owns the item")));
+            }
+            let attempts: u32 =
+                tx.query_row("SELECT attempts FROM ledger WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
+            Ok(Ok(attempts))
+        })
+    }
+
+    /// Reads one item.
+    pub fn item(&self, id: &str) -> Result<Option<LedgerItem>> {
+        self.with(|c| read_item(c, id))
+    }
+
+    /// All items, by id.
+    pub fn items(&self) -> Result<Vec<LedgerItem>> {
+        self.with(|c| {
+            let mut st = c.prepare(&format!("{ITEM_SELECT} ORDER BY id"))?;
+            st.query_map([], item_from_row)?.collect()
+        })
+    }
+
+    /// Takes back claims and runs whose holder is gone: the lease expired, or `is_dead` says the
+    /// owner process no longer exists. IN_PROGRESS items are released (deleted); STARTED items
+    /// become FAILED ("run lost"), so they are claimable again while attempts are left.
+    /// Returns the ids reaped.
+    pub fn reap(&self, now_ms: i64, is_dead: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let stale: Vec<(String, String, String, i64)> = {
+                let mut st = tx.prepare(
+                    "SELECT id, status, owner, lease_until FROM ledger \
+                     WHERE status IN ('IN_PROGRESS','STARTED')",
+                )?;
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            let mut reaped = Vec::new();
+            for (id, status, owner, lease) in stale {
+                if lease >= now_ms && !is_dead(&owner) {
+                    continue;
+                }
+                if status == "IN_PROGRESS" {
+                    tx.execute(
+                        "DELETE FROM ledger WHERE id = ?1 AND status = 'IN_PROGRESS'",
+                        [&id],
+                    )?;
+                } else {
+                    tx.execute(
+                        "UPDATE ledger SET status = 'FAILED', error = ?2, updated_ms = ?3 \
+                         WHERE id = ?1 AND status = 'STARTED'",
+                        params![
+                            id,
+                            format!("run lost: its process ({owner}) ended before finishing"),
+                            now_ms
+                        ],
+                    )?;
+                }
+                reaped.push(id);
+            }
+            tx.commit()?;
+            Ok(reaped)
+        })
+    }
+
+    /// Releases every live claim or run held by `owner` (clean shutdown): IN_PROGRESS items are
+    /// deleted, STARTED ones marked FAILED with `reason`.
+    pub fn release_owner(&self, owner: &str, reason: &str) -> Result<usize> {
+        self.with(|c| {
+            let a = c.execute(
+                "DELETE FROM ledger WHERE owner = ?1 AND status = 'IN_PROGRESS'",
+                [owner],
+            )?;
+            let b = c.execute(
+                "UPDATE ledger SET status = 'FAILED', error = ?2, updated_ms = ?3 \
+                 WHERE owner = ?1 AND status = 'STARTED'",
+                params![owner, reason, now_ms()],
+            )?;
+            Ok(a + b)
+        })
+    }
+
+    // ---------------------------------------------------------------- local file versions
+
+    /// The cached SHA-256 of a local file, valid while its mtime and size are unchanged.
+    pub fn cached_hash(&self, path: &str, mtime_ns: i64, size: u64) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT sha256 FROM file_versions WHERE path = ?1 AND mtime_ns = ?2 AND size = ?3",
+                params![path, mtime_ns, size as i64],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// Caches a local file's hash.
+    pub fn cache_hash(&self, path: &str, mtime_ns: i64, size: u64, sha256: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO file_versions (path, mtime_ns, size, sha256) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (path) DO UPDATE SET mtime_ns = excluded.mtime_ns, \
+                 size = excluded.size, sha256 = excluded.sha256",
+                params![path, mtime_ns, size as i64, sha256],
+            )
+            .map(drop)
+        })
+    }
+
+    // ---------------------------------------------------------------- catalog
+
+    /// Creates the database and table, or checks that the existing table has the same columns
+    /// and partition keys (a mismatch would make old and new files disagree).
+    pub fn ensure_table(&self, table: &CatalogTable) -> Result<()> {
+        let columns = serde_json::to_string(&table.columns).unwrap_or_default();
+        let keys = serde_json::to_string(&table.partition_keys).unwrap_or_default();
+        let existing = self.table(&table.database, &table.name)?;
+        if let Some(old) = existing {
+            if old.columns != table.columns || old.partition_keys != table.partition_keys {
+                return Err(Error::CatalogMismatch {
+                    table: format!("{}.{}", table.database, table.name),
+                    detail: describe_mismatch(&old, table),
+                });
+            }
+            if old.location != table.location {
+                return Err(Error::CatalogMismatch {
+                    table: format!("{}.{}", table.database, table.name),
+                    detail: format!(
+                        "it is registered at {} but this run writes to {}",
+                        old.location, table.location
+                    ),
+                });
+            }
+            return Ok(());
+        }
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO catalog_databases (name, description) VALUES (?1, ?2)",
+                params![table.database, "loglake tables (local catalog)"],
+            )?;
+            c.execute(
+                "INSERT OR IGNORE INTO catalog_tables \
+                 (database, name, location, columns, partition_keys, schema_json) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    table.database,
+                    table.name,
+                    table.location,
+                    columns,
+                    keys,
+                    table.schema_json
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    /// One table.
+    pub fn table(&self, database: &str, name: &str) -> Result<Option<CatalogTable>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("{TABLE_SELECT} WHERE database = ?1 AND name = ?2"),
+                [database, name],
+                table_from_row,
+            )
+            .optional()
+        })
+    }
+
+    /// All tables.
+    pub fn tables(&self) -> Result<Vec<CatalogTable>> {
+        self.with(|c| {
+            let mut st = c.prepare(&format!("{TABLE_SELECT} ORDER BY database, name"))?;
+            st.query_map([], table_from_row)?.collect()
+        })
+    }
+
+    /// Registers partitions (idempotent: a partition registered twice is kept once).
+    /// Returns how many were new.
+    pub fn add_partitions(&self, table: &CatalogTable, partitions: &[Partition]) -> Result<usize> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut added = 0;
+            for p in partitions {
+                added += tx.execute(
+                    "INSERT OR IGNORE INTO catalog_partitions (database, table_name, vals, location) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        table.database,
+                        table.name,
+                        serde_json::to_string(&p.values).unwrap_or_default(),
+                        p.location
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(added)
+        })
+    }
+
+    /// A table's partitions, sorted by values.
+    pub fn partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT vals, location FROM catalog_partitions \
+                 WHERE database = ?1 AND table_name = ?2 ORDER BY vals",
+            )?;
+            st.query_map([database, table], |r| {
+                let vals: String = r.get(0)?;
+                Ok(Partition {
+                    values: serde_json::from_str(&vals).unwrap_or_default(),
+                    location: r.get(1)?,
+                })
+            })?
+            .collect()
+        })
+    }
+}
+
+fn describe_mismatch(old: &CatalogTable, new: &CatalogTable) -> String {
+    let mut diffs = Vec::new();
+    for c in &new.columns {
+        match old.columns.iter().find(|o| o.name == c.name) {
+            None => diffs.push(format!("column `{}` is new", c.name)),
+            Some(o) if o.kind != c.kind => diffs.push(format!(
+                "column `{}` is {} in the catalog but {} in the schema",
+                c.name, o.kind, c.kind
+            )),
+            Some(_) => {}
+        }
+    }
+    for o in &old.columns {
+        if !new.columns.iter().any(|c| c.name == o.name) {
+            diffs.push(format!("column `{}` is missing from the schema", o.name));
+        }
+    }
+    if old.partition_keys != new.partition_keys {
+        diffs.push(format!(
+            "partition keys are {:?} in the catalog but {:?} in the schema",
+            old.partition_keys, new.partition_keys
+        ));
+    }
+    if diffs.is_empty() {
+        diffs.push("column order differs".into());
+    }
+    diffs.join("; ")
+}
+
+const ITEM_SELECT: &str = "SELECT id, status, owner, lease_until, attempts, job_run_id, \
+                           sequencer, error, expires_at FROM ledger";
+
+fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerItem> {
+    let status: String = r.get(1)?;
+    Ok(LedgerItem {
+        id: r.get(0)?,
+        status: Status::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                1,
+                rusqlite::types::Type::Text,
+                format!("unknown status {status}").into(),
+            )
+        })?,
+        owner: r.get(2)?,
+        lease_until_ms: r.get(3)?,
+        attempts: r.get(4)?,
+        job_run_id: r.get(5)?,
+        sequencer: r.get(6)?,
+        error: r.get(7)?,
+        expires_at: r.get(8)?,
+    })
+}
+
+fn read_item(c: &Connection, id: &str) -> rusqlite::Result<Option<LedgerItem>> {
+    c.query_row(&format!("{ITEM_SELECT} WHERE id = ?1"), [id], item_from_row)
+        .optional()
+}
+
+const TABLE_SELECT: &str =
+    "SELECT database, name, location, columns, partition_keys, schema_json FROM catalog_tables";
+
+fn table_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CatalogTable> {
+    let json = |i: usize, s: String| {
+        serde_json::from_str(&s).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+        })
+    };
+    Ok(CatalogTable {
+        database: r.get(0)?,
+        name: r.get(1)?,
+        location: r.get(2)?,
+        columns: json(3, r.get(3)?)?,
+        partition_keys: json(4, r.get(4)?)?,
+        schema_json: r.get(5)?,
+    })
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A column as the Glue Data Catalog stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogColumn {
+    /// Name.
+    pub name: String,
+    /// Hive/Glue type name (`string`, `bigint`, `timestamp`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Comment.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+}
+
+/// A table (Glue: `Table` with a `StorageDescriptor`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogTable {
+    /// Database.
+    pub database: String,
+    /// Table name.
+    pub name: String,
+    /// Data location (folder or `s3://` URI) holding the partition folders.
+    pub location: String,
+    /// Data columns.
+    pub columns: Vec<CatalogColumn>,
+    /// Partition keys (all `string`).
+    pub partition_keys: Vec<CatalogColumn>,
+    /// The schema file the table was created from (so `query` needs no schema argument).
+    pub schema_json: String,
+}
+
+/// One partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partition {
+    /// Values, in partition-key order.
+    pub values: Vec<String>,
+    /// Its folder.
+    pub location: String,
+}
+
+impl Ledger for StateDb {
+    async fn claim(
+        &self,
+        object: &ObjectVersion,
+        request: &ClaimRequest,
+    ) -> std::result::Result<Claim, LedgerError> {
+        self.claim_sync(object, request)
+    }
+
+    async fn start(
+        &self,
+        id: &str,
+        owner: &str,
+        job_run_id: &str,
+        lease_until_ms: i64,
+    ) -> std::result::Result<(), LedgerError> {
+        self.start_sync(id, owner, job_run_id, lease_until_ms)
+    }
+
+    async fn release(&self, id: &str, owner: &str) -> std::result::Result<(), LedgerError> {
+        self.release_sync(id, owner)
+    }
+
+    async fn finish(
+        &self,
+        id: &str,
+        job_run_id: &str,
+        result: &RunResult,
+    ) -> std::result::Result<u32, LedgerError> {
+        self.finish_sync(id, job_run_id, result)
+    }
+
+    async fn get(&self, id: &str) -> std::result::Result<Option<LedgerItem>, LedgerError> {
+        self.item(id).map_err(|e| LedgerError {
+            backend: "sqlite",
+            operation: "get",
+            id: id.to_owned(),
+            message: e.to_string(),
+            retryable: false,
+        })
+    }
+}

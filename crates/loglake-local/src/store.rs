@@ -1,0 +1,552 @@
+//! Where raw objects come from and where output goes: a local folder or an S3 prefix
+//! (`s3://bucket/prefix`, any S3-compatible server through `AWS_ENDPOINT_URL`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use loglake_core::ledger::ObjectVersion;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
+
+use crate::error::{Error, Result};
+use crate::state::StateDb;
+
+/// A location: a local folder or `s3://bucket/prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A folder.
+    Local(PathBuf),
+    /// A bucket and a key prefix (no leading or trailing `/`; may be empty).
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key prefix.
+        prefix: String,
+    },
+}
+
+impl Location {
+    /// Parses `s3://bucket/prefix` or a path.
+    pub fn parse(s: &str) -> Result<Self> {
+        if let Some(rest) = s.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(Error::Usage(format!(
+                    "`{s}` names no bucket; expected s3://bucket/prefix"
+                )));
+            }
+            Ok(Location::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_matches('/').to_owned(),
+            })
+        } else if s.contains("://") {
+            Err(Error::Usage(format!(
+                "`{s}`: only local paths and s3:// URIs are supported"
+            )))
+        } else {
+            Ok(Location::Local(PathBuf::from(s)))
+        }
+    }
+
+    /// As the user would write it.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Local(p) => p.display().to_string(),
+            Location::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}"),
+            Location::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+        }
+    }
+
+    /// A child location.
+    pub fn join(&self, part: &str) -> Location {
+        match self {
+            Location::Local(p) => Location::Local(p.join(part)),
+            Location::S3 { bucket, prefix } => Location::S3 {
+                bucket: bucket.clone(),
+                prefix: join_key(prefix, part),
+            },
+        }
+    }
+}
+
+fn join_key(prefix: &str, part: &str) -> String {
+    if prefix.is_empty() {
+        part.to_owned()
+    } else {
+        format!("{prefix}/{part}")
+    }
+}
+
+/// An S3 client for one bucket, from the standard AWS environment (`AWS_ACCESS_KEY_ID`,
+/// `AWS_REGION`, `AWS_ENDPOINT_URL`, …); plain HTTP is allowed when the endpoint says `http://`.
+pub fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .ok();
+    if let Some(endpoint) = endpoint {
+        builder = builder
+            .with_endpoint(&endpoint)
+            .with_allow_http(endpoint.starts_with("http://"));
+    }
+    if std::env::var_os("AWS_REGION").is_none()
+        && let Ok(region) = std::env::var("AWS_DEFAULT_REGION")
+    {
+        builder = builder.with_region(region);
+    }
+    builder
+        .build()
+        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map_err(|e| Error::Store {
+            location: format!("s3://{bucket}"),
+            message: format!(
+                "{e}; set AWS_REGION and credentials (and AWS_ENDPOINT_URL for a non-AWS server)"
+            ),
+        })
+}
+
+/// An object-store path for a key, taken as is (no re-encoding: `%`, spaces and unicode are
+/// part of the key). Keys with empty, `.` or `..` segments cannot be addressed.
+fn obj_path(location: &str, key: &str) -> Result<ObjPath> {
+    ObjPath::parse(key).map_err(|e| Error::Store {
+        location: location.to_owned(),
+        message: format!("key `{key}` cannot be addressed: {e}"),
+    })
+}
+
+/// A raw object found by a listing, with what reading it needs.
+#[derive(Debug, Clone)]
+pub struct RawObject {
+    /// Its identity.
+    pub version: ObjectVersion,
+    /// Local file (for a local store).
+    pub path: Option<PathBuf>,
+    /// As users see it.
+    pub display: String,
+}
+
+/// The raw store: a folder (the root's `raw/`) or an S3 prefix.
+pub enum RawStore {
+    /// Local folder; objects' versions are `<mtime ns hex>-<sha256 16 hex>`.
+    Local {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// S3; versions are version ids, else ETags.
+    S3 {
+        /// Client.
+        store: Arc<dyn ObjectStore>,
+        /// Bucket.
+        bucket: String,
+        /// Prefix listed.
+        prefix: String,
+    },
+}
+
+impl std::fmt::Debug for RawStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.location().display())
+    }
+}
+
+/// Names a writer is still working on, or that are not logs: hidden files, temp files.
+pub fn ignored_name(name: &str) -> bool {
+    name.starts_with('.')
+        || name.starts_with('_')
+        || name.ends_with(".tmp")
+        || name.ends_with(".part")
+        || name.ends_with(".inprogress")
+        || name.ends_with('~')
+}
+
+impl RawStore {
+    /// Opens a raw location.
+    pub fn open(location: &Location) -> Result<Self> {
+        Ok(match location {
+            Location::Local(dir) => RawStore::Local { dir: dir.clone() },
+            Location::S3 { bucket, prefix } => RawStore::S3 {
+                store: s3_store(bucket)?,
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+            },
+        })
+    }
+
+    /// Its location.
+    pub fn location(&self) -> Location {
+        match self {
+            RawStore::Local { dir } => Location::Local(dir.clone()),
+            RawStore::S3 { bucket, prefix, .. } => Location::S3 {
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+            },
+        }
+    }
+
+    /// Lists the objects, sorted by key. Zero-byte objects, folder markers and hidden or
+    /// temporary names are left out.
+    pub fn list(&self, state: &StateDb, rt: &Handle) -> Result<Vec<RawObject>> {
+        match self {
+            RawStore::Local { dir } => list_local(dir, state),
+            RawStore::S3 {
+                store,
+                bucket,
+                prefix,
+            } => {
+                let prefix_path = if prefix.is_empty() {
+                    None
+                } else {
+                    Some(obj_path(bucket, prefix)?)
+                };
+                let metas = rt.block_on(async {
+                    store
+                        .list(prefix_path.as_ref())
+                        .collect::<Vec<_>>()
+                        .await
+                        .into_iter()
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                });
+                let metas = metas.map_err(|e| Error::Store {
+                    location: format!("s3://{bucket}/{prefix}"),
+                    message: e.to_string(),
+                })?;
+                let mut out: Vec<RawObject> = metas
+                    .into_iter()
+                    .filter(|m| m.size > 0 && !m.location.as_ref().ends_with('/'))
+                    .filter(|m| !m.location.filename().is_some_and(ignored_name))
+                    .map(|m| {
+                        let key = m.location.to_string();
+                        let version = m
+                            .version
+                            .clone()
+                            .or_else(|| m.e_tag.as_ref().map(|e| e.trim_matches('"').to_owned()))
+                            .unwrap_or_else(|| format!("{}", m.last_modified.timestamp_micros()));
+                        RawObject {
+                            display: format!("s3://{bucket}/{key}"),
+                            version: ObjectVersion {
+                                store: format!("s3://{bucket}"),
+                                key,
+                                version,
+                                size: m.size,
+                                sequencer: None,
+                            },
+                            path: None,
+                        }
+                    })
+                    .collect();
+                out.sort_by(|a, b| a.version.key.cmp(&b.version.key));
+                Ok(out)
+            }
+        }
+    }
+
+    /// Opens an object for streaming. For S3 the reader pulls the body chunk by chunk from the
+    /// runtime; it must be read outside the runtime's worker threads.
+    pub fn reader(&self, object: &RawObject, rt: &Handle) -> Result<Box<dyn Read + Send>> {
+        match self {
+            RawStore::Local { .. } => {
+                let path = object.path.as_deref().unwrap_or(Path::new(""));
+                let f = std::fs::File::open(path).map_err(|source| Error::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Ok(Box::new(f))
+            }
+            RawStore::S3 { store, .. } => {
+                let path = obj_path(&object.display, &object.version.key)?;
+                let stream = rt
+                    .block_on(store.get(&path))
+                    .map_err(|e| Error::Store {
+                        location: object.display.clone(),
+                        message: e.to_string(),
+                    })?
+                    .into_stream();
+                Ok(Box::new(StreamReader {
+                    rt: rt.clone(),
+                    stream,
+                    buf: Bytes::new(),
+                    display: object.display.clone(),
+                }))
+            }
+        }
+    }
+}
+
+/// A blocking `Read` over an object_store byte stream.
+struct StreamReader {
+    rt: Handle,
+    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    buf: Bytes,
+    display: String,
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.rt.block_on(self.stream.next()) {
+                None => return Ok(0),
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => {
+                    return Err(std::io::Error::other(format!("{}: {e}", self.display)));
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        let _ = self.buf.split_to(n);
+        Ok(n)
+    }
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// SHA-256 of a file, hex.
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// A local file's version: `<mtime ns, 16 hex>-<first 16 hex of SHA-256>`. The hash is cached
+/// in `state.db` by (path, mtime, size), so unchanged files are not re-read on every scan.
+pub fn local_version(state: &StateDb, path: &Path) -> Result<(String, String, u64)> {
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    let mtime = mtime_ns(&meta);
+    let key = path.display().to_string();
+    let hash = match state.cached_hash(&key, mtime, meta.len())? {
+        Some(h) => h,
+        None => {
+            let h = sha256_file(path).map_err(io)?;
+            state.cache_hash(&key, mtime, meta.len(), &h)?;
+            h
+        }
+    };
+    let sequencer = format!("{mtime:016X}");
+    Ok((
+        format!("{mtime:016x}-{}", &hash[..16]),
+        sequencer,
+        meta.len(),
+    ))
+}
+
+fn list_local(dir: &Path, state: &StateDb) -> Result<Vec<RawObject>> {
+    let mut files = Vec::new();
+    walk(dir, &mut files).map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    files.sort();
+    let mut out = Vec::with_capacity(files.len());
+    for path in files {
+        let Ok(rel) = path.strip_prefix(dir) else {
+            continue;
+        };
+        let key = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let (version, sequencer, size) = match local_version(state, &path) {
+            Ok(v) => v,
+            // Deleted between the listing and now: not an object any more.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if size == 0 {
+            continue;
+        }
+        out.push(RawObject {
+            display: path.display().to_string(),
+            version: ObjectVersion {
+                store: "raw".into(),
+                key,
+                version,
+                size,
+                sequencer: Some(sequencer),
+            },
+            path: Some(path),
+        });
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        if ignored_name(&name.to_string_lossy()) {
+            continue;
+        }
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            walk(&entry.path(), out)?;
+        } else if ty.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// An output folder (S3, or a local folder through the same API): files are produced in a local staging folder by the transform, then
+/// uploaded; the per-source manifest on S3 is updated so a crash never leaves an unlisted file.
+pub(crate) struct S3Output {
+    /// Where it is, as users write it.
+    pub(crate) location: Location,
+    /// Client.
+    pub(crate) store: Arc<dyn ObjectStore>,
+    /// Bucket.
+    pub(crate) bucket: String,
+    /// Prefix of the output root.
+    pub(crate) prefix: String,
+}
+
+impl S3Output {
+    /// The key of a path relative to the output root.
+    pub(crate) fn key(&self, rel: &str) -> String {
+        join_key(&self.prefix, rel)
+    }
+
+    /// Downloads an object to a local file; `false` when it does not exist.
+    pub(crate) fn download(&self, rt: &Handle, rel: &str, to: &Path) -> Result<bool> {
+        let key = self.key(rel);
+        let path = obj_path(&self.bucket, &key)?;
+        let got = rt.block_on(async {
+            match self.store.get(&path).await {
+                Ok(r) => r.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        match got.map_err(|e| self.err(&key, e))? {
+            None => Ok(false),
+            Some(bytes) => {
+                if let Some(dir) = to.parent() {
+                    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                }
+                std::fs::write(to, &bytes).map_err(|source| Error::Io {
+                    path: to.display().to_string(),
+                    source,
+                })?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Uploads a local file (multipart above 8 MiB, via object_store's buffered writer, which
+    /// retries parts with backoff).
+    pub(crate) fn upload(&self, rt: &Handle, from: &Path, rel: &str) -> Result<()> {
+        let key = self.key(rel);
+        let path = obj_path(&self.bucket, &key)?;
+        let res: std::result::Result<(), String> = rt.block_on(async {
+            let len = std::fs::metadata(from).map_err(|e| e.to_string())?.len();
+            if len <= 8 << 20 {
+                let bytes = std::fs::read(from).map_err(|e| e.to_string())?;
+                self.store
+                    .put(&path, PutPayload::from(bytes))
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            } else {
+                let mut w = object_store::buffered::BufWriter::new(self.store.clone(), path);
+                let mut f = tokio::fs::File::open(from)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::io::copy(&mut f, &mut w)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::io::AsyncWriteExt::shutdown(&mut w)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        });
+        res.map_err(|message| Error::Store {
+            location: format!("s3://{}/{key} (from {})", self.bucket, from.display()),
+            message,
+        })
+    }
+
+    /// Deletes an object; a missing one is fine.
+    pub(crate) fn delete(&self, rt: &Handle, rel: &str) -> Result<()> {
+        let key = self.key(rel);
+        match rt.block_on(self.store.delete(&obj_path(&self.bucket, &key)?)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(&key, e)),
+        }
+    }
+
+    fn err(&self, key: &str, e: object_store::Error) -> Error {
+        Error::Store {
+            location: format!("s3://{}/{key}", self.bucket),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_locations() {
+        assert_eq!(
+            Location::parse("s3://b/p/q/").unwrap(),
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: "p/q".into()
+            }
+        );
+        assert_eq!(
+            Location::parse("s3://b").unwrap().join("raw").display(),
+            "s3://b/raw"
+        );
+        assert!(Location::parse("s3:///x").is_err());
+        assert!(Location::parse("gs://b/x").is_err());
+        assert_eq!(
+            Location::parse("some/dir").unwrap(),
+            Location::Local("some/dir".into())
+        );
+    }
+
+    #[test]
+    fn ignores_writers_temp_files() {
+        for n in [".x.json", "a.json.tmp", "a.part", "_SUCCESS", "a.json~"] {
+            assert!(ignored_name(n), "{n}");
+        }
+        assert!(!ignored_name("app-0001.ndjson.gz"));
+    }
+}
