@@ -1,0 +1,237 @@
+//! # loglake-query
+//!
+//! SQL over loglake tables with DataFusion: each catalog table is a Hive-partitioned Parquet
+//! listing (`<location>/dt=…/hr=…/part-*.parquet`) whose partition keys are columns, so a
+//! filter on `dt`/`hr` prunes whole folders before any file is opened.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use arrow_schema::{DataType, Field, Schema};
+//! use loglake_query::{Format, QueryEngine, TableDef};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let table = TableDef {
+//!     name: "app_logs".into(),
+//!     location: dir.path().display().to_string(),
+//!     schema: Arc::new(Schema::new(vec![Field::new("message", DataType::Utf8, true)])),
+//!     partition_keys: vec!["dt".into(), "hr".into()],
+//! };
+//! let engine = QueryEngine::new(&[table], &[]).await.unwrap();
+//! let batches = engine.sql("SELECT count(*) AS n FROM app_logs").await.unwrap();
+//! assert_eq!(loglake_query::format(&batches, Format::Csv).unwrap(), "n\n0\n");
+//!
+//! let err = engine.sql("SELECT * FROM nope").await.unwrap_err().to_string();
+//! assert!(err.contains("known tables: app_logs"), "{err}");
+//! # });
+//! ```
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, SchemaRef};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use object_store::ObjectStore;
+
+/// Errors of a query.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The SQL names a table the catalog does not have.
+    #[error("{message}; known tables: {known}")]
+    UnknownTable {
+        /// DataFusion's message.
+        message: String,
+        /// The catalog's tables, comma-separated.
+        known: String,
+    },
+    /// A table's location is not a usable URL or path.
+    #[error("table `{table}`: location `{location}`: {message}")]
+    Location {
+        /// Table.
+        table: String,
+        /// Location.
+        location: String,
+        /// Why.
+        message: String,
+    },
+    /// Planning or execution failed (SQL errors, unreadable files).
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// Formatting the result failed.
+    #[error("formatting the result: {0}")]
+    Format(#[from] datafusion::arrow::error::ArrowError),
+}
+
+impl Error {
+    /// Whether the statement itself is wrong (unknown table or column, SQL syntax), as opposed
+    /// to a failure reading the data.
+    pub fn is_usage(&self) -> bool {
+        use datafusion::error::DataFusionError as E;
+        match self {
+            Error::UnknownTable { .. } => true,
+            Error::DataFusion(e) => matches!(
+                e.find_root(),
+                E::SQL(..) | E::Plan(_) | E::SchemaError(..) | E::NotImplemented(_)
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A table to query.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    /// SQL name.
+    pub name: String,
+    /// Folder or `s3://bucket/prefix` holding the partition folders.
+    pub location: String,
+    /// Schema of the Parquet files (partition keys excluded).
+    pub schema: SchemaRef,
+    /// Partition keys, in folder order (strings).
+    pub partition_keys: Vec<String>,
+}
+
+/// A DataFusion session with the catalog's tables registered.
+pub struct QueryEngine {
+    ctx: SessionContext,
+    tables: Vec<String>,
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryEngine")
+            .field("tables", &self.tables)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueryEngine {
+    /// Registers `tables`; `stores` maps URL prefixes (`s3://bucket`) to object stores for
+    /// tables outside the local file system.
+    pub async fn new(
+        tables: &[TableDef],
+        stores: &[(url::Url, Arc<dyn ObjectStore>)],
+    ) -> Result<Self> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(2);
+        let ctx = SessionContext::new_with_config(config);
+        for (url, store) in stores {
+            ctx.register_object_store(url, store.clone());
+        }
+        for t in tables {
+            let location_err = |message: String| Error::Location {
+                table: t.name.clone(),
+                location: t.location.clone(),
+                message,
+            };
+            let url = if t.location.contains("://") {
+                let mut s = t.location.clone();
+                if !s.ends_with('/') {
+                    s.push('/');
+                }
+                ListingTableUrl::parse(&s)
+            } else {
+                std::fs::create_dir_all(&t.location).map_err(|e| location_err(e.to_string()))?;
+                let abs =
+                    std::path::absolute(&t.location).map_err(|e| location_err(e.to_string()))?;
+                ListingTableUrl::parse(format!("{}/", abs.display()))
+            }
+            .map_err(|e| location_err(e.to_string()))?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet")
+                .with_table_partition_cols(
+                    t.partition_keys
+                        .iter()
+                        .map(|k| (k.clone(), DataType::Utf8))
+                        .collect(),
+                );
+            let config = ListingTableConfig::new(url)
+                .with_listing_options(options)
+                .with_schema(t.schema.clone());
+            let table = ListingTable::try_new(config)?;
+            ctx.register_table(t.name.as_str(), Arc::new(table))?;
+        }
+        Ok(Self {
+            ctx,
+            tables: tables.iter().map(|t| t.name.clone()).collect(),
+        })
+    }
+
+    /// The registered tables.
+    pub fn tables(&self) -> &[String] {
+        &self.tables
+    }
+
+    /// Runs one SQL statement and collects the result.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let df = match self.ctx.sql(sql).await {
+            Ok(df) => df,
+            Err(e) => {
+                let message = e.to_string();
+                if message.contains("table") && message.contains("not found") {
+                    return Err(Error::UnknownTable {
+                        message: message
+                            .trim_start_matches("Error during planning: ")
+                            .to_owned(),
+                        known: if self.tables.is_empty() {
+                            "(none yet: run `loglake run` first)".into()
+                        } else {
+                            self.tables.join(", ")
+                        },
+                    });
+                }
+                return Err(e.into());
+            }
+        };
+        Ok(df.collect().await?)
+    }
+}
+
+/// Output formats of `loglake query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A bordered text table.
+    Table,
+    /// One JSON object per row (NDJSON).
+    Json,
+    /// CSV with a header.
+    Csv,
+}
+
+/// Formats query results.
+pub fn format(batches: &[RecordBatch], format: Format) -> Result<String> {
+    Ok(match format {
+        Format::Table => {
+            datafusion::arrow::util::pretty::pretty_format_batches(batches)?.to_string()
+        }
+        Format::Json => {
+            let mut w = datafusion::arrow::json::LineDelimitedWriter::new(Vec::new());
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            String::from_utf8_lossy(&w.into_inner()).into_owned()
+        }
+        Format::Csv => {
+            let mut out = Vec::new();
+            {
+                let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(&mut out);
+                for b in batches {
+                    w.write(b)?;
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    })
+}
