@@ -40,3 +40,27 @@ provider_installation {
 CFG
   echo "terraform provider mirror: $mirror" >&2
 }
+
+# start_moto: a moto server on a free loopback port for the Rust tests; exports LOGLAKE_MOTO_URL
+# and sets $moto_pid (stop it with stop_moto). Never listens beyond 127.0.0.1.
+start_moto() {
+  local port
+  port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" \
+    >"${LOGLAKE_MOTO_LOG:-/tmp/loglake-tests-moto.log}" 2>&1 &
+  moto_pid=$!
+  export LOGLAKE_MOTO_URL="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do
+    curl -fsS "$LOGLAKE_MOTO_URL/moto-api/" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "error: moto did not start (log: ${LOGLAKE_MOTO_LOG:-/tmp/loglake-tests-moto.log})" >&2
+  return 1
+}
+
+stop_moto() {
+  [[ -n "${moto_pid:-}" ]] || return 0
+  kill "$moto_pid" 2>/dev/null || true
+  wait "$moto_pid" 2>/dev/null || true
+  moto_pid=""
+}

@@ -21,15 +21,21 @@ cargo fmt --all -- --check
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "tests"
-cargo test --workspace --locked
-
-step "python readers (pyarrow, DuckDB) read the output with Hive partitioning"
+step "python venv (pinned requirements-test.txt) and a moto server for the tests"
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 ensure_venv
+export LOGLAKE_VENV="$venv"
 readers_dir="$(mktemp -d)"
-trap 'rm -rf "$readers_dir"' EXIT
+trap 'stop_moto; rm -rf "$readers_dir"' EXIT
+start_moto
+
+step "tests (S3 paths against moto at $LOGLAKE_MOTO_URL)"
+# Tests that need moto fail instead of skipping when it is required.
+LOGLAKE_REQUIRE_MOTO=1 cargo test --workspace --locked
+stop_moto
+
+step "python readers (pyarrow, DuckDB) read the output with Hive partitioning"
 bin="$CARGO_TARGET_DIR/debug/loglake"
 "$bin" gen --out "$readers_dir/raw" --files 3 --lines 5000 --seed 3 --gzip >/dev/null
 # Exit code 1 is expected: the generated data has bad lines, which are quarantined.

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
+mod local;
+
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -38,6 +40,22 @@ enum Command {
     /// <OUTPUT>/clean/<table>/dt=YYYY-MM-DD/hr=HH/part-<source_id>-<n>.parquet and
     /// <OUTPUT>/quarantine/<table>/<source_id>.ndjson.gz.
     Transform(TransformArgs),
+    /// Run the local pipeline once over a root: claim each new raw object version in the
+    /// ledger, transform it, register its partitions in the catalog.
+    ///
+    /// Prints one JSON line per object: {"id","key","version","outcome","status","job_run_id",
+    /// "summary"|"error"}; outcome is processed, duplicate, superseded, deferred, exhausted or
+    /// failed. A second run over unchanged objects processes nothing.
+    Run(local::RootArgs),
+    /// Run the local pipeline continuously: new files are processed as soon as their writer
+    /// closes them (file watcher), with a periodic rescan as a safety net. Ctrl-C stops after
+    /// the objects in flight and releases this process's claims.
+    Watch(local::WatchArgs),
+    /// Query the catalog's tables with SQL (DataFusion).
+    Query(local::QueryArgs),
+    /// Generate sample logs, run the local pipeline on them, and query the result: the whole
+    /// product in one command, offline.
+    Demo(local::DemoArgs),
 }
 
 #[derive(clap::Args)]
@@ -112,6 +130,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Gen(args) => generate(&args),
         Command::Transform(args) => transform(&args),
+        Command::Run(args) => local::run(&args),
+        Command::Watch(args) => local::watch(&args),
+        Command::Query(args) => local::query(&args),
+        Command::Demo(args) => local::demo(&args),
     };
     match result {
         Ok(code) => code,

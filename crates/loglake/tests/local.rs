@@ -1,0 +1,323 @@
+//! The local pipeline through the binary: `run`, `query`, `demo`; two racing processes; a
+//! process killed with SIGKILL mid-run and a rerun.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn loglake(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loglake"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn make(raw: &Path, files: &str, lines: &str) {
+    let g = loglake(&[
+        "gen",
+        "--out",
+        raw.to_str().unwrap(),
+        "--files",
+        files,
+        "--lines",
+        lines,
+        "--seed",
+        "5",
+        "--gzip",
+        "--hours",
+        "30",
+    ]);
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+}
+
+fn lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn query(root: &Path, format: &str, sql: &str) -> Output {
+    loglake(&[
+        "query",
+        "--root",
+        root.to_str().unwrap(),
+        "--format",
+        format,
+        sql,
+    ])
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert_eq!(actual, expected, "golden file {}", path.display());
+}
+
+#[test]
+fn run_then_query_matches_the_snapshots() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    make(&r.join("raw"), "3", "2000");
+    let run = loglake(&["run", "--root", r.to_str().unwrap(), "--quiet"]);
+    assert_eq!(run.status.code(), Some(1), "quarantined records → exit 1");
+    let reports = lines(&run);
+    assert_eq!(reports.len(), 3);
+    let mut written = 0;
+    for rep in &reports {
+        assert_eq!(rep["outcome"], "processed");
+        assert_eq!(rep["status"], "SUCCEEDED");
+        written += rep["summary"]["records_written"].as_u64().unwrap();
+    }
+
+    let count = query(r, "csv", "SELECT count(*) AS n FROM app_logs");
+    assert!(
+        count.status.success(),
+        "{}",
+        String::from_utf8_lossy(&count.stderr)
+    );
+    assert_eq!(stdout(&count), format!("n\n{written}\n"));
+
+    let levels = query(
+        r,
+        "csv",
+        "SELECT level, count(*) AS n FROM app_logs GROUP BY level ORDER BY level",
+    );
+    golden("query_levels.csv", &stdout(&levels));
+    let hours = query(
+        r,
+        "table",
+        "SELECT dt, count(DISTINCT hr) AS hours, count(*) AS n, min(ts) AS first, max(ts) AS last \
+         FROM app_logs GROUP BY dt ORDER BY dt",
+    );
+    golden("query_days.txt", &stdout(&hours));
+    let json = query(
+        r,
+        "json",
+        "SELECT service, status, count(*) AS n FROM app_logs WHERE status >= 500 \
+         GROUP BY service, status ORDER BY n DESC, service, status LIMIT 3",
+    );
+    golden("query_5xx.ndjson", &stdout(&json));
+
+    // The second run does nothing and says so.
+    let again = loglake(&["run", "--root", r.to_str().unwrap(), "--quiet"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(lines(&again).iter().all(|l| l["outcome"] == "duplicate"));
+    assert_eq!(
+        stdout(&query(r, "csv", "SELECT count(*) AS n FROM app_logs")),
+        format!("n\n{written}\n")
+    );
+}
+
+#[test]
+fn query_errors_are_helpful() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let none = query(r, "table", "SELECT 1");
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("loglake run --root"));
+
+    make(&r.join("raw"), "1", "200");
+    loglake(&["run", "--root", r.to_str().unwrap(), "--quiet"]);
+    let unknown = query(r, "table", "SELECT * FROM app_log");
+    assert_eq!(unknown.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(err.contains("known tables: app_logs"), "{err}");
+    let bad_col = query(r, "table", "SELECT nope FROM app_logs");
+    assert_eq!(bad_col.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_col.stderr).contains("nope"));
+}
+
+#[test]
+fn dt_filters_prune_other_partitions() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    make(&r.join("raw"), "2", "1000");
+    loglake(&["run", "--root", r.to_str().unwrap(), "--quiet"]);
+    // Break every file of 2024-05-01: a query of 2024-05-02 must not open them.
+    let day1 = r.join("clean/app_logs/dt=2024-05-01");
+    let mut broken = 0;
+    for hr in std::fs::read_dir(&day1).unwrap() {
+        for f in std::fs::read_dir(hr.unwrap().path()).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_some_and(|e| e == "parquet") {
+                std::fs::write(&f, b"not parquet").unwrap();
+                broken += 1;
+            }
+        }
+    }
+    assert!(broken > 0);
+    let pruned = query(
+        r,
+        "csv",
+        "SELECT count(*) AS n FROM app_logs WHERE dt = '2024-05-02' AND hr >= '00'",
+    );
+    assert!(
+        pruned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pruned.stderr)
+    );
+    let all = query(
+        r,
+        "csv",
+        "SELECT count(*) AS n FROM app_logs WHERE level = 'INFO'",
+    );
+    assert_eq!(
+        all.status.code(),
+        Some(1),
+        "reading a broken file is a data error"
+    );
+}
+
+#[test]
+fn demo_runs_offline_and_shows_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("demo");
+    let t = Instant::now();
+    let d = loglake(&[
+        "demo",
+        "--root",
+        root.to_str().unwrap(),
+        "--files",
+        "3",
+        "--lines",
+        "3000",
+        "--quiet",
+    ]);
+    println!("demo (debug build, 9000 lines): {:?}", t.elapsed());
+    let err = String::from_utf8_lossy(&d.stderr);
+    assert!(d.status.success(), "{err}");
+    let out = stdout(&d);
+    for title in ["Errors per service per hour", "p95 latency", "Top messages"] {
+        assert!(out.contains(title), "{out}");
+    }
+    assert!(out.contains("| service"), "{out}");
+    assert!(
+        err.contains("ran it again: 0 processed, 3 duplicates"),
+        "{err}"
+    );
+    assert!(err.contains("quarantined"), "{err}");
+    // A second demo re-creates its own root; a foreign folder is refused.
+    assert!(
+        loglake(&[
+            "demo",
+            "--root",
+            root.to_str().unwrap(),
+            "--files",
+            "1",
+            "--lines",
+            "100",
+            "--quiet"
+        ])
+        .status
+        .success()
+    );
+    let foreign = dir.path().join("mine");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("keep.txt"), "x").unwrap();
+    let refused = loglake(&["demo", "--root", foreign.to_str().unwrap(), "--quiet"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(foreign.join("keep.txt").exists());
+}
+
+#[test]
+fn two_racing_processes_process_each_object_once() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    make(&r.join("raw"), "8", "1500");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_loglake"))
+            .args([
+                "run",
+                "--root",
+                r.to_str().unwrap(),
+                "--quiet",
+                "--jobs",
+                "2",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let all: Vec<_> = lines(&a).into_iter().chain(lines(&b)).collect();
+    let processed: Vec<_> = all.iter().filter(|l| l["outcome"] == "processed").collect();
+    assert_eq!(
+        processed.len(),
+        8,
+        "each object processed by exactly one process"
+    );
+    let written: u64 = processed
+        .iter()
+        .map(|l| l["summary"]["records_written"].as_u64().unwrap())
+        .sum();
+    let count = query(r, "csv", "SELECT count(*) AS n FROM app_logs");
+    assert_eq!(stdout(&count), format!("n\n{written}\n"));
+}
+
+#[test]
+fn a_killed_run_is_finished_by_the_next_one() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    make(&r.join("raw"), "5", "40000");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loglake"))
+        .args([
+            "run",
+            "--root",
+            r.to_str().unwrap(),
+            "--quiet",
+            "--jobs",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill -9 as soon as the first object is done: the second is mid-transform.
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // Give the second object time to be claimed and started (it takes far longer than this).
+    std::thread::sleep(Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.contains("\"processed\""), "{first}");
+
+    let rerun = loglake(&["run", "--root", r.to_str().unwrap(), "--quiet"]);
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    assert!(stderr.contains("took back 1 claims"), "{stderr}");
+    let reports = lines(&rerun);
+    assert_eq!(
+        reports
+            .iter()
+            .filter(|l| l["outcome"] == "processed")
+            .count(),
+        4,
+        "{reports:?}"
+    );
+    // Exactly the right rows: the same as a clean run on a fresh root.
+    let fresh = tempfile::tempdir().unwrap();
+    make(&fresh.path().join("raw"), "5", "40000");
+    loglake(&["run", "--root", fresh.path().to_str().unwrap(), "--quiet"]);
+    let sql =
+        "SELECT count(*) AS n, count(DISTINCT trace_id) AS traces, sum(bytes) AS b FROM app_logs";
+    let a = stdout(&query(r, "csv", sql));
+    assert_eq!(a, stdout(&query(fresh.path(), "csv", sql)));
+    assert!(!a.contains("\n0,"), "{a}");
+}

@@ -1,0 +1,306 @@
+//! `loglake run` and `loglake query` with S3 raw, clean and quarantine locations, against a
+//! moto server on loopback: the one `scripts/test.sh` starts (`LOGLAKE_MOTO_URL`), else one
+//! started here from the test venv. Without moto the test says so and passes, unless
+//! `LOGLAKE_REQUIRE_MOTO` is set (the test script sets it, so CI can never skip it silently).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Moto {
+    child: Option<Child>,
+    addr: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn moto_exe() -> Option<PathBuf> {
+    let venv = std::env::var("LOGLAKE_VENV").unwrap_or_else(|_| "/var/tmp/loglake-venv".into());
+    let candidate = Path::new(&venv).join("bin/moto_server");
+    if candidate.exists() {
+        return Some(candidate);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("moto_server"))
+            .find(|p| p.exists())
+    })
+}
+
+fn start_moto() -> Option<Moto> {
+    if let Ok(url) = std::env::var("LOGLAKE_MOTO_URL") {
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        return Some(Moto { child: None, addr });
+    }
+    let Some(exe) = moto_exe() else {
+        assert!(
+            std::env::var_os("LOGLAKE_REQUIRE_MOTO").is_none(),
+            "moto_server not found: run scripts/test.sh, which installs it in the test venv"
+        );
+        println!("SKIPPED: moto_server not found (scripts/test.sh installs it)");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(exe)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let moto = Moto {
+        child: Some(child),
+        addr,
+    };
+    let t = Instant::now();
+    while TcpStream::connect(&moto.addr).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(30), "moto did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(moto)
+}
+
+/// One plain HTTP/1.1 request to moto; returns the status and body. moto does not check
+/// signatures, but treats a request without any `Authorization` as anonymous (and refuses to
+/// overwrite an object), so a syntactically valid, unsigned header is sent.
+fn http(moto: &Moto, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(&moto.addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/s3/aws4_request, \
+         SignedHeaders=host, Signature=0\r\n\r\n",
+        moto.addr,
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+fn encode_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn put(moto: &Moto, bucket: &str, key: &str, body: &[u8]) {
+    let (status, text) = http(moto, "PUT", &format!("/{bucket}/{}", encode_key(key)), body);
+    assert_eq!(status, 200, "PUT {bucket}/{key}: {text}");
+}
+
+fn loglake(moto: &Moto, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loglake"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", format!("http://{}", moto.addr))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap()
+}
+
+fn lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn run_and_query_on_s3() {
+    let Some(moto) = start_moto() else { return };
+    // Unique names: the server may be shared with other tests.
+    let n = std::process::id();
+    let (raw_b, clean_b) = (format!("raw-{n}"), format!("clean-{n}"));
+    for b in [&raw_b, &clean_b] {
+        assert_eq!(http(&moto, "PUT", &format!("/{b}"), b"").0, 200);
+    }
+    let gen_dir = tempfile::tempdir().unwrap();
+    let g = Command::new(env!("CARGO_BIN_EXE_loglake"))
+        .args([
+            "gen",
+            "--out",
+            gen_dir.path().to_str().unwrap(),
+            "--files",
+            "3",
+            "--lines",
+            "1500",
+            "--seed",
+            "8",
+            "--gzip",
+        ])
+        .output()
+        .unwrap();
+    assert!(g.status.success());
+    let files: Vec<PathBuf> = (0..3)
+        .map(|i| gen_dir.path().join(format!("app-{i:04}.ndjson.gz")))
+        .collect();
+    // Keys with a space, a plus and unicode; a zero-byte object and a folder marker (ignored).
+    let keys = [
+        "logs/a b+c.ndjson.gz",
+        "logs/ünï/app-1.ndjson.gz",
+        "logs/2024/app-2.ndjson.gz",
+    ];
+    for (k, f) in keys.iter().zip(&files) {
+        put(&moto, &raw_b, k, &std::fs::read(f).unwrap());
+    }
+    put(&moto, &raw_b, "logs/empty.json", b"");
+    put(&moto, &raw_b, "logs/folder/", b"");
+
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().to_str().unwrap();
+    let (raw_uri, clean_uri, q_uri) = (
+        format!("s3://{raw_b}/logs"),
+        format!("s3://{clean_b}/clean"),
+        format!("s3://{clean_b}/quarantine"),
+    );
+    let s3_args = [
+        "run",
+        "--root",
+        r,
+        "--quiet",
+        "--raw",
+        &raw_uri,
+        "--clean",
+        &clean_uri,
+        "--quarantine",
+        &q_uri,
+    ];
+    let t = Instant::now();
+    let run = loglake(&moto, &s3_args);
+    println!("S3 run (debug build): {:?}", t.elapsed());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let reports = lines(&run);
+    assert_eq!(reports.len(), 3, "{stderr}\n{reports:?}");
+    let mut written = 0;
+    for rep in &reports {
+        assert_eq!(rep["outcome"], "processed", "{rep}");
+        assert!(
+            rep["id"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("s3://{raw_b}/logs/"))
+        );
+        let s = &rep["summary"];
+        written += s["records_written"].as_u64().unwrap();
+        for f in s["files"].as_array().unwrap() {
+            assert!(
+                f.as_str()
+                    .unwrap()
+                    .starts_with(&format!("s3://{clean_b}/clean/app_logs/dt=")),
+                "{f}"
+            );
+        }
+        if s["records_quarantined"].as_u64().unwrap() > 0 {
+            assert!(
+                s["quarantine_file"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("s3://{clean_b}/quarantine/app_logs/"))
+            );
+        }
+    }
+    let ids: Vec<&str> = reports.iter().map(|l| l["key"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"logs/a b+c.ndjson.gz"), "{ids:?}");
+
+    let count = |moto: &Moto| {
+        let q = loglake(
+            moto,
+            &[
+                "query",
+                "--root",
+                r,
+                "--format",
+                "csv",
+                "SELECT count(*) AS n FROM app_logs",
+            ],
+        );
+        assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
+        String::from_utf8(q.stdout).unwrap()
+    };
+    assert_eq!(count(&moto), format!("n\n{written}\n"));
+
+    // Rerun: nothing new.
+    let again = loglake(&moto, &s3_args);
+    assert!(lines(&again).iter().all(|l| l["outcome"] == "duplicate"));
+
+    // A new version of one key (other content → new ETag) replaces that key's rows.
+    let small = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_loglake"))
+        .args([
+            "gen",
+            "--out",
+            small.path().to_str().unwrap(),
+            "--files",
+            "1",
+            "--lines",
+            "100",
+            "--seed",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    put(
+        &moto,
+        &raw_b,
+        keys[0],
+        &std::fs::read(small.path().join("app-0000.ndjson")).unwrap(),
+    );
+    let third = loglake(&moto, &s3_args);
+    let processed: Vec<_> = lines(&third)
+        .into_iter()
+        .filter(|l| l["outcome"] == "processed")
+        .collect();
+    assert_eq!(processed.len(), 1);
+    let old = reports.iter().find(|l| l["key"] == keys[0]).unwrap();
+    let expected = written - old["summary"]["records_written"].as_u64().unwrap()
+        + processed[0]["summary"]["records_written"].as_u64().unwrap();
+    assert_eq!(count(&moto), format!("n\n{expected}\n"));
+    // The manifest of that source names only the new files.
+    let sid = processed[0]["summary"]["source_id"].as_str().unwrap();
+    let (status, manifest) = http(
+        &moto,
+        "GET",
+        &format!("/{clean_b}/clean/app_logs/_manifests/{sid}.json"),
+        b"",
+    );
+    assert_eq!(status, 200);
+    let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(
+        m["files"].as_array().unwrap().len(),
+        processed[0]["summary"]["files"].as_array().unwrap().len()
+    );
+}
