@@ -56,6 +56,20 @@ enum Command {
     /// Generate sample logs, run the local pipeline on them, and query the result: the whole
     /// product in one command, offline.
     Demo(local::DemoArgs),
+    /// Decode an event document (S3 notification, EventBridge, SQS- or SNS-wrapped, test
+    /// event) and print one JSON line per created object:
+    /// {"bucket","key","version_id","size","etag","sequencer"} (key decoded). Test events and
+    /// non-create events print nothing; a document that is not an event exits with code 2.
+    Event(EventArgs),
+}
+
+#[derive(clap::Args)]
+struct EventArgs {
+    /// The event document, or `-` for standard input.
+    file: PathBuf,
+    /// Also say on stderr why events were ignored.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 #[derive(clap::Args)]
@@ -134,6 +148,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => local::watch(&args),
         Command::Query(args) => local::query(&args),
         Command::Demo(args) => local::demo(&args),
+        Command::Event(args) => event(&args),
     };
     match result {
         Ok(code) => code,
@@ -190,6 +205,38 @@ fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
         })
         .to_string(),
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn event(args: &EventArgs) -> anyhow::Result<ExitCode> {
+    let (name, bytes) = if args.file.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .context("cannot read standard input")?;
+        ("<stdin>".to_owned(), buf)
+    } else {
+        let bytes = std::fs::read(&args.file).map_err(|e| {
+            usage(format!(
+                "cannot read event file `{}`: {e}",
+                args.file.display()
+            ))
+        })?;
+        (args.file.display().to_string(), bytes)
+    };
+    let decoded = loglake_trigger::event::decode(&bytes).map_err(|e| {
+        usage(format!(
+            "`{name}` is not a readable event document: {e}\nhint: pass an S3 notification, an \
+             EventBridge Object Created event, or an SQS/SNS event carrying one"
+        ))
+    })?;
+    for o in decoded.objects() {
+        print_line(&serde_json::to_string(o)?)?;
+    }
+    if args.verbose {
+        for reason in decoded.ignored() {
+            eprintln!("ignored: {reason}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

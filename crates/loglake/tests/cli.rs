@@ -162,3 +162,34 @@ fn gen_rejects_bad_ratio() {
     assert_eq!(t.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&t.stderr).contains("--bad-ratio must be between 0 and 1"));
 }
+
+#[test]
+fn event_prints_created_objects_and_refuses_non_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("e.json");
+    std::fs::write(
+        &doc,
+        r#"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"raw"},
+        "object":{"key":"a+b%2B%C3%BC.json","size":3,"eTag":"\"e\"","versionId":"v1","sequencer":"0A"}}},
+        {"eventSource":"aws:s3","eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"raw"},"object":{"key":"x"}}}]}"#,
+    )
+    .unwrap();
+    let o = loglake(&["event", doc.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "{\"bucket\":\"raw\",\"key\":\"a b+ü.json\",\"version_id\":\"v1\",\"size\":3,\"etag\":\"e\",\"sequencer\":\"0A\"}\n"
+    );
+    std::fs::write(
+        &doc,
+        r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"raw"}"#,
+    )
+    .unwrap();
+    let t = loglake(&["event", doc.to_str().unwrap()]);
+    assert!(t.status.success());
+    assert!(t.stdout.is_empty());
+    std::fs::write(&doc, r#"{"tasks":[]}"#).unwrap();
+    let bad = loglake(&["event", doc.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an S3 event document"));
+}
