@@ -18,24 +18,46 @@ step() { printf '\n== %s\n' "$*" >&2; }
 step "rustfmt"
 cargo fmt --all -- --check
 
-step "clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-
-step "python venv (pinned requirements-test.txt) and a moto server for the tests"
+step "python venv (pinned requirements-test.txt)"
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 ensure_venv
 export LOGLAKE_VENV="$venv"
-readers_dir="$(mktemp -d)"
-trap 'stop_moto; rm -rf "$readers_dir"' EXIT
-start_moto
+work="$(mktemp -d)"
+tf_pid=""
+cleanup() {
+  stop_moto
+  if [[ -n "$tf_pid" ]]; then kill -- "-$tf_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
-step "tests (S3 paths against moto at $LOGLAKE_MOTO_URL)"
+# The Terraform checks hardly use the CPU (terraform, moto and checkov wait on each other), so
+# they run in the background while Rust builds; their log is shown when they finish.
+step "terraform checks started in the background (log: $work/terraform.log)"
+# Its own session (setsid), so a failure elsewhere can stop it with everything it started.
+setsid bash -c '
+  set -e
+  echo "== terraform: fmt, validate, terraform test (mock provider), checkov, README tables"
+  scripts/tf-test.sh
+  python3 scripts/tf-docs.py --check
+  echo "== terraform: apply -> no-change plan -> destroy against a moto server"
+  scripts/tf-emulator.sh
+' >"$work/terraform.log" 2>&1 &
+tf_pid=$!
+
+step "clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests, with a moto server for the S3 paths"
+start_moto
+echo "moto for the tests: $LOGLAKE_MOTO_URL" >&2
 # Tests that need moto fail instead of skipping when it is required.
 LOGLAKE_REQUIRE_MOTO=1 cargo test --workspace --locked
 stop_moto
 
 step "python readers (pyarrow, DuckDB) read the output with Hive partitioning"
+readers_dir="$work/readers"
 bin="$CARGO_TARGET_DIR/debug/loglake"
 "$bin" gen --out "$readers_dir/raw" --files 3 --lines 5000 --seed 3 --gzip >/dev/null
 # Exit code 1 is expected: the generated data has bad lines, which are quarantined.
@@ -43,13 +65,17 @@ bin="$CARGO_TARGET_DIR/debug/loglake"
   >"$readers_dir/summaries.jsonl" || [[ $? -eq 1 ]]
 "$venv/bin/python" tests/readers/check_readers.py "$readers_dir/out" app_logs "$readers_dir/summaries.jsonl"
 
-step "terraform: fmt, validate, terraform test (mock provider), checkov, README tables"
-scripts/tf-test.sh
-python3 scripts/tf-docs.py --check
-
-step "terraform: apply -> no-change plan -> destroy against a moto server"
-scripts/tf-emulator.sh
-
 step "decoder fuzz smoke (random and mutated inputs through decode + normalise)"
 LOGLAKE_FUZZ_CASES="${LOGLAKE_FUZZ_CASES:-50000}" \
   cargo test --workspace --locked --test fuzz -- --ignored --nocapture
+
+step "terraform checks (background) result"
+tf_status=0
+wait "$tf_pid" || tf_status=$?
+tf_pid=""
+cat "$work/terraform.log" >&2
+if [[ $tf_status -ne 0 ]]; then
+  echo "error: the Terraform checks failed (exit $tf_status); their log is above" >&2
+  exit "$tf_status"
+fi
+echo "all checks passed" >&2

@@ -154,145 +154,7 @@ impl StateDb {
         }
     }
 
-    // ---------------------------------------------------------------- ledger
-
-    fn claim_sync(
-        &self,
-        object: &ObjectVersion,
-        req: &ClaimRequest,
-    ) -> std::result::Result<Claim, LedgerError> {
-        let id = object.id();
-        let key_uri = object.key_uri();
-        self.ledger_op("claim", &id, |tx| {
-            if let Some(seq) = &object.sequencer {
-                let newest: Option<(String, String)> = tx
-                    .query_row(
-                        "SELECT sequencer, id FROM ledger_keys WHERE key_uri = ?1",
-                        [&key_uri],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                if let Some((newer, newer_id)) = newest
-                    && newer_id != id
-                    && compare_sequencers(&newer, seq).is_gt()
-                {
-                    return Ok(Ok(Claim::Superseded { newer }));
-                }
-            }
-            // Another version of the key with a live claim or run: its output would race ours.
-            let busy: Option<String> = tx
-                .query_row(
-                    "SELECT id FROM ledger WHERE key_uri = ?1 AND id != ?2 \
-                     AND status IN ('IN_PROGRESS','STARTED') AND lease_until >= ?3 LIMIT 1",
-                    params![key_uri, id, req.now_ms],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(other) = busy {
-                return Ok(Ok(Claim::KeyBusy { other }));
-            }
-            let existing = read_item(tx, &id)?;
-            match claim_decision(existing.as_ref(), req.now_ms, req.max_attempts) {
-                ClaimCheck::Held(status) => Ok(Ok(Claim::Duplicate {
-                    status,
-                    job_run_id: existing.and_then(|i| i.job_run_id),
-                })),
-                ClaimCheck::Exhausted => Ok(Ok(Claim::Exhausted {
-                    attempts: existing.map_or(0, |i| i.attempts),
-                })),
-                ClaimCheck::Claimable => {
-                    let attempt = existing.as_ref().map_or(0, |i| i.attempts) + 1;
-                    tx.execute(
-                        "INSERT INTO ledger (id, key_uri, status, owner, lease_until, attempts, \
-                         job_run_id, sequencer, error, expires_at, updated_ms) \
-                         VALUES (?1, ?2, 'IN_PROGRESS', ?3, ?4, ?5, NULL, ?6, NULL, ?7, ?8) \
-                         ON CONFLICT (id) DO UPDATE SET status = 'IN_PROGRESS', \
-                         owner = excluded.owner, lease_until = excluded.lease_until, \
-                         attempts = excluded.attempts, job_run_id = NULL, \
-                         sequencer = excluded.sequencer, expires_at = excluded.expires_at, \
-                         updated_ms = excluded.updated_ms",
-                        params![
-                            id,
-                            key_uri,
-                            req.owner,
-                            req.lease_until_ms,
-                            attempt,
-                            object.sequencer,
-                            req.expires_at,
-                            req.now_ms
-                        ],
-                    )?;
-                    if let Some(seq) = &object.sequencer {
-                        tx.execute(
-                            "INSERT INTO ledger_keys (key_uri, sequencer, id) VALUES (?1, ?2, ?3) \
-                             ON CONFLICT (key_uri) DO UPDATE SET sequencer = excluded.sequencer, \
-                             id = excluded.id",
-                            params![key_uri, seq, id],
-                        )?;
-                    }
-                    Ok(Ok(Claim::Claimed { attempt }))
-                }
-            }
-        })
-    }
-
-    fn start_sync(
-        &self,
-        id: &str,
-        owner: &str,
-        job_run_id: &str,
-        lease_until_ms: i64,
-    ) -> std::result::Result<(), LedgerError> {
-        self.ledger_op("start", id, |tx| {
-            let n = tx.execute(
-                "UPDATE ledger SET status = 'STARTED', job_run_id = ?3, lease_until = ?4, \
-                 updated_ms = ?5 WHERE id = ?1 AND status = 'IN_PROGRESS' AND owner = ?2",
-                params![id, owner, job_run_id, lease_until_ms, now_ms()],
-            )?;
-            Ok(if n == 1 {
-                Ok(())
-            } else {
-                Err(format!("claim lost: not IN_PROGRESS for owner {owner}"))
-            })
-        })
-    }
-
-    fn release_sync(&self, id: &str, owner: &str) -> std::result::Result<(), LedgerError> {
-        self.ledger_op("release", id, |tx| {
-            tx.execute(
-                "DELETE FROM ledger WHERE id = ?1 AND status = 'IN_PROGRESS' AND owner = ?2",
-                params![id, owner],
-            )?;
-            Ok(Ok(()))
-        })
-    }
-
-    fn finish_sync(
-        &self,
-        id: &str,
-        job_run_id: &str,
-        result: &RunResult,
-    ) -> std::result::Result<u32, LedgerError> {
-        let (status, error) = match result {
-            RunResult::Succeeded => (Status::Succeeded, None),
-            RunResult::Failed(e) => (Status::Failed, Some(e.as_str())),
-        };
-        self.ledger_op("finish", id, |tx| {
-            let n = tx.execute(
-                "UPDATE ledger SET status = ?3, error = ?4, updated_ms = ?5 \
-                 WHERE id = ?1 AND status = 'STARTED' AND job_run_id = ?2",
-                params![id, job_run_id, status.as_str(), error, now_ms()],
-            )?;
-            if n != 1 {
-                return Ok(Err(format!("run {job_run_id} no longer owns the item")));
-            }
-            let attempts: u32 =
-                tx.query_row("SELECT attempts FROM ledger WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })?;
-            Ok(Ok(attempts))
-        })
-    }
+    // ------------------------------------ ledger queries (transitions: `impl Ledger` below)
 
     /// Reads one item.
     pub fn item(&self, id: &str) -> Result<Option<LedgerItem>> {
@@ -627,13 +489,87 @@ pub struct Partition {
     pub location: String,
 }
 
+/// The SQLite ledger: each transition is one `BEGIN IMMEDIATE` transaction (see the module
+/// docs). The futures are ready at once; callers without a runtime use `block_on`.
 impl Ledger for StateDb {
     async fn claim(
         &self,
         object: &ObjectVersion,
-        request: &ClaimRequest,
+        req: &ClaimRequest,
     ) -> std::result::Result<Claim, LedgerError> {
-        self.claim_sync(object, request)
+        let id = object.id();
+        let key_uri = object.key_uri();
+        self.ledger_op("claim", &id, |tx| {
+            if let Some(seq) = &object.sequencer {
+                let newest: Option<(String, String)> = tx
+                    .query_row(
+                        "SELECT sequencer, id FROM ledger_keys WHERE key_uri = ?1",
+                        [&key_uri],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((newer, newer_id)) = newest
+                    && newer_id != id
+                    && compare_sequencers(&newer, seq).is_gt()
+                {
+                    return Ok(Ok(Claim::Superseded { newer }));
+                }
+            }
+            // Another version of the key with a live claim or run: its output would race ours.
+            let busy: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM ledger WHERE key_uri = ?1 AND id != ?2 \
+                     AND status IN ('IN_PROGRESS','STARTED') AND lease_until >= ?3 LIMIT 1",
+                    params![key_uri, id, req.now_ms],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(other) = busy {
+                return Ok(Ok(Claim::KeyBusy { other }));
+            }
+            let existing = read_item(tx, &id)?;
+            match claim_decision(existing.as_ref(), req.now_ms, req.max_attempts) {
+                ClaimCheck::Held(status) => Ok(Ok(Claim::Duplicate {
+                    status,
+                    job_run_id: existing.and_then(|i| i.job_run_id),
+                })),
+                ClaimCheck::Exhausted => Ok(Ok(Claim::Exhausted {
+                    attempts: existing.map_or(0, |i| i.attempts),
+                })),
+                ClaimCheck::Claimable => {
+                    let attempt = existing.as_ref().map_or(0, |i| i.attempts) + 1;
+                    tx.execute(
+                        "INSERT INTO ledger (id, key_uri, status, owner, lease_until, attempts, \
+                         job_run_id, sequencer, error, expires_at, updated_ms) \
+                         VALUES (?1, ?2, 'IN_PROGRESS', ?3, ?4, ?5, NULL, ?6, NULL, ?7, ?8) \
+                         ON CONFLICT (id) DO UPDATE SET status = 'IN_PROGRESS', \
+                         owner = excluded.owner, lease_until = excluded.lease_until, \
+                         attempts = excluded.attempts, job_run_id = NULL, \
+                         sequencer = excluded.sequencer, expires_at = excluded.expires_at, \
+                         updated_ms = excluded.updated_ms",
+                        params![
+                            id,
+                            key_uri,
+                            req.owner,
+                            req.lease_until_ms,
+                            attempt,
+                            object.sequencer,
+                            req.expires_at,
+                            req.now_ms
+                        ],
+                    )?;
+                    if let Some(seq) = &object.sequencer {
+                        tx.execute(
+                            "INSERT INTO ledger_keys (key_uri, sequencer, id) VALUES (?1, ?2, ?3) \
+                             ON CONFLICT (key_uri) DO UPDATE SET sequencer = excluded.sequencer, \
+                             id = excluded.id",
+                            params![key_uri, seq, id],
+                        )?;
+                    }
+                    Ok(Ok(Claim::Claimed { attempt }))
+                }
+            }
+        })
     }
 
     async fn start(
@@ -643,11 +579,28 @@ impl Ledger for StateDb {
         job_run_id: &str,
         lease_until_ms: i64,
     ) -> std::result::Result<(), LedgerError> {
-        self.start_sync(id, owner, job_run_id, lease_until_ms)
+        self.ledger_op("start", id, |tx| {
+            let n = tx.execute(
+                "UPDATE ledger SET status = 'STARTED', job_run_id = ?3, lease_until = ?4, \
+                 updated_ms = ?5 WHERE id = ?1 AND status = 'IN_PROGRESS' AND owner = ?2",
+                params![id, owner, job_run_id, lease_until_ms, now_ms()],
+            )?;
+            Ok(if n == 1 {
+                Ok(())
+            } else {
+                Err(format!("claim lost: not IN_PROGRESS for owner {owner}"))
+            })
+        })
     }
 
     async fn release(&self, id: &str, owner: &str) -> std::result::Result<(), LedgerError> {
-        self.release_sync(id, owner)
+        self.ledger_op("release", id, |tx| {
+            tx.execute(
+                "DELETE FROM ledger WHERE id = ?1 AND status = 'IN_PROGRESS' AND owner = ?2",
+                params![id, owner],
+            )?;
+            Ok(Ok(()))
+        })
     }
 
     async fn finish(
@@ -656,7 +609,25 @@ impl Ledger for StateDb {
         job_run_id: &str,
         result: &RunResult,
     ) -> std::result::Result<u32, LedgerError> {
-        self.finish_sync(id, job_run_id, result)
+        let (status, error) = match result {
+            RunResult::Succeeded => (Status::Succeeded, None),
+            RunResult::Failed(e) => (Status::Failed, Some(e.as_str())),
+        };
+        self.ledger_op("finish", id, |tx| {
+            let n = tx.execute(
+                "UPDATE ledger SET status = ?3, error = ?4, updated_ms = ?5 \
+                 WHERE id = ?1 AND status = 'STARTED' AND job_run_id = ?2",
+                params![id, job_run_id, status.as_str(), error, now_ms()],
+            )?;
+            if n != 1 {
+                return Ok(Err(format!("run {job_run_id} no longer owns the item")));
+            }
+            let attempts: u32 =
+                tx.query_row("SELECT attempts FROM ledger WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
+            Ok(Ok(attempts))
+        })
     }
 
     async fn get(&self, id: &str) -> std::result::Result<Option<LedgerItem>, LedgerError> {

@@ -233,27 +233,29 @@ fn demo_runs_offline_and_shows_queries() {
     assert!(foreign.join("keep.txt").exists());
 }
 
+/// `loglake run` on a root, in the background, stdout and stderr piped.
+fn spawn_run(root: &Path, jobs: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_loglake"))
+        .args([
+            "run",
+            "--root",
+            root.to_str().unwrap(),
+            "--quiet",
+            "--jobs",
+            jobs,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn two_racing_processes_process_each_object_once() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     make(&r.join("raw"), "8", "1500");
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_loglake"))
-            .args([
-                "run",
-                "--root",
-                r.to_str().unwrap(),
-                "--quiet",
-                "--jobs",
-                "2",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
+    let (a, b) = (spawn_run(r, "2"), spawn_run(r, "2"));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let all: Vec<_> = lines(&a).into_iter().chain(lines(&b)).collect();
     let processed: Vec<_> = all.iter().filter(|l| l["outcome"] == "processed").collect();
@@ -275,19 +277,7 @@ fn a_killed_run_is_finished_by_the_next_one() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     make(&r.join("raw"), "5", "40000");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loglake"))
-        .args([
-            "run",
-            "--root",
-            r.to_str().unwrap(),
-            "--quiet",
-            "--jobs",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(r, "1");
     // Kill -9 as soon as the first object is done: the second is mid-transform.
     let mut first = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
