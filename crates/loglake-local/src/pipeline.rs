@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::catalog::catalog_table;
 use crate::error::{Error, Result};
 use crate::state::{CatalogTable, Partition, StateDb, now_ms};
-use crate::store::{Location, RawObject, RawStore, S3Output, s3_store};
+use crate::store::{Location, OutputStore, RawObject, RawStore};
 
 /// Where a pipeline reads and writes.
 #[derive(Debug, Clone)]
@@ -191,8 +191,8 @@ enum Output {
 }
 
 struct Staged {
-    clean: S3Output,
-    quarantine: S3Output,
+    clean: OutputStore,
+    quarantine: OutputStore,
     staging: PathBuf,
 }
 
@@ -218,35 +218,6 @@ impl std::fmt::Debug for Pipeline {
             .field("owner", &self.owner)
             .finish_non_exhaustive()
     }
-}
-
-fn store_output(loc: &Location) -> Result<S3Output> {
-    Ok(match loc {
-        Location::S3 { bucket, prefix } => S3Output {
-            location: loc.clone(),
-            store: s3_store(bucket)?,
-            bucket: bucket.clone(),
-            prefix: prefix.clone(),
-        },
-        Location::Local(dir) => {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.display().to_string(),
-                source,
-            })?;
-            let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
-                .map_err(|e| Error::Store {
-                    location: dir.display().to_string(),
-                    message: e.to_string(),
-                })?
-                .with_automatic_cleanup(true);
-            S3Output {
-                location: loc.clone(),
-                store: Arc::new(fs),
-                bucket: dir.display().to_string(),
-                prefix: String::new(),
-            }
-        }
-    })
 }
 
 impl Pipeline {
@@ -276,8 +247,8 @@ impl Pipeline {
             Output::Direct(LocalOutput::new(&config.root))
         } else {
             Output::Staged(Box::new(Staged {
-                clean: store_output(&clean)?,
-                quarantine: store_output(&quarantine)?,
+                clean: OutputStore::open(&clean)?,
+                quarantine: OutputStore::open(&quarantine)?,
                 staging: config.root.join(".staging"),
             }))
         };
@@ -505,13 +476,8 @@ impl Pipeline {
             inner: reader,
             hasher: object.path.is_some().then(|| hasher.clone()),
         };
-        let opts = TransformOptions {
-            split: loglake_core::decode::SplitOptions {
-                record_path: self.schema.schema.input.record_path.clone(),
-                ..Default::default()
-            },
-            ..TransformOptions::default()
-        };
+        // The schema's record_path is applied by transform_reader itself.
+        let opts = TransformOptions::default();
         let sid = loglake_core::source_id(&source.name);
         let mut summary = match &self.output {
             Output::Direct(out) => {
@@ -618,17 +584,16 @@ impl Pipeline {
             } else {
                 clean.delete(rt, &format!("{table}/{manifest_rel}"))?;
             }
-            let clean_root = &clean.location;
             summary.files = new_files
                 .iter()
-                .map(|f| clean_root.join(table).join(f).display())
+                .map(|f| clean.display(&format!("{table}/{f}")))
                 .collect();
             summary.removed_files = removed
                 .iter()
-                .map(|f| clean_root.join(table).join(f).display())
+                .map(|f| clean.display(&format!("{table}/{f}")))
                 .collect();
             if summary.quarantine_file.is_some() {
-                summary.quarantine_file = Some(quarantine.location.join(&q_rel).display());
+                summary.quarantine_file = Some(quarantine.display(&q_rel));
             }
             Ok(summary)
         })();

@@ -419,29 +419,58 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// An output folder (S3, or a local folder through the same API): files are produced in a local staging folder by the transform, then
-/// uploaded; the per-source manifest on S3 is updated so a crash never leaves an unlisted file.
-pub(crate) struct S3Output {
+/// An output folder (S3, or a local folder through the same object-store API): the transform
+/// writes into a local staging folder, and its files are then uploaded here; the per-source
+/// manifest is updated so a crash never leaves an unlisted file.
+pub(crate) struct OutputStore {
     /// Where it is, as users write it.
     pub(crate) location: Location,
-    /// Client.
-    pub(crate) store: Arc<dyn ObjectStore>,
-    /// Bucket.
-    pub(crate) bucket: String,
-    /// Prefix of the output root.
-    pub(crate) prefix: String,
+    store: Arc<dyn ObjectStore>,
 }
 
-impl S3Output {
-    /// The key of a path relative to the output root.
-    pub(crate) fn key(&self, rel: &str) -> String {
-        join_key(&self.prefix, rel)
+impl OutputStore {
+    /// Opens an output location (creating a local folder).
+    pub(crate) fn open(location: &Location) -> Result<Self> {
+        let store: Arc<dyn ObjectStore> = match location {
+            Location::S3 { bucket, .. } => s3_store(bucket)?,
+            Location::Local(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+                    .map_err(|e| Error::Store {
+                        location: dir.display().to_string(),
+                        message: e.to_string(),
+                    })?
+                    .with_automatic_cleanup(true);
+                Arc::new(fs)
+            }
+        };
+        Ok(Self {
+            location: location.clone(),
+            store,
+        })
+    }
+
+    /// The object path of a path relative to the output folder (a local store is rooted at
+    /// the folder; an S3 one at the bucket).
+    fn path(&self, rel: &str) -> Result<ObjPath> {
+        let key = match &self.location {
+            Location::S3 { prefix, .. } => join_key(prefix, rel),
+            Location::Local(_) => rel.to_owned(),
+        };
+        obj_path(&self.display(rel), &key)
+    }
+
+    /// A file's full location, for messages and summaries.
+    pub(crate) fn display(&self, rel: &str) -> String {
+        self.location.join(rel).display()
     }
 
     /// Downloads an object to a local file; `false` when it does not exist.
     pub(crate) fn download(&self, rt: &Handle, rel: &str, to: &Path) -> Result<bool> {
-        let key = self.key(rel);
-        let path = obj_path(&self.bucket, &key)?;
+        let path = self.path(rel)?;
         let got = rt.block_on(async {
             match self.store.get(&path).await {
                 Ok(r) => r.bytes().await.map(Some),
@@ -449,7 +478,7 @@ impl S3Output {
                 Err(e) => Err(e),
             }
         });
-        match got.map_err(|e| self.err(&key, e))? {
+        match got.map_err(|e| self.err(rel, e))? {
             None => Ok(false),
             Some(bytes) => {
                 if let Some(dir) = to.parent() {
@@ -470,8 +499,7 @@ impl S3Output {
     /// Uploads a local file (multipart above 8 MiB, via object_store's buffered writer, which
     /// retries parts with backoff).
     pub(crate) fn upload(&self, rt: &Handle, from: &Path, rel: &str) -> Result<()> {
-        let key = self.key(rel);
-        let path = obj_path(&self.bucket, &key)?;
+        let path = self.path(rel)?;
         let res: std::result::Result<(), String> = rt.block_on(async {
             let len = std::fs::metadata(from).map_err(|e| e.to_string())?.len();
             if len <= 8 << 20 {
@@ -495,23 +523,22 @@ impl S3Output {
             }
         });
         res.map_err(|message| Error::Store {
-            location: format!("s3://{}/{key} (from {})", self.bucket, from.display()),
+            location: format!("{} (from {})", self.display(rel), from.display()),
             message,
         })
     }
 
     /// Deletes an object; a missing one is fine.
     pub(crate) fn delete(&self, rt: &Handle, rel: &str) -> Result<()> {
-        let key = self.key(rel);
-        match rt.block_on(self.store.delete(&obj_path(&self.bucket, &key)?)) {
+        match rt.block_on(self.store.delete(&self.path(rel)?)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.err(&key, e)),
+            Err(e) => Err(self.err(rel, e)),
         }
     }
 
-    fn err(&self, key: &str, e: object_store::Error) -> Error {
+    fn err(&self, rel: &str, e: object_store::Error) -> Error {
         Error::Store {
-            location: format!("s3://{}/{key}", self.bucket),
+            location: self.display(rel),
             message: e.to_string(),
         }
     }
