@@ -32,9 +32,7 @@ enum Expect {
 fn fixtures() -> PathBuf {
     std::env::var_os("LOGLAKE_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        })
+        .unwrap_or_else(|| manifest_dir().join("../../../shared/fixtures"))
         .join("events")
 }
 
@@ -584,4 +582,12 @@ fn key_decoding_matches_the_published_cases() {
         let d = loglake_trigger::event::decode_value(&event).unwrap();
         assert_eq!(d.objects().next().unwrap().key, decoded);
     }
+}
+
+/// The crate's folder, as `cargo test` says at run time (a test binary reused from a build in
+/// another checkout must not read that checkout's files).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }

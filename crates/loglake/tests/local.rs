@@ -56,9 +56,7 @@ fn stdout(o: &Output) -> String {
 }
 
 fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/golden")
-        .join(name);
+    let path = manifest_dir().join("../../testdata/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).unwrap();
     }
@@ -310,4 +308,12 @@ fn a_killed_run_is_finished_by_the_next_one() {
     let a = stdout(&query(r, "csv", sql));
     assert_eq!(a, stdout(&query(fresh.path(), "csv", sql)));
     assert!(!a.contains("\n0,"), "{a}");
+}
+
+/// The crate's folder, as `cargo test` says at run time (a test binary reused from a build in
+/// another checkout must not read that checkout's files).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
