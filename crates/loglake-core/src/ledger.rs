@@ -48,6 +48,18 @@ pub const ATTR_SEQUENCER: &str = "sequencer";
 pub const ATTR_ERROR: &str = "error";
 /// Attribute: TTL, epoch seconds.
 pub const ATTR_EXPIRES_AT: &str = "expires_at";
+/// Attribute of a key item: the id of the version with the highest sequencer.
+pub const ATTR_LATEST_ID: &str = "latest_id";
+
+/// Prefix of the per-key items that hold the highest sequencer seen for a key (the out-of-order
+/// guard): `latest:s3://bucket/key`. Version items start with `s3://`, so the two never collide.
+pub const KEY_ITEM_PREFIX: &str = "latest:";
+
+/// The out-of-order guard's condition on the key item (`:seq` is [`sequencer_sort_key`] of the
+/// event's sequencer): a version may be claimed when no newer sequencer was seen for its key. An
+/// equal sequencer is the same event delivered again, which the version item's own condition
+/// then judges.
+pub const KEY_CONDITION: &str = "attribute_not_exists(#sequencer) OR #sequencer <= :seq";
 
 /// The claim's condition, as DynamoDB evaluates it (`:now` in epoch milliseconds).
 pub const CLAIM_CONDITION: &str = "attribute_not_exists(#id) \
@@ -133,6 +145,25 @@ impl ObjectVersion {
             .map_or(self.store.as_str(), |(_, rest)| rest);
         format!("{store}/{}", self.key)
     }
+}
+
+/// Width of [`sequencer_sort_key`]. S3 sequencers are 16 to 18 hex digits today.
+pub const SEQUENCER_WIDTH: usize = 64;
+
+/// A sequencer as a fixed-width, upper-case string, so that a plain string comparison (as
+/// DynamoDB's `<=` does) agrees with [`compare_sequencers`].
+///
+/// ```
+/// use loglake_core::ledger::sequencer_sort_key;
+/// assert!(sequencer_sort_key("0a") < sequencer_sort_key("9"));
+/// assert_eq!(sequencer_sort_key("ff00"), sequencer_sort_key("FF"));
+/// ```
+pub fn sequencer_sort_key(s: &str) -> String {
+    let mut key = s.to_ascii_uppercase();
+    if key.len() < SEQUENCER_WIDTH {
+        key.extend(std::iter::repeat_n('0', SEQUENCER_WIDTH - key.len()));
+    }
+    key
 }
 
 /// Compares S3 sequencers as AWS documents it: hex strings of varying length, compared
@@ -232,8 +263,9 @@ pub struct ClaimRequest {
 pub enum Claim {
     /// The caller holds the claim (IN_PROGRESS) and must start the run, or release.
     Claimed {
-        /// 1 for the first claim of this version.
-        attempt: u32,
+        /// 1 for the first claim of this version; `None` when the backend does not return it
+        /// (DynamoDB's transactional claim; `finish` reports the attempts either way).
+        attempt: Option<u32>,
     },
     /// Already claimed, started or done: skip (not an error).
     Duplicate {

@@ -566,7 +566,9 @@ impl Ledger for StateDb {
                             params![key_uri, seq, id],
                         )?;
                     }
-                    Ok(Ok(Claim::Claimed { attempt }))
+                    Ok(Ok(Claim::Claimed {
+                        attempt: Some(attempt),
+                    }))
                 }
             }
         })

@@ -254,7 +254,7 @@ fn ledger_transitions_follow_the_design() {
     let id = o.id();
     assert_eq!(
         block(db.claim(&o, &request("a", 60_000))).unwrap(),
-        Claim::Claimed { attempt: 1 }
+        Claim::Claimed { attempt: Some(1) }
     );
     // Duplicate while IN_PROGRESS; the wrong owner cannot start it.
     assert!(matches!(
@@ -270,7 +270,7 @@ fn ledger_transitions_follow_the_design() {
     assert!(block(db.get(&id)).unwrap().is_none());
     assert_eq!(
         block(db.claim(&o, &request("b", 60_000))).unwrap(),
-        Claim::Claimed { attempt: 1 }
+        Claim::Claimed { attempt: Some(1) }
     );
     block(db.start(&id, "b", "run-b", now_ms() + 60_000)).unwrap();
     assert!(matches!(
@@ -286,7 +286,7 @@ fn ledger_transitions_follow_the_design() {
     // FAILED with attempts left → claimable (attempt 2); then exhausted.
     assert_eq!(
         block(db.claim(&o, &request("c", 60_000))).unwrap(),
-        Claim::Claimed { attempt: 2 }
+        Claim::Claimed { attempt: Some(2) }
     );
     block(db.start(&id, "c", "run-c", now_ms() + 60_000)).unwrap();
     block(db.finish(&id, "run-c", &RunResult::Failed("boom".into()))).unwrap();
@@ -323,7 +323,7 @@ fn ledger_transitions_follow_the_design() {
     block(db.claim(&e, &request("gone", -1))).unwrap();
     assert_eq!(
         block(db.claim(&e, &request("new", 60_000))).unwrap(),
-        Claim::Claimed { attempt: 2 }
+        Claim::Claimed { attempt: Some(2) }
     );
     block(db.start(&e.id(), "new", "run-new", now_ms() - 1)).unwrap();
     let reaped = db.reap(now_ms(), &|_| false).unwrap();

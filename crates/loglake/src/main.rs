@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 mod local;
+mod trigger;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -61,6 +62,16 @@ enum Command {
     /// {"bucket","key","version_id","size","etag","sequencer"} (key decoded). Test events and
     /// non-create events print nothing; a document that is not an event exits with code 2.
     Event(EventArgs),
+    /// Run the trigger Lambda's handler once, here: decode the event, claim each new object
+    /// version in the DynamoDB ledger, start the Glue job, and print one JSON line per object:
+    /// {"bucket","key","version_id","outcome": "started"|"duplicate"|"skipped","job_run_id"}.
+    /// Glue Job State Change events print "succeeded"/"failed" lines. Configured like the
+    /// Lambda: LOGLAKE_LEDGER_TABLE, LOGLAKE_GLUE_JOB (required), LOGLAKE_MODE (per-object|batch),
+    /// LOGLAKE_MANIFEST_BUCKET, LOGLAKE_MANIFEST_PREFIX, LOGLAKE_RAW_BUCKET, LOGLAKE_RAW_PREFIX,
+    /// LOGLAKE_MAX_ATTEMPTS, LOGLAKE_LEDGER_TTL_DAYS, LOGLAKE_METRICS_NAMESPACE; AWS_ENDPOINT_URL
+    /// for an emulator. Exit 1 when an object was not processed (retry the event), 2 for an
+    /// unreadable event or configuration.
+    Trigger(trigger::TriggerArgs),
 }
 
 #[derive(clap::Args)]
@@ -141,6 +152,14 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs (the trigger's, the AWS SDK's) go to stderr; RUST_LOG selects them.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
         Command::Gen(args) => generate(&args),
         Command::Transform(args) => transform(&args),
@@ -149,6 +168,7 @@ fn main() -> ExitCode {
         Command::Query(args) => local::query(&args),
         Command::Demo(args) => local::demo(&args),
         Command::Event(args) => event(&args),
+        Command::Trigger(args) => trigger::trigger(&args),
     };
     match result {
         Ok(code) => code,
@@ -208,21 +228,22 @@ fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn event(args: &EventArgs) -> anyhow::Result<ExitCode> {
-    let (name, bytes) = if args.file.as_os_str() == "-" {
+/// Reads a document named on the command line (`-` is standard input): its display name and
+/// bytes.
+fn read_document(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
+    if path.as_os_str() == "-" {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
             .context("cannot read standard input")?;
-        ("<stdin>".to_owned(), buf)
-    } else {
-        let bytes = std::fs::read(&args.file).map_err(|e| {
-            usage(format!(
-                "cannot read event file `{}`: {e}",
-                args.file.display()
-            ))
-        })?;
-        (args.file.display().to_string(), bytes)
-    };
+        return Ok(("<stdin>".to_owned(), buf));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| usage(format!("cannot read event file `{}`: {e}", path.display())))?;
+    Ok((path.display().to_string(), bytes))
+}
+
+fn event(args: &EventArgs) -> anyhow::Result<ExitCode> {
+    let (name, bytes) = read_document(&args.file)?;
     let decoded = loglake_trigger::event::decode(&bytes).map_err(|e| {
         usage(format!(
             "`{name}` is not a readable event document: {e}\nhint: pass an S3 notification, an \

@@ -5,104 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Instant;
 
-struct Moto {
-    child: Option<Child>,
-    addr: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn moto_exe() -> Option<PathBuf> {
-    let venv = std::env::var("LOGLAKE_VENV").unwrap_or_else(|_| "/var/tmp/loglake-venv".into());
-    let candidate = Path::new(&venv).join("bin/moto_server");
-    if candidate.exists() {
-        return Some(candidate);
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("moto_server"))
-            .find(|p| p.exists())
-    })
-}
-
-fn start_moto() -> Option<Moto> {
-    if let Ok(url) = std::env::var("LOGLAKE_MOTO_URL") {
-        let addr = url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
-        return Some(Moto { child: None, addr });
-    }
-    let Some(exe) = moto_exe() else {
-        assert!(
-            std::env::var_os("LOGLAKE_REQUIRE_MOTO").is_none(),
-            "moto_server not found: run scripts/test.sh, which installs it in the test venv"
-        );
-        println!("SKIPPED: moto_server not found (scripts/test.sh installs it)");
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(exe)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    let moto = Moto {
-        child: Some(child),
-        addr,
-    };
-    let t = Instant::now();
-    while TcpStream::connect(&moto.addr).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(30), "moto did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some(moto)
-}
-
-/// One plain HTTP/1.1 request to moto; returns the status and body. moto does not check
-/// signatures, but treats a request without any `Authorization` as anonymous (and refuses to
-/// overwrite an object), so a syntactically valid, unsigned header is sent.
-fn http(moto: &Moto, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect(&moto.addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/s3/aws4_request, \
-         SignedHeaders=host, Signature=0\r\n\r\n",
-        moto.addr,
-        body.len()
-    )
-    .unwrap();
-    s.write_all(body).unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
-    let text = String::from_utf8_lossy(&resp).into_owned();
-    let status = text[9..12].parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
-}
+use loglake_testkit::Moto;
 
 fn encode_key(key: &str) -> String {
     key.bytes()
@@ -116,14 +23,14 @@ fn encode_key(key: &str) -> String {
 }
 
 fn put(moto: &Moto, bucket: &str, key: &str, body: &[u8]) {
-    let (status, text) = http(moto, "PUT", &format!("/{bucket}/{}", encode_key(key)), body);
+    let (status, text) = moto.http("PUT", &format!("/{bucket}/{}", encode_key(key)), body);
     assert_eq!(status, 200, "PUT {bucket}/{key}: {text}");
 }
 
 fn loglake(moto: &Moto, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loglake"))
         .args(args)
-        .env("AWS_ENDPOINT_URL", format!("http://{}", moto.addr))
+        .env("AWS_ENDPOINT_URL", moto.url())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
@@ -141,12 +48,12 @@ fn lines(o: &Output) -> Vec<serde_json::Value> {
 
 #[test]
 fn run_and_query_on_s3() {
-    let Some(moto) = start_moto() else { return };
+    let Some(moto) = Moto::start() else { return };
     // Unique names: the server may be shared with other tests.
     let n = std::process::id();
     let (raw_b, clean_b) = (format!("raw-{n}"), format!("clean-{n}"));
     for b in [&raw_b, &clean_b] {
-        assert_eq!(http(&moto, "PUT", &format!("/{b}"), b"").0, 200);
+        assert_eq!(moto.http("PUT", &format!("/{b}"), b"").0, 200);
     }
     let gen_dir = tempfile::tempdir().unwrap();
     let g = Command::new(env!("CARGO_BIN_EXE_loglake"))
@@ -291,8 +198,7 @@ fn run_and_query_on_s3() {
     assert_eq!(count(&moto), format!("n\n{expected}\n"));
     // The manifest of that source names only the new files.
     let sid = processed[0]["summary"]["source_id"].as_str().unwrap();
-    let (status, manifest) = http(
-        &moto,
+    let (status, manifest) = moto.http(
         "GET",
         &format!("/{clean_b}/clean/app_logs/_manifests/{sid}.json"),
         b"",

@@ -1,0 +1,72 @@
+//! Glue: start the transform job, and read a run's arguments back.
+
+use std::collections::HashMap;
+
+use loglake_trigger::handler::{AwsError, ErrorKind, JobLauncher};
+
+use crate::error::aws_error;
+
+/// Glue job runs.
+#[derive(Debug, Clone)]
+pub struct GlueJobs {
+    client: aws_sdk_glue::Client,
+}
+
+impl GlueJobs {
+    /// Wraps a client.
+    pub fn new(client: aws_sdk_glue::Client) -> Self {
+        Self { client }
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &aws_sdk_glue::Client {
+        &self.client
+    }
+}
+
+impl JobLauncher for GlueJobs {
+    async fn start_run(
+        &self,
+        job: &str,
+        arguments: &[(String, String)],
+    ) -> Result<String, AwsError> {
+        let args: HashMap<String, String> = arguments.iter().cloned().collect();
+        let out = self
+            .client
+            .start_job_run()
+            .job_name(job)
+            .set_arguments(Some(args))
+            .send()
+            .await
+            .map_err(|e| aws_error("glue", "StartJobRun", job, &e))?;
+        out.job_run_id().map(str::to_owned).ok_or_else(|| AwsError {
+            service: "glue",
+            operation: "StartJobRun",
+            target: job.to_owned(),
+            message: "the answer has no JobRunId".into(),
+            kind: ErrorKind::Transient,
+        })
+    }
+
+    async fn run_arguments(
+        &self,
+        job: &str,
+        run_id: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let out = self
+            .client
+            .get_job_run()
+            .job_name(job)
+            .run_id(run_id)
+            .send()
+            .await
+            .map_err(|e| aws_error("glue", "GetJobRun", format!("{job}/{run_id}"), &e))?;
+        let mut args: Vec<(String, String)> = out
+            .job_run()
+            .and_then(|r| r.arguments())
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        args.sort();
+        Ok(args)
+    }
+}

@@ -1,0 +1,61 @@
+//! `bootstrap`: the s3-raw-start-glue Lambda on `provided.al2023`.
+//!
+//! Clients are built once, before the first event; each invocation runs
+//! [`loglake_trigger::handler::Handler::handle`] with the request id as the claim's owner and
+//! the invocation's deadline as its lease, prints the EMF metrics document on stdout, and answers
+//! with `batchItemFailures` (SQS events) or fails the invocation when an object was not processed
+//! (so Lambda retries it and, at the end, sends it to the DLQ). Logs are JSON (tracing) when the
+//! function's log format is JSON.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use loglake_aws::{Clients, DynamoDbLedger, GlueJobs, S3Objects};
+use loglake_trigger::config::TriggerConfig;
+use loglake_trigger::handler::{Handler, Invocation};
+use serde_json::Value;
+
+type Trigger = Handler<S3Objects, GlueJobs, DynamoDbLedger>;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = TriggerConfig::from_env().map_err(|e| {
+        tracing::error!(error = %e, "configuration");
+        e
+    })?;
+    let clients = Clients::from_env(&config.ledger_table).await;
+    let function =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "loglake-trigger".into());
+    let handler: &'static Trigger = Box::leak(Box::new(Handler {
+        config,
+        store: clients.s3,
+        launcher: clients.glue,
+        ledger: clients.ledger,
+    }));
+    let function: &'static str = Box::leak(function.into_boxed_str());
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        invoke(handler, function, event)
+    }))
+    .await
+}
+
+async fn invoke(
+    handler: &Trigger,
+    function: &str,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Error> {
+    let inv = Invocation {
+        request_id: event.context.request_id.clone(),
+        deadline_ms: i64::try_from(event.context.deadline).unwrap_or(i64::MAX),
+    };
+    let response = handler.handle(&event.payload, &inv).await;
+    let emf = response.metrics.emf(
+        &handler.config.metrics_namespace,
+        function,
+        loglake_trigger::handler::now_ms(),
+    );
+    #[allow(clippy::print_stdout)] // EMF goes to stdout, where CloudWatch Logs extracts it.
+    {
+        println!("{emf}");
+    }
+    Ok(response.into_lambda_result()?)
+}

@@ -1,0 +1,970 @@
+//! The trigger's handler: one event document in, ledger claims and Glue runs out (DESIGN.md §1,
+//! §4, §6). Generic over the narrow traits below, so the same code runs in the Lambda, in
+//! `loglake trigger`, and in unit tests with in-memory fakes.
+//!
+//! Per created object (per-object mode):
+//! 1. filter: the raw bucket and prefix, folder markers (`…/`), empty objects;
+//! 2. `HeadObject` confirms the key (literal, then form-URL-decoded) and gives size, ETag and
+//!    version: gone or empty objects are skipped;
+//! 3. the ledger claims `s3://bucket/key#<version>` (lease = the invocation's deadline) — a
+//!    version already claimed, started or done is a *duplicate* (not an error), an older
+//!    version than one already seen for the key is *skipped*;
+//! 4. `StartJobRun` (exponential backoff with jitter on throttling and
+//!    `ConcurrentRunsExceededException`, within the invocation's time);
+//! 5. the ledger records STARTED with the run id. If the run could not be started the claim is
+//!    released and the object fails the invocation (retryable), so Lambda's retries, the SQS
+//!    redrive or the DLQ take over.
+//!
+//! In batch mode steps 1–3 run for every object of the invocation, then one manifest (JSON lines
+//! of [`ManifestEntry`]) is written and one run is started for all claimed objects.
+//!
+//! Events that came through SQS are answered with `batchItemFailures`: only the messages whose
+//! objects failed are retried. "Glue Job State Change" events end the run's ledger items
+//! (STARTED → SUCCEEDED/FAILED); a FAILED object with attempts left is claimed and started again.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use loglake_core::ledger::{Claim, ClaimRequest, Ledger, LedgerError, ObjectVersion, RunResult};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::config::{Mode, TriggerConfig};
+use crate::event::{self, CreatedObject, EventError, Origin, form_url_decode};
+use crate::metrics::Metrics;
+
+/// Glue run argument: the object's bucket (per-object runs).
+pub const ARG_BUCKET: &str = "--LOGLAKE_BUCKET";
+/// Glue run argument: the object's key, decoded (per-object runs).
+pub const ARG_KEY: &str = "--LOGLAKE_KEY";
+/// Glue run argument: the ledger version (version id, else ETag) (per-object runs).
+pub const ARG_VERSION: &str = "--LOGLAKE_VERSION";
+/// Glue run argument: the S3 version id to read, when the bucket is versioned (per-object runs).
+pub const ARG_VERSION_ID: &str = "--LOGLAKE_VERSION_ID";
+/// Glue run argument: `s3://bucket/key` of the run's manifest (batch runs).
+pub const ARG_MANIFEST: &str = "--LOGLAKE_MANIFEST";
+
+/// Time kept back from the invocation's deadline for releasing claims and answering.
+pub const RESERVE_MS: i64 = 1_000;
+const BACKOFF_BASE_MS: u64 = 100;
+const BACKOFF_CAP_MS: u64 = 5_000;
+
+/// What `HeadObject` says of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag without quotes.
+    pub etag: Option<String>,
+    /// Version id (versioned buckets).
+    pub version_id: Option<String>,
+}
+
+/// How an AWS call failed, for deciding whether to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Throttled or over a concurrency limit: back off and retry.
+    Throttled,
+    /// A network error or a 5xx: retrying may succeed.
+    Transient,
+    /// Retrying will not help (missing resource, access denied, bad input).
+    Permanent,
+}
+
+/// A failed AWS call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service} {operation} `{target}`: {message}")]
+pub struct AwsError {
+    /// `s3`, `glue`, …
+    pub service: &'static str,
+    /// The API call.
+    pub operation: &'static str,
+    /// What it was about (an object, a job).
+    pub target: String,
+    /// The error, with its code.
+    pub message: String,
+    /// Retry class.
+    pub kind: ErrorKind,
+}
+
+/// `HeadObject`.
+pub trait ObjectHead: Send + Sync {
+    /// The object's metadata, `None` when it does not exist (or the version was deleted).
+    fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Result<Option<Head>, AwsError>> + Send;
+}
+
+/// Where batch manifests live.
+pub trait ManifestStore: Send + Sync {
+    /// Writes a manifest.
+    fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Reads a manifest.
+    fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, AwsError>> + Send;
+}
+
+/// Glue job runs.
+pub trait JobLauncher: Send + Sync {
+    /// `StartJobRun`; returns the run id.
+    fn start_run(
+        &self,
+        job: &str,
+        arguments: &[(String, String)],
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// The arguments a run was started with (`GetJobRun`).
+    fn run_arguments(
+        &self,
+        job: &str,
+        run_id: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
+}
+
+/// Why an event, or one of its objects, was not processed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TriggerError {
+    /// The document is not an event we can read (not retryable).
+    #[error("unreadable event at {0}")]
+    Event(#[from] EventError),
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The ledger failed.
+    #[error("{0}")]
+    Ledger(String, bool),
+    /// A manifest line is malformed (not retryable).
+    #[error("manifest {uri} line {line}: {message}")]
+    Manifest {
+        /// `s3://bucket/key`.
+        uri: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A run's arguments name no loglake objects (not retryable).
+    #[error("Glue run {run_id}: {message}")]
+    RunArguments {
+        /// The run.
+        run_id: String,
+        /// What is missing.
+        message: String,
+    },
+    /// Another version of the key is in flight (retryable).
+    #[error("`{id}` waits for `{other}`, another version of its key in flight")]
+    KeyBusy {
+        /// This version.
+        id: String,
+        /// The other version.
+        other: String,
+    },
+}
+
+impl From<LedgerError> for TriggerError {
+    fn from(e: LedgerError) -> Self {
+        let retryable = e.retryable;
+        TriggerError::Ledger(e.to_string(), retryable)
+    }
+}
+
+impl TriggerError {
+    /// Whether processing the event again may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            TriggerError::Event(_)
+            | TriggerError::Manifest { .. }
+            | TriggerError::RunArguments { .. } => false,
+            TriggerError::Aws(e) => e.kind != ErrorKind::Permanent,
+            TriggerError::Ledger(_, retryable) => *retryable,
+            TriggerError::KeyBusy { .. } => true,
+        }
+    }
+}
+
+/// The invocation: who claims, and until when.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The Lambda request id (the claim's owner).
+    pub request_id: String,
+    /// The invocation's deadline, epoch ms (the claim's lease).
+    pub deadline_ms: i64,
+}
+
+/// What happened to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A run was started for it.
+    Started,
+    /// Its version was already claimed, started or done.
+    Duplicate,
+    /// Not taken (see `reason`).
+    Skipped,
+    /// Its run succeeded (job state events).
+    Succeeded,
+    /// Its run failed and no attempts are left (job state events).
+    Failed,
+}
+
+/// One object's result: `loglake trigger` prints these as JSON lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectReport {
+    /// Bucket.
+    pub bucket: String,
+    /// Key (decoded).
+    pub key: String,
+    /// S3 version id, when versioned.
+    pub version_id: Option<String>,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The run that processes it.
+    pub job_run_id: Option<String>,
+    /// Why it was skipped or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An object or event that was not processed.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The SQS message to retry (`None`: the whole invocation).
+    pub message_id: Option<String>,
+    /// `s3://bucket/key` when one object failed.
+    pub object: Option<String>,
+    /// Why.
+    pub error: TriggerError,
+}
+
+/// The result of one invocation.
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    /// Processed objects.
+    pub objects: Vec<ObjectReport>,
+    /// What was not processed.
+    pub failures: Vec<Failure>,
+    /// Whether the event came through SQS (the answer is then `batchItemFailures`).
+    pub sqs: bool,
+    /// Counters (the EMF document).
+    pub metrics: Metrics,
+}
+
+impl Response {
+    /// The SQS messages to retry, in order.
+    pub fn batch_item_failures(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        self.failures
+            .iter()
+            .filter_map(|f| f.message_id.clone())
+            .filter(|id| seen.insert(id.clone()))
+            .collect()
+    }
+
+    /// The Lambda's answer: `{"batchItemFailures": […]}` for SQS events; otherwise the objects,
+    /// or the first failure as the invocation's error (so Lambda retries it and, after its
+    /// retries, sends it to the DLQ).
+    pub fn into_lambda_result(self) -> Result<Value, TriggerError> {
+        let whole = self.failures.iter().find(|f| f.message_id.is_none());
+        if let Some(f) = whole.or(if self.sqs {
+            None
+        } else {
+            self.failures.first()
+        }) {
+            return Err(f.error.clone());
+        }
+        if self.sqs {
+            let failures: Vec<Value> = self
+                .batch_item_failures()
+                .into_iter()
+                .map(|id| json!({ "itemIdentifier": id }))
+                .collect();
+            return Ok(json!({ "batchItemFailures": failures }));
+        }
+        Ok(json!({ "objects": self.objects }))
+    }
+
+    fn fail(&mut self, message_id: Option<String>, object: Option<String>, error: TriggerError) {
+        self.metrics.failures += 1;
+        tracing::error!(
+            object = object.as_deref().unwrap_or("-"),
+            message_id = message_id.as_deref().unwrap_or("-"),
+            retryable = error.retryable(),
+            error = %error,
+            "not processed"
+        );
+        self.failures.push(Failure {
+            message_id,
+            object,
+            error,
+        });
+    }
+}
+
+/// One line of a batch manifest; also what a per-object run's arguments carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// Bucket.
+    pub bucket: String,
+    /// Key (decoded).
+    pub key: String,
+    /// Ledger version (version id, else ETag).
+    pub version: String,
+    /// S3 version id to read, when versioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// Size in bytes.
+    #[serde(default)]
+    pub size: u64,
+    /// Event sequencer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequencer: Option<String>,
+}
+
+impl ManifestEntry {
+    /// The ledger's view of the object.
+    pub fn object_version(&self) -> ObjectVersion {
+        ObjectVersion {
+            store: format!("s3://{}", self.bucket),
+            key: self.key.clone(),
+            version: self.version.clone(),
+            size: self.size,
+            sequencer: self.sequencer.clone(),
+        }
+    }
+
+    /// The arguments of a per-object run.
+    pub fn run_arguments(&self) -> Vec<(String, String)> {
+        let mut args = vec![
+            (ARG_BUCKET.to_owned(), self.bucket.clone()),
+            (ARG_KEY.to_owned(), self.key.clone()),
+            (ARG_VERSION.to_owned(), self.version.clone()),
+        ];
+        if let Some(v) = &self.version_id {
+            args.push((ARG_VERSION_ID.to_owned(), v.clone()));
+        }
+        args
+    }
+
+    fn report(
+        &self,
+        outcome: Outcome,
+        job_run_id: Option<String>,
+        reason: Option<String>,
+    ) -> ObjectReport {
+        ObjectReport {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            version_id: self.version_id.clone(),
+            outcome,
+            job_run_id,
+            reason,
+        }
+    }
+
+    fn uri(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// A claimed object waiting for its run.
+#[derive(Debug, Clone)]
+struct Pending {
+    entry: ManifestEntry,
+    message_id: Option<String>,
+}
+
+/// A "Glue Job State Change" event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobState {
+    /// `detail.jobName`.
+    pub job_name: String,
+    /// `detail.jobRunId`.
+    pub run_id: String,
+    /// `detail.state`.
+    pub state: String,
+    /// `detail.message`.
+    pub message: String,
+}
+
+impl JobState {
+    /// Reads a Glue job state change event; `None` for any other document.
+    pub fn from_event(event: &Value) -> Option<Self> {
+        if event.get("source")?.as_str()? != "aws.glue"
+            || event.get("detail-type")?.as_str()? != "Glue Job State Change"
+        {
+            return None;
+        }
+        let d = event.get("detail")?;
+        let s = |k: &str| {
+            d.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Some(Self {
+            job_name: s("jobName"),
+            run_id: s("jobRunId"),
+            state: s("state"),
+            message: s("message"),
+        })
+    }
+
+    /// The run's result, for final states.
+    pub fn result(&self) -> Option<RunResult> {
+        match self.state.as_str() {
+            "SUCCEEDED" => Some(RunResult::Succeeded),
+            "FAILED" | "TIMEOUT" | "STOPPED" | "ERROR" => Some(RunResult::Failed(format!(
+                "{}: {}",
+                self.state, self.message
+            ))),
+            _ => None,
+        }
+    }
+}
+
+/// Epoch milliseconds now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The wait before retry `attempt` (0-based): exponential from 100 ms, capped at 5 s, with
+/// "equal jitter" (a random point in the upper half), so concurrent invocations spread out.
+pub fn backoff_delay(attempt: u32, random: u64) -> Duration {
+    let ceiling = BACKOFF_BASE_MS
+        .saturating_mul(1 << attempt.min(16))
+        .min(BACKOFF_CAP_MS);
+    let half = ceiling / 2;
+    Duration::from_millis(half + random % (ceiling - half + 1))
+}
+
+/// The trigger: configuration plus the clients, built once per process.
+#[derive(Debug)]
+pub struct Handler<S, J, L> {
+    /// Settings.
+    pub config: TriggerConfig,
+    /// S3: HeadObject and manifests.
+    pub store: S,
+    /// Glue.
+    pub launcher: J,
+    /// The ledger.
+    pub ledger: L,
+}
+
+enum Admitted {
+    Claimed(ManifestEntry),
+    Done(ObjectReport),
+}
+
+impl<S, J, L> Handler<S, J, L>
+where
+    S: ObjectHead + ManifestStore,
+    J: JobLauncher,
+    L: Ledger,
+{
+    /// Handles one event document. Never fails as a whole: failures are in the response.
+    pub async fn handle(&self, event: &Value, inv: &Invocation) -> Response {
+        let mut r = Response::default();
+        if let Some(state) = JobState::from_event(event) {
+            self.on_job_state(&state, inv, &mut r).await;
+            return r;
+        }
+        let mut pending = Vec::new();
+        for (message_id, doc) in split_sqs(event) {
+            r.sqs |= message_id.is_some();
+            let decoded = match event::decode_value(&doc) {
+                Ok(d) => d,
+                Err(e) => {
+                    r.fail(message_id, None, e.into());
+                    continue;
+                }
+            };
+            for reason in decoded.ignored() {
+                tracing::debug!(reason, "ignored");
+            }
+            for o in decoded.objects() {
+                r.metrics.events_received += 1;
+                match self.admit(o, inv, &mut r).await {
+                    Ok(Admitted::Claimed(entry)) => pending.push(Pending {
+                        entry,
+                        message_id: message_id.clone(),
+                    }),
+                    Ok(Admitted::Done(report)) => r.objects.push(report),
+                    Err(e) => r.fail(
+                        message_id.clone(),
+                        Some(format!("s3://{}/{}", o.bucket, o.key)),
+                        e,
+                    ),
+                }
+            }
+        }
+        self.launch(pending, inv, &mut r).await;
+        r
+    }
+
+    /// Steps 1–3: filter, HeadObject, claim.
+    async fn admit(
+        &self,
+        o: &CreatedObject,
+        inv: &Invocation,
+        r: &mut Response,
+    ) -> Result<Admitted, TriggerError> {
+        let skip = |r: &mut Response, reason: String| {
+            r.metrics.objects_skipped += 1;
+            tracing::info!(bucket = %o.bucket, key = %o.key, reason = %reason, "skipped");
+            Ok(Admitted::Done(ObjectReport {
+                bucket: o.bucket.clone(),
+                key: o.key.clone(),
+                version_id: o.version_id.clone(),
+                outcome: Outcome::Skipped,
+                job_run_id: None,
+                reason: Some(reason),
+            }))
+        };
+        if let Some(raw) = &self.config.raw_bucket
+            && raw != &o.bucket
+        {
+            return skip(
+                r,
+                format!("bucket `{}` is not the raw bucket `{raw}`", o.bucket),
+            );
+        }
+        if !o.key.starts_with(&self.config.raw_prefix) {
+            return skip(
+                r,
+                format!("key is outside the raw prefix `{}`", self.config.raw_prefix),
+            );
+        }
+        if o.key.ends_with('/') {
+            return skip(r, "folder marker".into());
+        }
+        if o.size == Some(0) {
+            return skip(r, "empty object".into());
+        }
+        let Some((key, head)) = self.confirm(o).await? else {
+            return skip(
+                r,
+                "not found: deleted since the event, or not this key".into(),
+            );
+        };
+        if head.size == 0 {
+            return skip(r, "empty object".into());
+        }
+        let version_id = head.version_id.clone().or_else(|| o.version_id.clone());
+        let Some(version) = version_id
+            .clone()
+            .or_else(|| head.etag.clone())
+            .or_else(|| o.etag.clone())
+        else {
+            return Err(TriggerError::Aws(AwsError {
+                service: "s3",
+                operation: "HeadObject",
+                target: format!("s3://{}/{key}", o.bucket),
+                message: "no version id and no ETag: the object version cannot be named".into(),
+                kind: ErrorKind::Permanent,
+            }));
+        };
+        let entry = ManifestEntry {
+            bucket: o.bucket.clone(),
+            key,
+            version,
+            version_id,
+            size: head.size,
+            sequencer: o.sequencer.clone(),
+        };
+        let object = entry.object_version();
+        let claim = self.ledger.claim(&object, &self.claim_request(inv)).await?;
+        let id = object.id();
+        Ok(match claim {
+            Claim::Claimed { attempt } => {
+                tracing::debug!(id = %id, attempt = ?attempt, "claimed");
+                Admitted::Claimed(entry)
+            }
+            Claim::Duplicate { status, job_run_id } => {
+                r.metrics.duplicates_skipped += 1;
+                tracing::info!(id = %id, status = %status, job_run_id = job_run_id.as_deref().unwrap_or("-"), "duplicate");
+                Admitted::Done(entry.report(
+                    Outcome::Duplicate,
+                    job_run_id,
+                    Some(format!("already {status}")),
+                ))
+            }
+            Claim::Superseded { newer } => {
+                r.metrics.objects_skipped += 1;
+                tracing::info!(id = %id, newer = %newer, "superseded by a newer version");
+                Admitted::Done(entry.report(
+                    Outcome::Skipped,
+                    None,
+                    Some(format!(
+                        "superseded: a newer version (sequencer {newer}) was seen"
+                    )),
+                ))
+            }
+            Claim::Exhausted { attempts } => {
+                r.metrics.objects_skipped += 1;
+                r.metrics.attempts_exhausted += 1;
+                tracing::warn!(id = %id, attempts, "FAILED with no attempts left; left for the operator");
+                Admitted::Done(entry.report(
+                    Outcome::Skipped,
+                    None,
+                    Some(format!(
+                        "FAILED after {attempts} attempts; left for the operator"
+                    )),
+                ))
+            }
+            Claim::KeyBusy { other } => return Err(TriggerError::KeyBusy { id, other }),
+        })
+    }
+
+    fn claim_request(&self, inv: &Invocation) -> ClaimRequest {
+        let now = now_ms();
+        ClaimRequest {
+            owner: inv.request_id.clone(),
+            now_ms: now,
+            lease_until_ms: inv.deadline_ms,
+            max_attempts: self.config.max_attempts,
+            expires_at: now / 1000 + i64::from(self.config.ttl_days) * 86_400,
+        }
+    }
+
+    /// HeadObject on the key as the event decoded it, then on the other reading (EventBridge
+    /// keys literal then form-URL-decoded; notification keys decoded then literal).
+    async fn confirm(&self, o: &CreatedObject) -> Result<Option<(String, Head)>, TriggerError> {
+        let other = match o.origin {
+            Origin::EventBridge => form_url_decode(&o.raw_key).ok(),
+            Origin::S3Notification => Some(o.raw_key.clone()),
+        }
+        .filter(|k| k != &o.key);
+        for key in std::iter::once(o.key.clone()).chain(other) {
+            if let Some(head) = self
+                .store
+                .head(&o.bucket, &key, o.version_id.as_deref())
+                .await?
+            {
+                return Ok(Some((key, head)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Steps 4–5 for the claimed objects: one run each (per-object) or one for all (batch).
+    async fn launch(&self, pending: Vec<Pending>, inv: &Invocation, r: &mut Response) {
+        if pending.is_empty() {
+            return;
+        }
+        match self.config.mode {
+            Mode::PerObject => {
+                for p in pending {
+                    let args = p.entry.run_arguments();
+                    match self.start_with_backoff(&args, inv, r).await {
+                        Ok(run_id) => {
+                            r.metrics.runs_started += 1;
+                            self.record_start(&p, &run_id, inv, r).await;
+                        }
+                        Err(e) => self.give_back(std::slice::from_ref(&p), inv, e, r).await,
+                    }
+                }
+            }
+            Mode::Batch => {
+                let bucket = self.config.manifest_bucket.clone().unwrap_or_default();
+                let key = format!("{}{}.jsonl", self.config.manifest_prefix, inv.request_id);
+                let mut body = Vec::new();
+                for p in &pending {
+                    // Serializing a struct of strings and numbers cannot fail.
+                    body.extend(serde_json::to_vec(&p.entry).unwrap_or_default());
+                    body.push(b'\n');
+                }
+                if let Err(e) = self.store.put(&bucket, &key, body).await {
+                    self.give_back(&pending, inv, e.into(), r).await;
+                    return;
+                }
+                let args = vec![(ARG_MANIFEST.to_owned(), format!("s3://{bucket}/{key}"))];
+                match self.start_with_backoff(&args, inv, r).await {
+                    Ok(run_id) => {
+                        r.metrics.runs_started += 1;
+                        tracing::info!(job_run_id = %run_id, objects = pending.len(), manifest = %format!("s3://{bucket}/{key}"), "batch run started");
+                        for p in &pending {
+                            self.record_start(p, &run_id, inv, r).await;
+                        }
+                    }
+                    Err(e) => self.give_back(&pending, inv, e, r).await,
+                }
+            }
+        }
+    }
+
+    /// IN_PROGRESS → STARTED. If this fails the run is still going: the item is reported
+    /// failed so the event is retried; a retry after the lease may start a second run of the
+    /// same version, which rewrites the same files (output names are deterministic).
+    async fn record_start(&self, p: &Pending, run_id: &str, inv: &Invocation, r: &mut Response) {
+        let id = p.entry.object_version().id();
+        match self
+            .ledger
+            .start(&id, &inv.request_id, run_id, inv.deadline_ms)
+            .await
+        {
+            Ok(()) => {
+                r.metrics.objects_started += 1;
+                tracing::info!(bucket = %p.entry.bucket, key = %p.entry.key, version = %p.entry.version, job_run_id = %run_id, "run started");
+                r.objects.push(
+                    p.entry
+                        .report(Outcome::Started, Some(run_id.to_owned()), None),
+                );
+            }
+            Err(e) => r.fail(p.message_id.clone(), Some(p.entry.uri()), e.into()),
+        }
+    }
+
+    /// The run could not be started: release the claims and fail their messages (retryable).
+    async fn give_back(
+        &self,
+        pending: &[Pending],
+        inv: &Invocation,
+        error: TriggerError,
+        r: &mut Response,
+    ) {
+        for p in pending {
+            let id = p.entry.object_version().id();
+            if let Err(e) = self.ledger.release(&id, &inv.request_id).await {
+                // The claim then ends with its lease (the invocation's deadline).
+                tracing::error!(id = %id, error = %e, "claim not released; it expires with its lease");
+            }
+            r.fail(p.message_id.clone(), Some(p.entry.uri()), error.clone());
+        }
+    }
+
+    async fn start_with_backoff(
+        &self,
+        args: &[(String, String)],
+        inv: &Invocation,
+        r: &mut Response,
+    ) -> Result<String, TriggerError> {
+        let job = &self.config.glue_job;
+        let random = RandomState::new();
+        let mut attempt = 0u32;
+        loop {
+            match self.launcher.start_run(job, args).await {
+                Ok(run_id) => return Ok(run_id),
+                Err(e) if e.kind != ErrorKind::Permanent => {
+                    let delay = backoff_delay(attempt, random.hash_one(attempt));
+                    let wait = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                    if now_ms().saturating_add(wait).saturating_add(RESERVE_MS) > inv.deadline_ms {
+                        return Err(e.into());
+                    }
+                    r.metrics.start_retries += 1;
+                    tracing::warn!(job = %job, attempt, delay_ms = wait, error = %e, "StartJobRun retried");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// A run ended: finish its items; restart FAILED ones with attempts left.
+    async fn on_job_state(&self, state: &JobState, inv: &Invocation, r: &mut Response) {
+        if state.job_name != self.config.glue_job {
+            tracing::debug!(job = %state.job_name, "state change of another job");
+            return;
+        }
+        let Some(result) = state.result() else {
+            tracing::debug!(job_run_id = %state.run_id, state = %state.state, "not a final state");
+            return;
+        };
+        let entries = match self.run_entries(&state.run_id).await {
+            Ok(e) => e,
+            Err(e) => return r.fail(None, None, e),
+        };
+        let mut restart = Vec::new();
+        for entry in entries {
+            let id = entry.object_version().id();
+            let run = Some(state.run_id.clone());
+            match self.ledger.finish(&id, &state.run_id, &result).await {
+                Ok(attempts) => match &result {
+                    RunResult::Succeeded => {
+                        r.metrics.objects_succeeded += 1;
+                        tracing::info!(id = %id, job_run_id = %state.run_id, "SUCCEEDED");
+                        r.objects.push(entry.report(Outcome::Succeeded, run, None));
+                    }
+                    RunResult::Failed(why) => {
+                        r.metrics.objects_failed += 1;
+                        if attempts < self.config.max_attempts {
+                            tracing::warn!(id = %id, job_run_id = %state.run_id, attempts, error = %why, "run failed; starting again");
+                            restart.push(entry);
+                        } else {
+                            r.metrics.attempts_exhausted += 1;
+                            tracing::error!(id = %id, job_run_id = %state.run_id, attempts, error = %why, "run failed; no attempts left, left FAILED for the operator");
+                            r.objects.push(entry.report(
+                                Outcome::Failed,
+                                run,
+                                Some(format!(
+                                    "{why} (attempt {attempts} of {})",
+                                    self.config.max_attempts
+                                )),
+                            ));
+                        }
+                    }
+                },
+                // The item moved on (another run took it over): this end is stale.
+                Err(e) if !e.retryable => {
+                    tracing::warn!(id = %id, job_run_id = %state.run_id, error = %e, "stale run end ignored");
+                    r.objects
+                        .push(entry.report(Outcome::Skipped, run, Some(e.message.clone())));
+                }
+                Err(e) => r.fail(None, Some(entry.uri()), e.into()),
+            }
+        }
+        let mut pending = Vec::new();
+        for mut entry in restart {
+            // The key's sequencer guard already passed for this version.
+            entry.sequencer = None;
+            let object = entry.object_version();
+            match self.ledger.claim(&object, &self.claim_request(inv)).await {
+                Ok(Claim::Claimed { .. }) => pending.push(Pending {
+                    entry,
+                    message_id: None,
+                }),
+                Ok(other) => tracing::info!(id = %object.id(), claim = ?other, "not restarted"),
+                Err(e) => r.fail(None, Some(entry.uri()), e.into()),
+            }
+        }
+        self.launch(pending, inv, r).await;
+    }
+
+    /// The objects a run was started for: its arguments, or its manifest.
+    async fn run_entries(&self, run_id: &str) -> Result<Vec<ManifestEntry>, TriggerError> {
+        let args = self
+            .launcher
+            .run_arguments(&self.config.glue_job, run_id)
+            .await?;
+        let arg = |name: &str| args.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        if let Some(uri) = arg(ARG_MANIFEST) {
+            let (bucket, key) = uri
+                .strip_prefix("s3://")
+                .and_then(|rest| rest.split_once('/'))
+                .ok_or_else(|| TriggerError::RunArguments {
+                    run_id: run_id.to_owned(),
+                    message: format!("{ARG_MANIFEST} `{uri}` is not s3://bucket/key"),
+                })?;
+            let body = self.store.get(bucket, key).await?;
+            return parse_manifest(&uri, &body);
+        }
+        match (arg(ARG_BUCKET), arg(ARG_KEY), arg(ARG_VERSION)) {
+            (Some(bucket), Some(key), Some(version)) => Ok(vec![ManifestEntry {
+                bucket,
+                key,
+                version,
+                version_id: arg(ARG_VERSION_ID),
+                size: 0,
+                sequencer: None,
+            }]),
+            _ => Err(TriggerError::RunArguments {
+                run_id: run_id.to_owned(),
+                message: format!(
+                    "neither {ARG_MANIFEST} nor {ARG_BUCKET}/{ARG_KEY}/{ARG_VERSION}: not started by the trigger"
+                ),
+            }),
+        }
+    }
+}
+
+/// Parses a manifest (JSON lines of [`ManifestEntry`]).
+pub fn parse_manifest(uri: &str, body: &[u8]) -> Result<Vec<ManifestEntry>, TriggerError> {
+    let text = std::str::from_utf8(body).map_err(|e| TriggerError::Manifest {
+        uri: uri.to_owned(),
+        line: 0,
+        message: format!("not UTF-8: {e}"),
+    })?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| TriggerError::Manifest {
+                uri: uri.to_owned(),
+                line: i + 1,
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Splits an SQS event into its messages, each a document of its own, so one bad message fails
+/// only itself. Any other document is one message without an id.
+fn split_sqs(event: &Value) -> Vec<(Option<String>, Value)> {
+    if let Some(records) = event.get("Records").and_then(Value::as_array)
+        && !records.is_empty()
+        && records
+            .iter()
+            .all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
+    {
+        return records
+            .iter()
+            .map(|r| {
+                let id = r
+                    .get("messageId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                (id, json!({ "Records": [r] }))
+            })
+            .collect();
+    }
+    vec![(None, event.clone())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        assert_eq!(backoff_delay(0, 0), Duration::from_millis(50));
+        assert_eq!(backoff_delay(0, 50), Duration::from_millis(100));
+        assert_eq!(backoff_delay(3, 0), Duration::from_millis(400));
+        assert_eq!(
+            backoff_delay(30, u64::MAX),
+            Duration::from_millis(2_500 + u64::MAX % 2_501)
+        );
+        assert!(backoff_delay(30, 7) <= Duration::from_millis(BACKOFF_CAP_MS));
+    }
+
+    #[test]
+    fn glue_state_events() {
+        let doc = json!({"source": "aws.glue", "detail-type": "Glue Job State Change",
+            "detail": {"jobName": "j", "state": "TIMEOUT", "jobRunId": "jr_1", "message": "late"}});
+        let s = JobState::from_event(&doc).expect("state event");
+        assert_eq!(s.result(), Some(RunResult::Failed("TIMEOUT: late".into())));
+        let running = json!({"source": "aws.glue", "detail-type": "Glue Job State Change",
+            "detail": {"jobName": "j", "state": "RUNNING", "jobRunId": "jr_1"}});
+        assert_eq!(
+            JobState::from_event(&running).and_then(|s| s.result()),
+            None
+        );
+        assert!(JobState::from_event(&json!({"source": "aws.s3"})).is_none());
+    }
+
+    #[test]
+    fn manifest_errors_name_the_line() {
+        let body = b"{\"bucket\":\"b\",\"key\":\"k\",\"version\":\"v\"}\n\nnot json\n";
+        let e = parse_manifest("s3://c/m.jsonl", body).unwrap_err();
+        assert!(
+            e.to_string().starts_with("manifest s3://c/m.jsonl line 3:"),
+            "{e}"
+        );
+        assert!(!e.retryable());
+    }
+}

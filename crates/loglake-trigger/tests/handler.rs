@@ -1,0 +1,597 @@
+//! The handler's logic with in-memory fakes of S3, Glue and the ledger (the moto tests in
+//! `loglake-aws` run the same paths against the real SDK clients).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::type_complexity)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use loglake_core::ledger::{
+    Claim, ClaimCheck, ClaimRequest, Ledger, LedgerError, LedgerItem, ObjectVersion, RunResult,
+    Status, claim_decision, sequencer_sort_key,
+};
+use loglake_trigger::config::{Mode, TriggerConfig};
+use loglake_trigger::handler::{
+    ARG_KEY, ARG_MANIFEST, AwsError, ErrorKind, Handler, Head, Invocation, JobLauncher,
+    ManifestStore, ObjectHead, Outcome, Response, now_ms, parse_manifest,
+};
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct FakeS3 {
+    objects: Mutex<HashMap<(String, String), Head>>,
+    failing: Mutex<Vec<String>>,
+    manifests: Mutex<HashMap<String, Vec<u8>>>,
+    heads: AtomicUsize,
+}
+
+impl FakeS3 {
+    fn put(&self, bucket: &str, key: &str, size: u64, version: &str) {
+        self.objects.lock().unwrap().insert(
+            (bucket.into(), key.into()),
+            Head {
+                size,
+                etag: Some(format!("etag-{key}")),
+                version_id: Some(version.into()),
+            },
+        );
+    }
+}
+
+impl ObjectHead for FakeS3 {
+    async fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+        _v: Option<&str>,
+    ) -> Result<Option<Head>, AwsError> {
+        self.heads.fetch_add(1, Ordering::SeqCst);
+        if self.failing.lock().unwrap().iter().any(|k| k == key) {
+            return Err(AwsError {
+                service: "s3",
+                operation: "HeadObject",
+                target: key.into(),
+                message: "503 SlowDown".into(),
+                kind: ErrorKind::Transient,
+            });
+        }
+        Ok(self
+            .objects
+            .lock()
+            .unwrap()
+            .get(&(bucket.into(), key.into()))
+            .cloned())
+    }
+}
+
+impl ManifestStore for FakeS3 {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
+        self.manifests
+            .lock()
+            .unwrap()
+            .insert(format!("s3://{bucket}/{key}"), body);
+        Ok(())
+    }
+    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsError> {
+        Ok(self.manifests.lock().unwrap()[&format!("s3://{bucket}/{key}")].clone())
+    }
+}
+
+#[derive(Default)]
+struct FakeGlue {
+    /// Errors to answer before succeeding.
+    errors: Mutex<VecDeque<ErrorKind>>,
+    runs: Mutex<Vec<(String, Vec<(String, String)>)>>,
+    calls: AtomicUsize,
+}
+
+impl JobLauncher for FakeGlue {
+    async fn start_run(
+        &self,
+        job: &str,
+        arguments: &[(String, String)],
+    ) -> Result<String, AwsError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(kind) = self.errors.lock().unwrap().pop_front() {
+            return Err(AwsError {
+                service: "glue",
+                operation: "StartJobRun",
+                target: job.into(),
+                message: "ConcurrentRunsExceededException".into(),
+                kind,
+            });
+        }
+        let mut runs = self.runs.lock().unwrap();
+        let id = format!("jr_{}", runs.len() + 1);
+        runs.push((id.clone(), arguments.to_vec()));
+        Ok(id)
+    }
+    async fn run_arguments(
+        &self,
+        _job: &str,
+        run_id: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        Ok(self
+            .runs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(id, _)| id == run_id)
+            .unwrap()
+            .1
+            .clone())
+    }
+}
+
+/// The ledger semantics of DESIGN.md §4 over a map (the sequencer guard included).
+#[derive(Default)]
+struct MemLedger {
+    items: Mutex<HashMap<String, LedgerItem>>,
+    latest: Mutex<HashMap<String, String>>,
+}
+
+fn lost(op: &'static str, id: &str) -> LedgerError {
+    LedgerError {
+        backend: "memory",
+        operation: op,
+        id: id.into(),
+        message: "condition failed".into(),
+        retryable: false,
+    }
+}
+
+impl Ledger for MemLedger {
+    async fn claim(&self, o: &ObjectVersion, req: &ClaimRequest) -> Result<Claim, LedgerError> {
+        let mut items = self.items.lock().unwrap();
+        let id = o.id();
+        match claim_decision(items.get(&id), req.now_ms, req.max_attempts) {
+            ClaimCheck::Held(status) => {
+                return Ok(Claim::Duplicate {
+                    status,
+                    job_run_id: items[&id].job_run_id.clone(),
+                });
+            }
+            ClaimCheck::Exhausted => {
+                return Ok(Claim::Exhausted {
+                    attempts: items[&id].attempts,
+                });
+            }
+            ClaimCheck::Claimable => {}
+        }
+        if let Some(seq) = &o.sequencer {
+            let mut latest = self.latest.lock().unwrap();
+            let key = sequencer_sort_key(seq);
+            if let Some(newer) = latest.get(&o.key_uri()).filter(|n| **n > key) {
+                return Ok(Claim::Superseded {
+                    newer: newer.clone(),
+                });
+            }
+            latest.insert(o.key_uri(), key);
+        }
+        let attempts = items.get(&id).map_or(0, |i| i.attempts) + 1;
+        let mut item = LedgerItem::new(&id, Status::InProgress, &req.owner, req.lease_until_ms);
+        item.attempts = attempts;
+        items.insert(id, item);
+        Ok(Claim::Claimed {
+            attempt: Some(attempts),
+        })
+    }
+    async fn start(
+        &self,
+        id: &str,
+        owner: &str,
+        run: &str,
+        _lease: i64,
+    ) -> Result<(), LedgerError> {
+        let mut items = self.items.lock().unwrap();
+        match items.get_mut(id) {
+            Some(i) if i.status == Status::InProgress && i.owner == owner => {
+                i.status = Status::Started;
+                i.job_run_id = Some(run.into());
+                Ok(())
+            }
+            _ => Err(lost("start", id)),
+        }
+    }
+    async fn release(&self, id: &str, owner: &str) -> Result<(), LedgerError> {
+        let mut items = self.items.lock().unwrap();
+        if items
+            .get(id)
+            .is_some_and(|i| i.status == Status::InProgress && i.owner == owner)
+        {
+            items.remove(id);
+        }
+        Ok(())
+    }
+    async fn finish(&self, id: &str, run: &str, result: &RunResult) -> Result<u32, LedgerError> {
+        let mut items = self.items.lock().unwrap();
+        match items.get_mut(id) {
+            Some(i) if i.status == Status::Started && i.job_run_id.as_deref() == Some(run) => {
+                i.status = match result {
+                    RunResult::Succeeded => Status::Succeeded,
+                    RunResult::Failed(_) => Status::Failed,
+                };
+                Ok(i.attempts)
+            }
+            _ => Err(lost("finish", id)),
+        }
+    }
+    async fn get(&self, id: &str) -> Result<Option<LedgerItem>, LedgerError> {
+        Ok(self.items.lock().unwrap().get(id).cloned())
+    }
+}
+
+fn config(mode: Mode) -> TriggerConfig {
+    TriggerConfig {
+        ledger_table: "ledger".into(),
+        glue_job: "transform".into(),
+        mode,
+        manifest_bucket: Some("code".into()),
+        manifest_prefix: "tmp/manifests/".into(),
+        raw_bucket: Some("raw".into()),
+        raw_prefix: "logs/".into(),
+        max_attempts: 2,
+        ttl_days: 30,
+        metrics_namespace: "loglake".into(),
+    }
+}
+
+fn handler(mode: Mode) -> Handler<FakeS3, FakeGlue, MemLedger> {
+    Handler {
+        config: config(mode),
+        store: FakeS3::default(),
+        launcher: FakeGlue::default(),
+        ledger: MemLedger::default(),
+    }
+}
+
+fn inv(request: &str, budget_ms: i64) -> Invocation {
+    Invocation {
+        request_id: request.into(),
+        deadline_ms: now_ms() + budget_ms,
+    }
+}
+
+fn eventbridge(bucket: &str, key: &str, version: &str, sequencer: &str) -> Value {
+    json!({"version": "0", "source": "aws.s3", "detail-type": "Object Created",
+        "detail": {"bucket": {"name": bucket},
+            "object": {"key": key, "size": 10, "etag": "e", "version-id": version, "sequencer": sequencer},
+            "reason": "PutObject"}})
+}
+
+fn sqs(messages: &[(&str, Value)]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| json!({"messageId": id, "eventSource": "aws:sqs", "body": body.to_string()}))
+        .collect();
+    json!({ "Records": records })
+}
+
+fn outcomes(r: &Response) -> Vec<Outcome> {
+    r.objects.iter().map(|o| o.outcome).collect()
+}
+
+#[tokio::test]
+async fn duplicate_events_start_one_run() {
+    let h = handler(Mode::PerObject);
+    h.store.put("raw", "logs/a.json", 10, "v1");
+    let ev = eventbridge("raw", "logs/a.json", "v1", "0A");
+    let first = h.handle(&ev, &inv("r1", 30_000)).await;
+    assert_eq!(outcomes(&first), [Outcome::Started]);
+    assert_eq!(first.objects[0].job_run_id.as_deref(), Some("jr_1"));
+    for request in ["r2", "r3"] {
+        let again = h.handle(&ev, &inv(request, 30_000)).await;
+        assert_eq!(outcomes(&again), [Outcome::Duplicate]);
+        assert_eq!(again.metrics.duplicates_skipped, 1);
+    }
+    assert_eq!(h.launcher.calls.load(Ordering::SeqCst), 1);
+    let out = first.into_lambda_result().unwrap();
+    assert_eq!(out["objects"][0]["outcome"], "started");
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_start_one_run() {
+    let h = handler(Mode::PerObject);
+    h.store.put("raw", "logs/a.json", 10, "v1");
+    let ev = eventbridge("raw", "logs/a.json", "v1", "0A");
+    let invs: Vec<Invocation> = (0..8).map(|i| inv(&format!("r{i}"), 30_000)).collect();
+    let all = futures::future::join_all(invs.iter().map(|i| h.handle(&ev, i))).await;
+    let started = all
+        .iter()
+        .filter(|r| outcomes(r) == [Outcome::Started])
+        .count();
+    assert_eq!(started, 1);
+    assert_eq!(h.launcher.runs.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn filters_skip_without_aws_calls() {
+    let h = handler(Mode::PerObject);
+    for (bucket, key) in [
+        ("other", "logs/a.json"),
+        ("raw", "elsewhere/a.json"),
+        ("raw", "logs/dir/"),
+    ] {
+        let r = h
+            .handle(&eventbridge(bucket, key, "v", "01"), &inv("r", 30_000))
+            .await;
+        assert_eq!(outcomes(&r), [Outcome::Skipped], "{bucket}/{key}");
+    }
+    assert_eq!(h.store.heads.load(Ordering::SeqCst), 0);
+    // Gone by the time of the event: HeadObject says so (literal, then decoded: 2 calls).
+    let r = h
+        .handle(
+            &eventbridge("raw", "logs/gone+now.json", "v", "01"),
+            &inv("r", 30_000),
+        )
+        .await;
+    assert_eq!(outcomes(&r), [Outcome::Skipped]);
+    assert_eq!(h.store.heads.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn eventbridge_keys_are_confirmed_literal_then_decoded() {
+    let h = handler(Mode::PerObject);
+    h.store.put("raw", "logs/a b.json", 10, "v1");
+    let r = h
+        .handle(
+            &eventbridge("raw", "logs/a+b.json", "v1", "01"),
+            &inv("r", 30_000),
+        )
+        .await;
+    assert_eq!(outcomes(&r), [Outcome::Started]);
+    assert_eq!(r.objects[0].key, "logs/a b.json");
+    let runs = h.launcher.runs.lock().unwrap();
+    assert!(
+        runs[0]
+            .1
+            .contains(&(ARG_KEY.into(), "logs/a b.json".into()))
+    );
+}
+
+#[tokio::test]
+async fn older_versions_are_superseded() {
+    let h = handler(Mode::PerObject);
+    h.store.put("raw", "logs/a.json", 10, "v2");
+    let r = h
+        .handle(
+            &eventbridge("raw", "logs/a.json", "v2", "00B0"),
+            &inv("r", 30_000),
+        )
+        .await;
+    assert_eq!(outcomes(&r), [Outcome::Started]);
+    h.store.put("raw", "logs/a.json", 10, "v1");
+    let late = h
+        .handle(
+            &eventbridge("raw", "logs/a.json", "v1", "00A0"),
+            &inv("r", 30_000),
+        )
+        .await;
+    assert_eq!(outcomes(&late), [Outcome::Skipped]);
+    assert!(
+        late.objects[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("superseded")
+    );
+}
+
+#[tokio::test]
+async fn throttled_starts_back_off_then_succeed() {
+    let h = handler(Mode::PerObject);
+    h.store.put("raw", "logs/a.json", 10, "v1");
+    h.launcher
+        .errors
+        .lock()
+        .unwrap()
+        .extend([ErrorKind::Throttled, ErrorKind::Throttled]);
+    let r = h
+        .handle(
+            &eventbridge("raw", "logs/a.json", "v1", "01"),
+            &inv("r", 30_000),
+        )
+        .await;
+    assert_eq!(outcomes(&r), [Outcome::Started]);
+    assert_eq!(r.metrics.start_retries, 2);
+}
+
+#[tokio::test]
+async fn a_run_that_cannot_start_releases_its_claim() {
+    let h = handler(Mode::PerObject);
+    h.store.put("raw", "logs/a.json", 10, "v1");
+    h.launcher
+        .errors
+        .lock()
+        .unwrap()
+        .extend([ErrorKind::Throttled; 64]);
+    // 1.5 s: the budget allows a few retries, then keeps its reserve.
+    let ev = eventbridge("raw", "logs/a.json", "v1", "01");
+    let r = h.handle(&ev, &inv("r1", 1_500)).await;
+    assert!(r.objects.is_empty());
+    assert_eq!(r.failures.len(), 1);
+    assert!(r.failures[0].error.retryable());
+    assert!(
+        h.ledger
+            .get("s3://raw/logs/a.json#v1")
+            .await
+            .unwrap()
+            .is_none(),
+        "claim released"
+    );
+    assert!(
+        r.clone().into_lambda_result().is_err(),
+        "the invocation fails, so Lambda retries"
+    );
+    // The retry claims again at once and starts.
+    h.launcher.errors.lock().unwrap().clear();
+    let retry = h.handle(&ev, &inv("r2", 30_000)).await;
+    assert_eq!(outcomes(&retry), [Outcome::Started]);
+}
+
+#[tokio::test]
+async fn batch_mode_one_manifest_one_run_and_partial_failures() {
+    let h = handler(Mode::Batch);
+    h.store.put("raw", "logs/a.json", 10, "v1");
+    h.store.put("raw", "logs/b.json", 20, "v1");
+    h.store.put("raw", "logs/c.json", 30, "v1");
+    h.store.failing.lock().unwrap().push("logs/c.json".into());
+    let ev = sqs(&[
+        ("m1", eventbridge("raw", "logs/a.json", "v1", "01")),
+        ("m2", eventbridge("raw", "logs/b.json", "v1", "01")),
+        ("m3", eventbridge("raw", "logs/c.json", "v1", "01")),
+        ("m4", json!({"Event": "s3:TestEvent", "Bucket": "raw"})),
+        ("m5", json!({"detail-type": "Object Created"})),
+    ]);
+    let r = h.handle(&ev, &inv("req-1", 30_000)).await;
+    assert_eq!(outcomes(&r), [Outcome::Started, Outcome::Started]);
+    assert_eq!(r.batch_item_failures(), ["m3"]);
+    let runs = h.launcher.runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        runs[0].1,
+        [(
+            ARG_MANIFEST.to_owned(),
+            "s3://code/tmp/manifests/req-1.jsonl".to_owned()
+        )]
+    );
+    let body = h.store.manifests.lock().unwrap()["s3://code/tmp/manifests/req-1.jsonl"].clone();
+    let entries = parse_manifest("m", &body).unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+        ["logs/a.json", "logs/b.json"]
+    );
+    let out = r.into_lambda_result().unwrap();
+    assert_eq!(
+        out,
+        json!({"batchItemFailures": [{"itemIdentifier": "m3"}]})
+    );
+}
+
+#[tokio::test]
+async fn run_ends_finish_items_and_restart_failures() {
+    let h = handler(Mode::Batch);
+    h.store.put("raw", "logs/a.json", 10, "v1");
+    h.store.put("raw", "logs/b.json", 20, "v1");
+    let ev = sqs(&[
+        ("m1", eventbridge("raw", "logs/a.json", "v1", "01")),
+        ("m2", eventbridge("raw", "logs/b.json", "v1", "01")),
+    ]);
+    h.handle(&ev, &inv("req-1", 30_000)).await;
+    let state = |run: &str, state: &str| {
+        json!({"source": "aws.glue", "detail-type": "Glue Job State Change",
+            "detail": {"jobName": "transform", "state": state, "jobRunId": run, "message": "boom"}})
+    };
+    // jr_1 failed: both objects (attempt 1 of 2) are claimed again and started in one new run.
+    let r = h
+        .handle(&state("jr_1", "FAILED"), &inv("req-2", 30_000))
+        .await;
+    assert_eq!(outcomes(&r), [Outcome::Started, Outcome::Started]);
+    assert_eq!(r.objects[0].job_run_id.as_deref(), Some("jr_2"));
+    assert_eq!(r.metrics.objects_failed, 2);
+    // A stale end of jr_1 changes nothing.
+    let stale = h
+        .handle(&state("jr_1", "SUCCEEDED"), &inv("req-3", 30_000))
+        .await;
+    assert_eq!(outcomes(&stale), [Outcome::Skipped, Outcome::Skipped]);
+    // jr_2 failed too: no attempts left.
+    let r = h
+        .handle(&state("jr_2", "FAILED"), &inv("req-4", 30_000))
+        .await;
+    assert_eq!(outcomes(&r), [Outcome::Failed, Outcome::Failed]);
+    assert_eq!(r.metrics.attempts_exhausted, 2);
+    let item = h
+        .ledger
+        .get("s3://raw/logs/a.json#v1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((item.status, item.attempts), (Status::Failed, 2));
+    // A new event for the exhausted version is skipped, not started.
+    let again = h
+        .handle(
+            &eventbridge("raw", "logs/a.json", "v1", "01"),
+            &inv("req-5", 30_000),
+        )
+        .await;
+    assert_eq!(outcomes(&again), [Outcome::Skipped]);
+    assert_eq!(h.launcher.runs.lock().unwrap().len(), 2);
+    // Other jobs and non-final states are not ours.
+    let other = json!({"source": "aws.glue", "detail-type": "Glue Job State Change",
+        "detail": {"jobName": "other", "state": "SUCCEEDED", "jobRunId": "jr_9"}});
+    assert!(
+        h.handle(&other, &inv("req-6", 30_000))
+            .await
+            .objects
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn per_object_run_success_is_recorded() {
+    let h = handler(Mode::PerObject);
+    h.store.put("raw", "logs/a.json", 10, "v1");
+    h.handle(
+        &eventbridge("raw", "logs/a.json", "v1", "01"),
+        &inv("r1", 30_000),
+    )
+    .await;
+    let done = json!({"source": "aws.glue", "detail-type": "Glue Job State Change",
+        "detail": {"jobName": "transform", "state": "SUCCEEDED", "jobRunId": "jr_1"}});
+    let r = h.handle(&done, &inv("r2", 30_000)).await;
+    assert_eq!(outcomes(&r), [Outcome::Succeeded]);
+    let item = h
+        .ledger
+        .get("s3://raw/logs/a.json#v1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.status, Status::Succeeded);
+}
+
+#[tokio::test]
+async fn unreadable_documents_fail_without_retry() {
+    let h = handler(Mode::PerObject);
+    let r = h.handle(&json!({"hello": 1}), &inv("r", 30_000)).await;
+    assert_eq!(r.failures.len(), 1);
+    assert!(!r.failures[0].error.retryable());
+    let e = r.into_lambda_result().unwrap_err();
+    assert!(e.to_string().contains("not an S3 event document"), "{e}");
+}
+
+/// The handler's own cost per event (AWS calls answered by in-memory fakes). Run by
+/// `scripts/bench-trigger.sh` in a release build; ignored in the test suite.
+#[tokio::test]
+#[ignore = "benchmark: scripts/bench-trigger.sh"]
+async fn handler_overhead() {
+    let h = handler(Mode::PerObject);
+    let n = 20_000;
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            let key = format!("logs/app/{i:06}.json");
+            h.store.put("raw", &key, 100, "v1");
+            eventbridge("raw", &key, "v1", &format!("{i:018X}"))
+        })
+        .collect();
+    let invocation = inv("bench", 60_000);
+    let t = std::time::Instant::now();
+    for ev in &events {
+        let r = h.handle(ev, &invocation).await;
+        assert_eq!(r.metrics.objects_started, 1);
+    }
+    let new = t.elapsed();
+    let t = std::time::Instant::now();
+    for ev in &events {
+        assert_eq!(
+            h.handle(ev, &invocation).await.metrics.duplicates_skipped,
+            1
+        );
+    }
+    let dup = t.elapsed();
+    println!(
+        "overhead per new object: {:.1} us; per duplicate: {:.1} us ({n} events each)",
+        new.as_secs_f64() * 1e6 / f64::from(n),
+        dup.as_secs_f64() * 1e6 / f64::from(n)
+    );
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Builds the deployable artifacts into build/ (DESIGN.md §5, §6):
+#   build/trigger_glue.zip   the trigger Lambda: an executable `bootstrap` for provided.al2023
+#   build/loglake            the CLI, shipped to the Glue job's workers with --extra-files
+# Both are built with cargo-zigbuild for glibc 2.17, so they run on Amazon Linux 2023 (and any
+# newer glibc), and link no OpenSSL (TLS is rustls). Tools come prebuilt from PyPI (pinned in
+# requirements-package.txt) into a venv; nothing else is downloaded.
+#
+# Usage: scripts/package.sh [trigger|glue|all]   (default: all)
+# Env:   LOGLAKE_ARCH=x86_64|arm64 (default x86_64; arm64 needs the aarch64 Rust std installed)
+#        CARGO_TARGET_DIR (default /var/tmp/loglake-target), LOGLAKE_PKG_VENV
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what="${1:-all}"
+case "$what" in trigger|glue|all) ;; *) echo "usage: scripts/package.sh [trigger|glue|all]" >&2; exit 2 ;; esac
+
+arch="${LOGLAKE_ARCH:-x86_64}"
+case "$arch" in
+  x86_64) triple=x86_64-unknown-linux-gnu ;;
+  arm64)  triple=aarch64-unknown-linux-gnu ;;
+  *) echo "error: LOGLAKE_ARCH=$arch is not x86_64 or arm64" >&2; exit 2 ;;
+esac
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/loglake-target}"
+venv="${LOGLAKE_PKG_VENV:-/var/tmp/loglake-pkg-venv}"
+max_glibc="2.17"       # what the binaries may need; Amazon Linux 2023 has 2.34
+max_bootstrap_mb=15    # issue 4's size budget for the Lambda binary
+
+# The tools, idempotently: pip runs only when requirements-package.txt changed.
+[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+want=$(sha256sum requirements-package.txt | cut -d' ' -f1)
+if [[ "$want" != "$(cat "$venv/.loglake-requirements" 2>/dev/null || true)" ]]; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-package.txt
+  echo "$want" >"$venv/.loglake-requirements"
+fi
+export PATH="$venv/bin:$PATH"
+
+mkdir -p build
+
+# Highest GLIBC_x.y symbol version a binary needs (2.17 and below run on Amazon Linux 2023).
+check_glibc() {
+  local bin=$1 need
+  need=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n1)
+  if [[ "$(printf '%s\n%s\n' "$need" "$max_glibc" | sort -V | tail -n1)" != "$max_glibc" ]]; then
+    echo "error: $bin needs GLIBC_$need, more than $max_glibc" >&2
+    return 1
+  fi
+  if objdump -p "$bin" | grep -E 'NEEDED.*(libssl|libcrypto)' >&2; then
+    echo "error: $bin links OpenSSL" >&2
+    return 1
+  fi
+  echo "$bin: needs GLIBC_$need at most; $(objdump -p "$bin" | awk '/NEEDED/ {printf "%s ", $2}')" >&2
+}
+
+build() { # build <package> <binary> <profile>: prints the built binary's path
+  local package=$1 bin=$2 profile=$3
+  echo "building $package ($bin, profile $profile) for $triple with glibc $max_glibc ..." >&2
+  cargo zigbuild --locked --profile "$profile" -p "$package" --bin "$bin" --target "$triple.$max_glibc" >&2
+  echo "$CARGO_TARGET_DIR/$triple/$profile/$bin"
+}
+
+if [[ "$what" == trigger || "$what" == all ]]; then
+  bin=$(build loglake-lambda bootstrap dist)
+  check_glibc "$bin"
+  size=$(stat -c %s "$bin")
+  echo "bootstrap: $((size / 1024 / 1024)) MiB ($size bytes)" >&2
+  if ((size > max_bootstrap_mb * 1024 * 1024)); then
+    echo "error: bootstrap is over ${max_bootstrap_mb} MiB" >&2
+    exit 1
+  fi
+  # A zip holding one executable `bootstrap`, written with Python's zipfile (no zip tool needed),
+  # with a fixed timestamp so the same binary gives the same zip (and Terraform's hash).
+  python3 - "$bin" build/trigger_glue.zip <<'PY'
+import sys, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
+info.external_attr = (0o100755 << 16)
+info.compress_type = zipfile.ZIP_DEFLATED
+with open(src, "rb") as f, zipfile.ZipFile(dst, "w") as z:
+    z.writestr(info, f.read(), compresslevel=9)
+PY
+  echo "wrote build/trigger_glue.zip ($(stat -c %s build/trigger_glue.zip) bytes)" >&2
+fi
+
+if [[ "$what" == glue || "$what" == all ]]; then
+  bin=$(build loglake loglake dist-glue)
+  check_glibc "$bin"
+  install -m 0755 "$bin" build/loglake
+  echo "wrote build/loglake ($(stat -c %s build/loglake) bytes)" >&2
+fi
