@@ -64,9 +64,10 @@ data "aws_iam_policy_document" "trigger" {
     }
   }
 
+  # Batch mode writes one manifest per run; a run's end reads it back to finish its items.
   statement {
-    sid       = "WriteManifests"
-    actions   = ["s3:PutObject"]
+    sid       = "BatchManifests"
+    actions   = ["s3:PutObject", "s3:GetObject"]
     resources = ["${local.code_arn}/tmp/manifests/*"]
   }
 

@@ -146,7 +146,9 @@ def main():
                LOGLAKE_LEDGER_TABLE=table, LOGLAKE_GLUE_JOB=job, LOGLAKE_RAW_BUCKET=raw,
                LOGLAKE_RAW_PREFIX="logs/")
     t0 = time.monotonic()
-    proc = subprocess.Popen([a.bootstrap], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out_path = os.environ.get("LOGLAKE_BENCH_LOG", "/tmp/loglake-bench-bootstrap.log")
+    out = open(out_path, "wb")
+    proc = subprocess.Popen([a.bootstrap], env=env, stdout=out, stderr=subprocess.STDOUT)
     with api.cv:
         api.cv.wait_for(lambda: api.first_next is not None, 30)
     init_ms = (api.first_next - t0) * 1000
@@ -154,7 +156,11 @@ def main():
     def run_all(evs):
         lat, outcomes = [], {}
         for ev in evs:
-            kind, body, secs = api.wait(api.push(ev))
+            try:
+                kind, body, secs = api.wait(api.push(ev))
+            except TimeoutError:
+                proc.kill()
+                raise SystemExit(f"no answer from {a.bootstrap} in 30 s; its output: {out_path}")
             if kind != "response":
                 raise SystemExit(f"invocation failed: {body.decode(errors='replace')}")
             for o in json.loads(body)["objects"]:

@@ -873,12 +873,11 @@ where
                 size: 0,
                 sequencer: None,
             }]),
-            _ => Err(TriggerError::RunArguments {
-                run_id: run_id.to_owned(),
-                message: format!(
-                    "neither {ARG_MANIFEST} nor {ARG_BUCKET}/{ARG_KEY}/{ARG_VERSION}: not started by the trigger"
-                ),
-            }),
+            // A run started by hand (a backfill, the console): no ledger items to move.
+            _ => {
+                tracing::info!(job_run_id = %run_id, "run not started by the trigger; no ledger items");
+                Ok(Vec::new())
+            }
         }
     }
 }

@@ -517,6 +517,16 @@ async fn run_ends_finish_items_and_restart_failures() {
         .await;
     assert_eq!(outcomes(&again), [Outcome::Skipped]);
     assert_eq!(h.launcher.runs.lock().unwrap().len(), 2);
+    // A run started by hand (no loglake arguments) has no items to finish: not an error.
+    h.launcher
+        .runs
+        .lock()
+        .unwrap()
+        .push(("jr_manual".into(), vec![]));
+    let manual = h
+        .handle(&state("jr_manual", "SUCCEEDED"), &inv("req-7", 30_000))
+        .await;
+    assert!(manual.objects.is_empty() && manual.failures.is_empty());
     // Other jobs and non-final states are not ours.
     let other = json!({"source": "aws.glue", "detail-type": "Glue Job State Change",
         "detail": {"jobName": "other", "state": "SUCCEEDED", "jobRunId": "jr_9"}});
