@@ -441,7 +441,9 @@ impl Ledger for DynamoDbLedger {
             .update_item()
             .table_name(&self.table)
             .key(ATTR_ID, s(id))
-            .condition_expression("#status = :started AND #job_run_id = :run")
+            .condition_expression(
+                "(#status = :started OR #status = :status) AND #job_run_id = :run",
+            )
             .expression_attribute_names("#status", ATTR_STATUS)
             .expression_attribute_names("#job_run_id", ATTR_JOB_RUN_ID)
             .expression_attribute_names("#error", ATTR_ERROR)
@@ -466,7 +468,7 @@ impl Ledger for DynamoDbLedger {
             Err(e) if is_condition_failure(&e) => Err(self.error(
                 "finish",
                 id,
-                format!("run {job_run_id} no longer owns the item (not STARTED with that run)"),
+                format!("run {job_run_id} no longer owns the item (not STARTED, or another result, with that run)"),
                 ErrorKind::Permanent,
             )),
             Err(e) => Err(self.sdk_error("finish", id, &e)),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use loglake_aws::{DynamoDbLedger, GlueJobs, S3Objects};
-use loglake_core::ledger::{ClaimRequest, Ledger, ObjectVersion, Status};
+use loglake_core::ledger::{ClaimRequest, Ledger, ObjectVersion, RunResult, Status};
 use loglake_testkit::{Moto, aws, fixtures_dir, unique};
 use loglake_trigger::config::{Mode, TriggerConfig};
 use loglake_trigger::handler::{
@@ -534,6 +534,21 @@ async fn per_object_run_end_is_recorded() {
     let id = format!("s3://{}/logs/app.json#{version}", env.raw);
     assert_eq!(
         status(&env, &id).await,
-        Some((Status::Succeeded, 1, Some(run)))
+        Some((Status::Succeeded, 1, Some(run.clone())))
     );
+    // The job records each object's result before its end event does: the same result again is
+    // fine, another one is refused (not retryable).
+    let ledger = &env.handler.ledger;
+    assert_eq!(
+        ledger
+            .finish(&id, &run, &RunResult::Succeeded)
+            .await
+            .unwrap(),
+        1
+    );
+    let e = ledger
+        .finish(&id, &run, &RunResult::Failed("late".into()))
+        .await
+        .unwrap_err();
+    assert!(!e.retryable, "{e}");
 }

@@ -347,7 +347,9 @@ pub trait Ledger: Send + Sync {
         owner: &str,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
 
-    /// STARTED with `job_run_id` → SUCCEEDED or FAILED. Returns the attempts made.
+    /// STARTED with `job_run_id` → SUCCEEDED or FAILED. Returns the attempts made. Idempotent
+    /// for the same run and result (the Glue job records each object's result, then the run's
+    /// end event records the run's); any other state, or another run, is an error.
     fn finish(
         &self,
         id: &str,

@@ -35,6 +35,7 @@
 mod catalog;
 mod error;
 mod pipeline;
+mod publish;
 mod state;
 mod store;
 mod watch;
@@ -45,6 +46,7 @@ pub use pipeline::{
     ObjectReport, Outcome, Pipeline, PipelineConfig, Progress, RunReport, owner_is_dead,
     owner_token,
 };
+pub use publish::Publisher;
 pub use state::{CatalogColumn, CatalogTable, Partition, StateDb, now_ms};
 pub use store::{Location, RawObject, RawStore, ignored_name, local_version, s3_store};
 pub use watch::{WatchOptions, watch};

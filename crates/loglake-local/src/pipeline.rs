@@ -10,15 +10,16 @@ use std::time::Duration;
 use loglake_core::CompiledSchema;
 use loglake_core::ledger::{Claim, ClaimRequest, Ledger, ObjectVersion, RunResult, Status};
 use loglake_transform::{
-    LocalOutput, Manifest, Source, Summary, TransformOptions, for_each_parallel, transform_reader,
+    LocalOutput, Source, Summary, TransformOptions, for_each_parallel, transform_reader,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::catalog::catalog_table;
 use crate::error::{Error, Result};
+use crate::publish::Publisher;
 use crate::state::{CatalogTable, Partition, StateDb, now_ms};
-use crate::store::{Location, OutputStore, RawObject, RawStore};
+use crate::store::{Location, RawObject, RawStore};
 
 /// Where a pipeline reads and writes.
 #[derive(Debug, Clone)]
@@ -187,13 +188,7 @@ enum Output {
     /// clean/ and quarantine/ are the root's folders: the transform writes in place.
     Direct(LocalOutput),
     /// Anywhere else (S3, other folders): staged under `<root>/.staging`, then published.
-    Staged(Box<Staged>),
-}
-
-struct Staged {
-    clean: OutputStore,
-    quarantine: OutputStore,
-    staging: PathBuf,
+    Staged(Box<Publisher>),
 }
 
 /// The local pipeline over one root.
@@ -246,11 +241,11 @@ impl Pipeline {
         let output = if clean == default_clean && quarantine == default_quarantine {
             Output::Direct(LocalOutput::new(&config.root))
         } else {
-            Output::Staged(Box::new(Staged {
-                clean: OutputStore::open(&clean)?,
-                quarantine: OutputStore::open(&quarantine)?,
-                staging: config.root.join(".staging"),
-            }))
+            Output::Staged(Box::new(Publisher::open(
+                &clean,
+                &quarantine,
+                config.root.join(".staging"),
+            )?))
         };
         let location = match &clean {
             Location::Local(dir) => std::path::absolute(dir)
@@ -478,12 +473,18 @@ impl Pipeline {
         };
         // The schema's record_path is applied by transform_reader itself.
         let opts = TransformOptions::default();
-        let sid = loglake_core::source_id(&source.name);
         let mut summary = match &self.output {
             Output::Direct(out) => {
                 transform_reader(reader, &source, &self.schema, out, &opts, bytes)?
             }
-            Output::Staged(st) => self.staged(reader, &source, &sid, st, &opts, bytes)?,
+            Output::Staged(publisher) => publisher.publish(
+                self.runtime.handle(),
+                reader,
+                &source,
+                &self.schema,
+                &opts,
+                bytes,
+            )?,
         };
         // A local file rewritten while we read it: the output is of a version we did not claim.
         if let Some(path) = &object.path {
@@ -522,83 +523,6 @@ impl Pipeline {
             .fetch_add(added as u64, Ordering::Relaxed);
         summary.source = object.display.clone();
         Ok(summary)
-    }
-
-    fn staged(
-        &self,
-        reader: impl Read + Send,
-        source: &Source,
-        sid: &str,
-        st: &Staged,
-        opts: &TransformOptions,
-        bytes: &(dyn Fn(u64) + Sync),
-    ) -> Result<Summary> {
-        let Staged {
-            clean,
-            quarantine,
-            staging,
-        } = st;
-        let rt = self.runtime.handle();
-        let table = self.schema.table();
-        let dir = staging.join(format!("{sid}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = LocalOutput::new(&dir);
-        let table_dir = out.table_dir(table);
-        let manifest_rel = format!("_manifests/{sid}.json");
-        let manifest_path = out.manifest_path(table, sid);
-        // The previous version's manifest: the transform removes what the new version does not
-        // rewrite, and we mirror those removals.
-        clean.download(rt, &format!("{table}/{manifest_rel}"), &manifest_path)?;
-        let old = Manifest::read(&manifest_path)?.unwrap_or_default();
-        let result = (|| -> Result<Summary> {
-            let mut summary = transform_reader(reader, source, &self.schema, &out, opts, bytes)?;
-            let rel = |p: &str| -> String {
-                Path::new(p)
-                    .strip_prefix(&table_dir)
-                    .map(|r| r.to_string_lossy().replace('\\', "/"))
-                    .unwrap_or_else(|_| p.to_owned())
-            };
-            let new_files: Vec<String> = summary.files.iter().map(|f| rel(f)).collect();
-            // 1. A manifest naming old and new files, so a crash never leaves an unlisted file.
-            let mut union = old.clone();
-            union.source = source.name.clone();
-            union.files.extend(new_files.iter().cloned());
-            let union_path = dir.join("union.json");
-            union.write(&union_path)?;
-            clean.upload(rt, &union_path, &format!("{table}/{manifest_rel}"))?;
-            // 2. Data files, 3. quarantine, 4. removals, 5. the final manifest.
-            for f in &new_files {
-                clean.upload(rt, &table_dir.join(f), &format!("{table}/{f}"))?;
-            }
-            let q_rel = format!("{table}/{sid}.ndjson.gz");
-            match &summary.quarantine_file {
-                Some(q) => quarantine.upload(rt, Path::new(q), &q_rel)?,
-                None => quarantine.delete(rt, &q_rel)?,
-            }
-            let removed: Vec<String> = summary.removed_files.iter().map(|f| rel(f)).collect();
-            for f in &removed {
-                clean.delete(rt, &format!("{table}/{f}"))?;
-            }
-            if manifest_path.exists() {
-                clean.upload(rt, &manifest_path, &format!("{table}/{manifest_rel}"))?;
-            } else {
-                clean.delete(rt, &format!("{table}/{manifest_rel}"))?;
-            }
-            summary.files = new_files
-                .iter()
-                .map(|f| clean.display(&format!("{table}/{f}")))
-                .collect();
-            summary.removed_files = removed
-                .iter()
-                .map(|f| clean.display(&format!("{table}/{f}")))
-                .collect();
-            if summary.quarantine_file.is_some() {
-                summary.quarantine_file = Some(quarantine.display(&q_rel));
-            }
-            Ok(summary)
-        })();
-        let _ = std::fs::remove_dir_all(&dir);
-        result
     }
 
     /// Releases this process's live claims (clean shutdown). Returns how many.

@@ -618,7 +618,7 @@ impl Ledger for StateDb {
         self.ledger_op("finish", id, |tx| {
             let n = tx.execute(
                 "UPDATE ledger SET status = ?3, error = ?4, updated_ms = ?5 \
-                 WHERE id = ?1 AND status = 'STARTED' AND job_run_id = ?2",
+                 WHERE id = ?1 AND status IN ('STARTED', ?3) AND job_run_id = ?2",
                 params![id, job_run_id, status.as_str(), error, now_ms()],
             )?;
             if n != 1 {

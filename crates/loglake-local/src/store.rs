@@ -129,6 +129,8 @@ pub struct RawObject {
     pub version: ObjectVersion,
     /// Local file (for a local store).
     pub path: Option<PathBuf>,
+    /// The S3 version to read (`None`: the current one).
+    pub version_id: Option<String>,
     /// As users see it.
     pub display: String,
 }
@@ -196,6 +198,17 @@ impl RawStore {
     pub fn list(&self, state: &StateDb, rt: &Handle) -> Result<Vec<RawObject>> {
         match self {
             RawStore::Local { dir } => list_local(dir, state),
+            RawStore::S3 { .. } => self.list_remote(rt),
+        }
+    }
+
+    /// Lists an S3 store's objects (as [`RawStore::list`]).
+    pub fn list_remote(&self, rt: &Handle) -> Result<Vec<RawObject>> {
+        match self {
+            RawStore::Local { dir } => Err(Error::Usage(format!(
+                "`{}` is a folder, not an S3 prefix",
+                dir.display()
+            ))),
             RawStore::S3 {
                 store,
                 bucket,
@@ -239,6 +252,7 @@ impl RawStore {
                                 sequencer: None,
                             },
                             path: None,
+                            version_id: None,
                         }
                     })
                     .collect();
@@ -246,6 +260,54 @@ impl RawStore {
                 Ok(out)
             }
         }
+    }
+
+    /// One S3 object by key (and version id), checked to exist: the transform's `s3://` input.
+    pub fn object(&self, key: &str, version_id: Option<&str>, rt: &Handle) -> Result<RawObject> {
+        let RawStore::S3 { store, bucket, .. } = self else {
+            return Err(Error::Usage(
+                "a single object by key needs an s3:// store".into(),
+            ));
+        };
+        let display = format!("s3://{bucket}/{key}");
+        let path = obj_path(&display, key)?;
+        let options = object_store::GetOptions {
+            version: version_id.map(str::to_owned),
+            head: true,
+            ..Default::default()
+        };
+        let meta = rt
+            .block_on(store.get_opts(&path, options))
+            .map_err(|e| Error::Store {
+                location: display.clone(),
+                message: match e {
+                    object_store::Error::NotFound { .. } => format!(
+                        "not found{}; check the bucket, key and version",
+                        version_id
+                            .map(|v| format!(" (version {v})"))
+                            .unwrap_or_default()
+                    ),
+                    other => other.to_string(),
+                },
+            })?
+            .meta;
+        let version = version_id
+            .map(str::to_owned)
+            .or(meta.version)
+            .or_else(|| meta.e_tag.map(|e| e.trim_matches('"').to_owned()))
+            .unwrap_or_default();
+        Ok(RawObject {
+            display,
+            version: ObjectVersion {
+                store: format!("s3://{bucket}"),
+                key: key.to_owned(),
+                version,
+                size: meta.size,
+                sequencer: None,
+            },
+            path: None,
+            version_id: version_id.map(str::to_owned),
+        })
     }
 
     /// Opens an object for streaming. For S3 the reader pulls the body chunk by chunk from the
@@ -262,8 +324,12 @@ impl RawStore {
             }
             RawStore::S3 { store, .. } => {
                 let path = obj_path(&object.display, &object.version.key)?;
+                let options = object_store::GetOptions {
+                    version: object.version_id.clone(),
+                    ..Default::default()
+                };
                 let stream = rt
-                    .block_on(store.get(&path))
+                    .block_on(store.get_opts(&path, options))
                     .map_err(|e| Error::Store {
                         location: object.display.clone(),
                         message: e.to_string(),
@@ -392,6 +458,7 @@ fn list_local(dir: &Path, state: &StateDb) -> Result<Vec<RawObject>> {
                 sequencer: Some(sequencer),
             },
             path: Some(path),
+            version_id: None,
         });
     }
     Ok(out)

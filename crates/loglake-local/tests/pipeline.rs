@@ -283,6 +283,9 @@ fn ledger_transitions_follow_the_design() {
         block(db.finish(&id, "run-b", &RunResult::Failed("boom".into()))).unwrap(),
         1
     );
+    // The same result again (the job, then its end event) is fine; another result is not.
+    block(db.finish(&id, "run-b", &RunResult::Failed("boom".into()))).unwrap();
+    assert!(block(db.finish(&id, "run-b", &RunResult::Succeeded)).is_err());
     // FAILED with attempts left → claimable (attempt 2); then exhausted.
     assert_eq!(
         block(db.claim(&o, &request("c", 60_000))).unwrap(),

@@ -207,11 +207,15 @@ impl Ledger for MemLedger {
     async fn finish(&self, id: &str, run: &str, result: &RunResult) -> Result<u32, LedgerError> {
         let mut items = self.items.lock().unwrap();
         match items.get_mut(id) {
-            Some(i) if i.status == Status::Started && i.job_run_id.as_deref() == Some(run) => {
-                i.status = match result {
+            Some(i) if i.job_run_id.as_deref() == Some(run) => {
+                let to = match result {
                     RunResult::Succeeded => Status::Succeeded,
                     RunResult::Failed(_) => Status::Failed,
                 };
+                if i.status != Status::Started && i.status != to {
+                    return Err(lost("finish", id));
+                }
+                i.status = to;
                 Ok(i.attempts)
             }
             _ => Err(lost("finish", id)),

@@ -7,7 +7,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 mod local;
 mod trigger;
@@ -16,7 +16,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use loglake_core::{CompiledSchema, Schema};
-use loglake_transform::{LocalOutput, TransformOptions, for_each_parallel, transform_file};
+use loglake_transform::{
+    LocalOutput, Source, TransformOptions, for_each_parallel, transform_file, transform_reader,
+};
 
 #[derive(Parser)]
 #[command(
@@ -113,12 +115,18 @@ struct GenArgs {
 
 #[derive(clap::Args)]
 struct TransformArgs {
-    /// Input files or folders (folders are read recursively; hidden files are skipped).
+    /// Input files or folders (folders are read recursively; hidden files are skipped), or
+    /// S3 objects `s3://bucket/key` and prefixes `s3://bucket/prefix/` (trailing `/`), read with
+    /// the standard AWS environment (`AWS_ENDPOINT_URL` for other S3 servers).
     #[arg(long, num_args = 1.., required = true)]
-    input: Vec<PathBuf>,
-    /// Output root folder.
+    input: Vec<String>,
+    /// Output root: a folder or `s3://bucket/prefix` (files go to `<root>/clean/<table>/…` and
+    /// `<root>/quarantine/<table>/…`).
     #[arg(long)]
     output: String,
+    /// The S3 version to read (one `s3://bucket/key` input only).
+    #[arg(long)]
+    version_id: Option<String>,
     /// Schema file (JSON). Default: the built-in `schemas/app_logs.json`.
     #[arg(long)]
     schema: Option<PathBuf>,
@@ -326,30 +334,125 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
-fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
-    if args.output.starts_with("s3://") {
-        bail!(usage(format!(
-            "`--output {}`: S3 output is not available in this build yet\nhint: write to a local folder",
-            args.output
-        )));
+/// One input of `loglake transform`.
+enum Work {
+    File(PathBuf),
+    Object(loglake_local::RawObject, Arc<loglake_local::RawStore>),
+}
+
+impl Work {
+    fn display(&self) -> String {
+        match self {
+            Work::File(p) => p.display().to_string(),
+            Work::Object(o, _) => o.display.clone(),
+        }
     }
+}
+
+/// Where `loglake transform` writes.
+enum Sink {
+    /// A local folder: written in place.
+    Local(LocalOutput),
+    /// S3: staged locally, then uploaded; the staging folder is removed on drop.
+    Remote(
+        loglake_local::Publisher,
+        #[allow(dead_code)] tempfile::TempDir,
+    ),
+}
+
+/// Resolves the inputs: local files (folders expanded) and S3 objects (prefixes listed).
+fn resolve_inputs(
+    args: &TransformArgs,
+    rt: Option<&tokio::runtime::Runtime>,
+) -> anyhow::Result<Vec<Work>> {
+    let mut work = Vec::new();
+    let remote: Vec<&String> = args
+        .input
+        .iter()
+        .filter(|i| i.starts_with("s3://"))
+        .collect();
+    if args.version_id.is_some() && (remote.len() != 1 || args.input.len() != 1) {
+        bail!(usage(
+            "`--version-id` needs exactly one `s3://bucket/key` input"
+        ));
+    }
+    for input in &args.input {
+        if !input.starts_with("s3://") {
+            work.extend(
+                expand_inputs(&[PathBuf::from(input)])?
+                    .into_iter()
+                    .map(Work::File),
+            );
+            continue;
+        }
+        let (Some(rt), loglake_local::Location::S3 { bucket, prefix }) = (
+            rt,
+            loglake_local::Location::parse(input).map_err(|e| usage(e.to_string()))?,
+        ) else {
+            continue;
+        };
+        let listing = input.ends_with('/') || prefix.is_empty();
+        let location = loglake_local::Location::S3 {
+            bucket: bucket.clone(),
+            prefix: if listing {
+                prefix.clone()
+            } else {
+                String::new()
+            },
+        };
+        let store = Arc::new(loglake_local::RawStore::open(&location)?);
+        if listing {
+            let found = store.list_remote(rt.handle())?;
+            if found.is_empty() {
+                bail!(usage(format!("`{input}`: no objects under this prefix")));
+            }
+            work.extend(found.into_iter().map(|o| Work::Object(o, store.clone())));
+        } else {
+            let object = store.object(&prefix, args.version_id.as_deref(), rt.handle())?;
+            work.push(Work::Object(object, store));
+        }
+    }
+    Ok(work)
+}
+
+fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
     let schema = load_schema(args.schema.as_deref())?;
-    let files = expand_inputs(&args.input)?;
+    let remote =
+        args.output.starts_with("s3://") || args.input.iter().any(|i| i.starts_with("s3://"));
+    let rt = if remote {
+        Some(local::runtime()?)
+    } else {
+        None
+    };
+    let files = resolve_inputs(args, rt.as_ref())?;
     if args.source.is_some() && files.len() != 1 {
         bail!(usage(format!(
             "`--source` names one object, but {} input files were given",
             files.len()
         )));
     }
-    let out = LocalOutput::new(&args.output);
+    let sink = if args.output.starts_with("s3://") {
+        let root =
+            loglake_local::Location::parse(&args.output).map_err(|e| usage(e.to_string()))?;
+        let staging = tempfile::Builder::new()
+            .prefix("loglake-staging-")
+            .tempdir()
+            .context("cannot create a staging folder (set TMPDIR)")?;
+        let publisher = loglake_local::Publisher::for_root(&root, staging.path().to_owned())?;
+        Sink::Remote(publisher, staging)
+    } else {
+        Sink::Local(LocalOutput::new(&args.output))
+    };
     let opts = TransformOptions::default();
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let total: u64 = files
         .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
+        .map(|w| match w {
+            Work::File(f) => std::fs::metadata(f).map_or(0, |m| m.len()),
+            Work::Object(o, _) => o.version.size,
+        })
         .sum();
     let bar = progress_bar(total, args.quiet);
     let progress = |n: u64| bar.inc(n);
@@ -365,17 +468,56 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
         pending: Default::default(),
         problems: false,
     });
-    let work = |path: &PathBuf| {
-        transform_file(
-            path,
-            args.source.as_deref(),
-            &schema,
-            &out,
-            &opts,
-            &progress,
-        )
+    let work = |w: &Work| -> anyhow::Result<loglake_transform::Summary> {
+        let source_name = args.source.as_deref();
+        match (w, &sink) {
+            (Work::File(path), Sink::Local(out)) => Ok(transform_file(
+                path,
+                source_name,
+                &schema,
+                out,
+                &opts,
+                &progress,
+            )?),
+            (Work::File(path), Sink::Remote(publisher, _)) => {
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot open `{}`", path.display()))?;
+                let name = match source_name {
+                    Some(n) => n.to_owned(),
+                    None => std::path::absolute(path)?.display().to_string(),
+                };
+                let source = Source {
+                    name,
+                    display: path.display().to_string(),
+                };
+                let rt = rt
+                    .as_ref()
+                    .map(|r| r.handle().clone())
+                    .context("no runtime")?;
+                Ok(publisher.publish(&rt, file, &source, &schema, &opts, &progress)?)
+            }
+            (Work::Object(object, store), sink) => {
+                let rt = rt
+                    .as_ref()
+                    .map(|r| r.handle().clone())
+                    .context("no runtime")?;
+                let reader = store.reader(object, &rt)?;
+                let source = Source {
+                    name: source_name.map_or_else(|| object.version.source_name(), str::to_owned),
+                    display: object.display.clone(),
+                };
+                Ok(match sink {
+                    Sink::Local(out) => {
+                        transform_reader(reader, &source, &schema, out, &opts, &progress)?
+                    }
+                    Sink::Remote(publisher, _) => {
+                        publisher.publish(&rt, reader, &source, &schema, &opts, &progress)?
+                    }
+                })
+            }
+        }
     };
-    let done = |i: usize, result: loglake_transform::Result<loglake_transform::Summary>| {
+    let done = |i: usize, result: anyhow::Result<loglake_transform::Summary>| {
         let (value, problem) = match result {
             Ok(summary) => {
                 let problem = summary.records_quarantined > 0;
@@ -384,7 +526,7 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
             Err(err) => {
                 bar.suspend(|| eprintln!("error: {err}"));
                 let line = serde_json::json!({
-                    "source": files[i].display().to_string(),
+                    "source": files[i].display(),
                     "error": err.to_string(),
                 });
                 (line.to_string(), true)

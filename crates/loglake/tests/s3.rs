@@ -210,3 +210,174 @@ fn run_and_query_on_s3() {
         processed[0]["summary"]["files"].as_array().unwrap().len()
     );
 }
+
+/// `loglake transform` with `s3://` input (a pinned version, and a prefix) and `s3://` output
+/// writes the same bytes, names and counts as the local-file path for the same source name.
+#[test]
+fn transform_s3_in_s3_out_matches_the_local_path() {
+    let Some(moto) = Moto::start() else { return };
+    let (raw, clean) = (
+        loglake_testkit::unique("traw"),
+        loglake_testkit::unique("tclean"),
+    );
+    let gen_dir = tempfile::tempdir().unwrap();
+    let g = Command::new(env!("CARGO_BIN_EXE_loglake"))
+        .args(["gen", "--out", gen_dir.path().to_str().unwrap()])
+        .args(["--files", "2", "--lines", "20000", "--seed", "11", "--gzip"])
+        .output()
+        .unwrap();
+    assert!(g.status.success());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(gen_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let key = "logs/app one.json.gz";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (s3, v1) = rt.block_on(async {
+        let sdk = loglake_testkit::aws::sdk(&moto).await;
+        let s3 = loglake_testkit::aws::s3(&sdk);
+        loglake_testkit::aws::bucket(&s3, &raw, true).await;
+        loglake_testkit::aws::bucket(&s3, &clean, false).await;
+        let mut versions = Vec::new();
+        for f in &files {
+            let body = aws_sdk_s3::primitives::ByteStream::from(std::fs::read(f).unwrap());
+            let out = s3
+                .put_object()
+                .bucket(&raw)
+                .key(key)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            versions.push(out.version_id().unwrap().to_owned());
+        }
+        (s3, versions[0].clone())
+    });
+
+    // The first version, pinned, from S3 to S3.
+    let t = Instant::now();
+    let remote = loglake(
+        &moto,
+        &[
+            "transform",
+            "--quiet",
+            "--input",
+            &format!("s3://{raw}/{key}"),
+        ],
+    );
+    assert_eq!(remote.status.code(), Some(2), "--output is required");
+    let remote = loglake(
+        &moto,
+        &[
+            "transform",
+            "--quiet",
+            "--input",
+            &format!("s3://{raw}/{key}"),
+            "--version-id",
+            &v1,
+            "--output",
+            &format!("s3://{clean}/out"),
+        ],
+    );
+    let s3_time = t.elapsed();
+    let stderr = String::from_utf8_lossy(&remote.stderr);
+    let summary = &lines(&remote)[0];
+    assert_eq!(summary["source"], format!("s3://{raw}/{key}"), "{stderr}");
+
+    // The same bytes from a local file, with the same source name, to a folder.
+    let out = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let local = loglake(
+        &moto,
+        &[
+            "transform",
+            "--quiet",
+            "--input",
+            files[0].to_str().unwrap(),
+            "--source",
+            &format!("{raw}/{key}"),
+            "--output",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    let local_time = t.elapsed();
+    let expected = &lines(&local)[0];
+    for field in [
+        "records_in",
+        "records_written",
+        "records_quarantined",
+        "bytes_in",
+        "partitions",
+    ] {
+        assert_eq!(summary[field], expected[field], "{field}");
+    }
+    let mb = expected["bytes_in"].as_f64().unwrap() / 1e6;
+    println!(
+        "transform {mb:.1} MB: S3 -> S3 (moto) {:.1} MB/s, local -> local {:.1} MB/s (debug build)",
+        mb / s3_time.as_secs_f64(),
+        mb / local_time.as_secs_f64()
+    );
+    // Every file is where the contract says, byte for byte the local one.
+    let remote_files = summary["files"].as_array().unwrap();
+    assert_eq!(
+        remote_files.len(),
+        expected["files"].as_array().unwrap().len()
+    );
+    for f in remote_files {
+        let uri = f.as_str().unwrap();
+        let rel = uri
+            .strip_prefix(&format!("s3://{clean}/out/"))
+            .unwrap_or_else(|| panic!("{uri} is not under the output root"));
+        assert!(rel.starts_with("clean/app_logs/dt="), "{rel}");
+        let body = rt.block_on(async {
+            let k = format!("out/{rel}");
+            let o = s3.get_object().bucket(&clean).key(&k).send().await.unwrap();
+            o.body.collect().await.unwrap().into_bytes()
+        });
+        assert_eq!(
+            &body[..],
+            &std::fs::read(out.path().join(rel)).unwrap()[..],
+            "{rel}"
+        );
+    }
+    let q = summary["quarantine_file"].as_str().unwrap();
+    assert!(
+        q.starts_with(&format!("s3://{clean}/out/quarantine/app_logs/")),
+        "{q}"
+    );
+
+    // A prefix reads the current version (the second file).
+    let listed = loglake(
+        &moto,
+        &[
+            "transform",
+            "--quiet",
+            "--input",
+            &format!("s3://{raw}/logs/"),
+            "--output",
+            &format!("s3://{clean}/out"),
+        ],
+    );
+    let listed = lines(&listed);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["records_in"], 20_000);
+    // A missing object names itself.
+    let missing = loglake(
+        &moto,
+        &[
+            "transform",
+            "--quiet",
+            "--input",
+            &format!("s3://{raw}/logs/nope.json"),
+            "--output",
+            &format!("s3://{clean}/out"),
+        ],
+    );
+    assert_ne!(missing.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains(&format!("s3://{raw}/logs/nope.json")) && stderr.contains("not found"),
+        "{stderr}"
+    );
+}
