@@ -3,17 +3,20 @@
 //! The AWS side of loglake's narrow traits, over the official AWS SDK for Rust:
 //! - [`DynamoDbLedger`]: the idempotency ledger (DESIGN.md §4) — [`loglake_core::ledger::Ledger`];
 //! - [`S3Objects`]: `HeadObject` and batch manifests — `ObjectHead` + `ManifestStore`;
-//! - [`GlueJobs`]: `StartJobRun` / `GetJobRun` — `JobLauncher`.
+//! - [`GlueJobs`]: `StartJobRun` / `GetJobRun` — `JobLauncher`;
+//! - [`GlueCatalog`]: the table check against the schema and `BatchCreatePartition`.
 //!
 //! Every call's error is classified retryable or not ([`loglake_trigger::handler::ErrorKind`]).
 //! [`Clients::from_env`] builds the clients once per process from the standard AWS
 //! environment; `AWS_ENDPOINT_URL` points them at an emulator (moto), with path-style S3.
 
+mod catalog;
 mod dynamodb;
 mod error;
 mod glue;
 mod s3;
 
+pub use catalog::{CatalogError, ExpectedTable, GlueCatalog, RegisteredTable, differences};
 pub use dynamodb::DynamoDbLedger;
 pub use glue::GlueJobs;
 pub use s3::S3Objects;

@@ -127,6 +127,10 @@ struct TransformArgs {
     /// The S3 version to read (one `s3://bucket/key` input only).
     #[arg(long)]
     version_id: Option<String>,
+    /// Register the written partitions in this Glue Data Catalog table (`database.table`),
+    /// after checking, before any data is written, that its columns agree with the schema.
+    #[arg(long, value_name = "DATABASE.TABLE")]
+    catalog: Option<String>,
     /// Schema file (JSON). Default: the built-in `schemas/app_logs.json`.
     #[arg(long)]
     schema: Option<PathBuf>,
@@ -415,10 +419,54 @@ fn resolve_inputs(
     Ok(work)
 }
 
+/// Checks `database.table` in the Glue Data Catalog against the schema (exit 2 when they
+/// disagree, before any data is written).
+fn check_catalog(
+    name: &str,
+    schema: &CompiledSchema,
+    rt: Option<&tokio::runtime::Runtime>,
+) -> anyhow::Result<(loglake_aws::GlueCatalog, loglake_aws::RegisteredTable)> {
+    let Some((database, table)) = name.split_once('.') else {
+        bail!(usage(format!(
+            "`--catalog {name}`: expected DATABASE.TABLE"
+        )));
+    };
+    let rt = rt.context("no runtime")?;
+    let t = loglake_local::catalog_table(schema, database, "");
+    if t.name != table {
+        bail!(usage(format!(
+            "`--catalog {name}`: the schema's table is `{}`\nhint: pass --catalog {database}.{}",
+            t.name, t.name
+        )));
+    }
+    let expected = loglake_aws::ExpectedTable {
+        database: database.to_owned(),
+        name: table.to_owned(),
+        columns: t
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.kind.clone()))
+            .collect(),
+        partition_keys: t.partition_keys.iter().map(|c| c.name.clone()).collect(),
+    };
+    rt.block_on(async {
+        let glue = loglake_aws::GlueCatalog::from_env().await;
+        match glue.check(&expected).await {
+            Ok(table) => Ok((glue, table)),
+            Err(
+                e @ (loglake_aws::CatalogError::Missing { .. }
+                | loglake_aws::CatalogError::Mismatch { .. }),
+            ) => Err(usage(e.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
 fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
     let schema = load_schema(args.schema.as_deref())?;
-    let remote =
-        args.output.starts_with("s3://") || args.input.iter().any(|i| i.starts_with("s3://"));
+    let remote = args.output.starts_with("s3://")
+        || args.catalog.is_some()
+        || args.input.iter().any(|i| i.starts_with("s3://"));
     let rt = if remote {
         Some(local::runtime()?)
     } else {
@@ -442,6 +490,10 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
         Sink::Remote(publisher, staging)
     } else {
         Sink::Local(LocalOutput::new(&args.output))
+    };
+    let catalog = match &args.catalog {
+        None => None,
+        Some(name) => Some(check_catalog(name, &schema, rt.as_ref())?),
     };
     let opts = TransformOptions::default();
     let jobs = args
@@ -468,7 +520,7 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
         pending: Default::default(),
         problems: false,
     });
-    let work = |w: &Work| -> anyhow::Result<loglake_transform::Summary> {
+    let transform_one = |w: &Work| -> anyhow::Result<loglake_transform::Summary> {
         let source_name = args.source.as_deref();
         match (w, &sink) {
             (Work::File(path), Sink::Local(out)) => Ok(transform_file(
@@ -516,6 +568,14 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
                 })
             }
         }
+    };
+    let work = |w: &Work| -> anyhow::Result<loglake_transform::Summary> {
+        let summary = transform_one(w)?;
+        if let (Some((glue, table)), Some(rt)) = (&catalog, &rt) {
+            rt.block_on(glue.add_partitions(table, &summary.partitions))
+                .with_context(|| format!("registering the partitions of {}", w.display()))?;
+        }
+        Ok(summary)
     };
     let done = |i: usize, result: anyhow::Result<loglake_transform::Summary>| {
         let (value, problem) = match result {

@@ -381,3 +381,181 @@ fn transform_s3_in_s3_out_matches_the_local_path() {
         "{stderr}"
     );
 }
+
+/// Creates `database.app_logs` as infra/catalog.tf does, from the built-in schema; `tweak`
+/// changes the columns first (to make a table that disagrees with the schema).
+async fn glue_table(
+    glue: &aws_sdk_glue::Client,
+    database: &str,
+    location: &str,
+    tweak: impl Fn(&mut Vec<(String, String)>),
+) {
+    use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
+    let schema = loglake_core::Schema::default_app_logs()
+        .compile("built-in")
+        .unwrap();
+    let t = loglake_local::catalog_table(&schema, database, location);
+    let mut columns: Vec<(String, String)> = t
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.kind.clone()))
+        .collect();
+    tweak(&mut columns);
+    let column = |(n, ty): &(String, String)| Column::builder().name(n).r#type(ty).build().unwrap();
+    glue.create_database()
+        .database_input(DatabaseInput::builder().name(database).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let storage = StorageDescriptor::builder()
+        .set_columns(Some(columns.iter().map(column).collect()))
+        .location(location)
+        .input_format("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat")
+        .output_format("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat")
+        .serde_info(
+            SerDeInfo::builder()
+                .serialization_library(
+                    "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+                )
+                .build(),
+        )
+        .build();
+    let keys = t
+        .partition_keys
+        .iter()
+        .map(|c| column(&(c.name.clone(), c.kind.clone())))
+        .collect();
+    glue.create_table()
+        .database_name(database)
+        .table_input(
+            TableInput::builder()
+                .name("app_logs")
+                .table_type("EXTERNAL_TABLE")
+                .storage_descriptor(storage)
+                .set_partition_keys(Some(keys))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// `--catalog` registers the written partitions (twice is fine) and refuses, before writing
+/// anything, a table whose columns disagree with the schema.
+#[test]
+fn transform_registers_partitions_and_refuses_a_mismatched_table() {
+    let Some(moto) = Moto::start() else { return };
+    let (raw, clean) = (
+        loglake_testkit::unique("craw"),
+        loglake_testkit::unique("cclean"),
+    );
+    let (good, bad) = (
+        loglake_testkit::unique("db").replace('-', "_"),
+        loglake_testkit::unique("db").replace('-', "_"),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let location = format!("s3://{clean}/out/clean/app_logs");
+    let (s3, glue) = rt.block_on(async {
+        let sdk = loglake_testkit::aws::sdk(&moto).await;
+        let s3 = loglake_testkit::aws::s3(&sdk);
+        let glue = aws_sdk_glue::Client::new(&sdk);
+        loglake_testkit::aws::bucket(&s3, &raw, false).await;
+        loglake_testkit::aws::bucket(&s3, &clean, false).await;
+        glue_table(&glue, &good, &location, |_| {}).await;
+        glue_table(&glue, &bad, &location, |cols| {
+            cols.iter_mut().find(|(n, _)| n == "status").unwrap().1 = "string".into();
+            cols.retain(|(n, _)| n != "attributes");
+        })
+        .await;
+        let body = "{\"ts\":\"2024-05-01T07:08:09Z\",\"level\":\"info\",\"msg\":\"a\",\"status\":200}\n\
+                    {\"ts\":\"2024-05-01T09:00:00Z\",\"level\":\"warn\",\"msg\":\"b\",\"status\":\"503\"}\n";
+        s3.put_object()
+            .bucket(&raw)
+            .key("logs/a.json")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(body.as_bytes()))
+            .send()
+            .await
+            .unwrap();
+        (s3, glue)
+    });
+    let transform = |db: &str, prefix: &str| {
+        loglake(
+            &moto,
+            &[
+                "transform",
+                "--quiet",
+                "--input",
+                &format!("s3://{raw}/logs/a.json"),
+                "--output",
+                &format!("s3://{clean}/{prefix}"),
+                "--catalog",
+                &format!("{db}.app_logs"),
+            ],
+        )
+    };
+    let partitions = |db: &str| {
+        rt.block_on(async {
+            let out = glue
+                .get_partitions()
+                .database_name(db)
+                .table_name("app_logs")
+                .send()
+                .await
+                .unwrap();
+            let mut p: Vec<(Vec<String>, String)> = out
+                .partitions()
+                .iter()
+                .map(|p| {
+                    let loc = p
+                        .storage_descriptor()
+                        .and_then(|s| s.location())
+                        .unwrap_or_default();
+                    (p.values().to_vec(), loc.to_owned())
+                })
+                .collect();
+            p.sort();
+            p
+        })
+    };
+    for _ in 0..2 {
+        let run = transform(&good, "out");
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(
+            partitions(&good),
+            [
+                (
+                    vec!["2024-05-01".to_owned(), "07".to_owned()],
+                    format!("{location}/dt=2024-05-01/hr=07")
+                ),
+                (
+                    vec!["2024-05-01".to_owned(), "09".to_owned()],
+                    format!("{location}/dt=2024-05-01/hr=09")
+                ),
+            ]
+        );
+    }
+    let refused = transform(&bad, "bad");
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("column `status` is `string` in the catalog, `int` in the schema")
+            && stderr.contains("column `attributes` (string) is missing from the catalog"),
+        "{stderr}"
+    );
+    let written = rt.block_on(async {
+        s3.list_objects_v2()
+            .bucket(&clean)
+            .prefix("bad/")
+            .send()
+            .await
+            .unwrap()
+            .key_count()
+    });
+    assert_eq!(written, Some(0), "nothing written for a refused table");
+}

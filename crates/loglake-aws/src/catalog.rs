@@ -1,0 +1,273 @@
+//! The Glue Data Catalog: check that the table Terraform made agrees with the schema file before
+//! any data is written (a type mismatch would surface later as Athena's `HIVE_BAD_DATA`), and
+//! register the partitions a transform wrote (`BatchCreatePartition`; already registered is fine).
+
+use aws_sdk_glue::types::{PartitionInput, StorageDescriptor};
+use loglake_trigger::handler::{AwsError, ErrorKind, backoff_delay};
+
+use crate::error::aws_error;
+
+/// What the schema file says the table is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedTable {
+    /// Database.
+    pub database: String,
+    /// Table.
+    pub name: String,
+    /// Data columns: name and Hive type, in order.
+    pub columns: Vec<(String, String)>,
+    /// Partition key names, in order.
+    pub partition_keys: Vec<String>,
+}
+
+/// A catalog problem.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CatalogError {
+    /// A Glue call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The table is not in the catalog.
+    #[error(
+        "table `{database}.{table}` is not in the Glue Data Catalog\nhint: create it with Terraform (infra/catalog.tf), which reads the same schema file"
+    )]
+    Missing {
+        /// Database.
+        database: String,
+        /// Table.
+        table: String,
+    },
+    /// The catalog table disagrees with the schema file.
+    #[error(
+        "table `{database}.{table}` in the Glue Data Catalog disagrees with the schema file: {}\nhint: apply Terraform with this schema file (infra/catalog.tf), or pass the schema the table was made from",
+        .differences.join("; ")
+    )]
+    Mismatch {
+        /// Database.
+        database: String,
+        /// Table.
+        table: String,
+        /// Each difference, named.
+        differences: Vec<String>,
+    },
+}
+
+/// A table found in the catalog, ready for partitions.
+#[derive(Debug, Clone)]
+pub struct RegisteredTable {
+    database: String,
+    name: String,
+    location: String,
+    storage: StorageDescriptor,
+}
+
+impl RegisteredTable {
+    /// The table's location (`s3://…/clean/<table>`).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+}
+
+/// The Glue Data Catalog.
+#[derive(Debug, Clone)]
+pub struct GlueCatalog {
+    client: aws_sdk_glue::Client,
+}
+
+/// Compares the catalog's columns with the schema's; each difference named.
+pub fn differences(
+    expected: &ExpectedTable,
+    columns: &[(String, String)],
+    partition_keys: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, ty) in &expected.columns {
+        match columns.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            None => out.push(format!(
+                "column `{name}` ({ty}) is missing from the catalog"
+            )),
+            Some((_, got)) if !got.eq_ignore_ascii_case(ty) => out.push(format!(
+                "column `{name}` is `{got}` in the catalog, `{ty}` in the schema"
+            )),
+            Some(_) => {}
+        }
+    }
+    for (name, got) in columns {
+        if !expected
+            .columns
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            out.push(format!(
+                "column `{name}` ({got}) is in the catalog, not in the schema"
+            ));
+        }
+    }
+    let want: Vec<String> = expected
+        .partition_keys
+        .iter()
+        .map(|k| k.to_ascii_lowercase())
+        .collect();
+    let got: Vec<String> = partition_keys
+        .iter()
+        .map(|k| k.to_ascii_lowercase())
+        .collect();
+    if want != got {
+        out.push(format!(
+            "partition keys are [{}] in the catalog, [{}] in the schema",
+            got.join(", "),
+            want.join(", ")
+        ));
+    }
+    out
+}
+
+impl GlueCatalog {
+    /// Wraps a client.
+    pub fn new(client: aws_sdk_glue::Client) -> Self {
+        Self { client }
+    }
+
+    /// A client from the standard AWS environment.
+    pub async fn from_env() -> Self {
+        Self::new(aws_sdk_glue::Client::new(&crate::sdk_config().await))
+    }
+
+    /// Reads the table and checks it against the schema.
+    pub async fn check(&self, expected: &ExpectedTable) -> Result<RegisteredTable, CatalogError> {
+        let target = format!("{}.{}", expected.database, expected.name);
+        let out = self
+            .client
+            .get_table()
+            .database_name(&expected.database)
+            .name(&expected.name)
+            .send()
+            .await;
+        let table = match out {
+            Ok(o) => o.table,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_entity_not_found_exception()) =>
+            {
+                None
+            }
+            Err(e) => return Err(aws_error("glue", "GetTable", target, &e).into()),
+        };
+        let Some(table) = table else {
+            return Err(CatalogError::Missing {
+                database: expected.database.clone(),
+                table: expected.name.clone(),
+            });
+        };
+        let storage = table
+            .storage_descriptor
+            .clone()
+            .unwrap_or_else(|| StorageDescriptor::builder().build());
+        let columns: Vec<(String, String)> = storage
+            .columns()
+            .iter()
+            .map(|c| {
+                (
+                    c.name().to_owned(),
+                    c.r#type().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let keys: Vec<String> = table
+            .partition_keys()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect();
+        let differences = differences(expected, &columns, &keys);
+        if !differences.is_empty() {
+            return Err(CatalogError::Mismatch {
+                database: expected.database.clone(),
+                table: expected.name.clone(),
+                differences,
+            });
+        }
+        Ok(RegisteredTable {
+            database: expected.database.clone(),
+            name: expected.name.clone(),
+            location: storage
+                .location()
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_owned(),
+            storage,
+        })
+    }
+
+    /// Registers partitions (`dt=…/hr=…[/k=v]` paths under the table's location) with the
+    /// table's storage descriptor. Already registered ones are fine; throttling is retried.
+    /// Returns how many were new.
+    pub async fn add_partitions(
+        &self,
+        table: &RegisteredTable,
+        partitions: &[String],
+    ) -> Result<usize, CatalogError> {
+        let target = format!("{}.{}", table.database, table.name);
+        let mut added = 0;
+        for chunk in partitions.chunks(100) {
+            let inputs: Vec<PartitionInput> = chunk
+                .iter()
+                .map(|p| {
+                    let values = p
+                        .split('/')
+                        .map(|kv| kv.split_once('=').map_or(kv, |(_, v)| v).to_owned())
+                        .collect();
+                    let mut storage = table.storage.clone();
+                    storage.location = Some(format!("{}/{p}", table.location));
+                    PartitionInput::builder()
+                        .set_values(Some(values))
+                        .storage_descriptor(storage)
+                        .build()
+                })
+                .collect();
+            let mut attempt = 0;
+            let out = loop {
+                let out = self
+                    .client
+                    .batch_create_partition()
+                    .database_name(&table.database)
+                    .table_name(&table.name)
+                    .set_partition_input_list(Some(inputs.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("glue", "BatchCreatePartition", target.clone(), &e));
+                match out {
+                    Err(e) if e.kind != ErrorKind::Permanent && attempt < 5 => {
+                        tokio::time::sleep(backoff_delay(attempt, u64::from(attempt) * 7919)).await;
+                        attempt += 1;
+                    }
+                    other => break other?,
+                }
+            };
+            let mut failed = Vec::new();
+            for e in out.errors() {
+                let code = e
+                    .error_detail()
+                    .and_then(|d| d.error_code())
+                    .unwrap_or_default();
+                if code != "AlreadyExistsException" {
+                    let message = e
+                        .error_detail()
+                        .and_then(|d| d.error_message())
+                        .unwrap_or_default();
+                    failed.push(format!("{:?}: {code} {message}", e.partition_values()));
+                }
+            }
+            if !failed.is_empty() {
+                return Err(AwsError {
+                    service: "glue",
+                    operation: "BatchCreatePartition",
+                    target,
+                    message: failed.join("; "),
+                    kind: ErrorKind::Permanent,
+                }
+                .into());
+            }
+            added += chunk.len() - out.errors().len();
+        }
+        Ok(added)
+    }
+}
