@@ -54,6 +54,11 @@ start_moto
 echo "moto for the tests: $LOGLAKE_MOTO_URL" >&2
 # Tests that need moto fail instead of skipping when it is required.
 LOGLAKE_REQUIRE_MOTO=1 cargo test --workspace --locked
+
+step "Glue entry script on local PySpark against moto (glue/loglake_glue_job.py)"
+LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" PYSPARK_PYTHON="$venv/bin/python" \
+  "$venv/bin/python" tests/glue/test_glue_job.py 2>"$work/glue-test.log" \
+  || { tail -n 60 "$work/glue-test.log" >&2; exit 1; }
 stop_moto
 
 step "python readers (pyarrow, DuckDB) read the output with Hive partitioning"

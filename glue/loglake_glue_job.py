@@ -1,0 +1,204 @@
+"""loglake's Glue job (Glue 5.0, `glueetl`: Spark 3.5, Python 3.11): the Rust transform over S3.
+
+The trigger starts a run with either one object (--LOGLAKE_BUCKET, --LOGLAKE_KEY, --LOGLAKE_VERSION
+[, --LOGLAKE_VERSION_ID]) or a manifest of many (--LOGLAKE_MANIFEST s3://bucket/key: JSON lines of
+{"bucket","key","version","version_id","size","sequencer"}). The job's defaults (infra/glue_job.tf)
+add --LOGLAKE_OUTPUT (s3://clean-bucket), --LOGLAKE_SCHEMA (s3://…/schemas/<table>.json),
+--LOGLAKE_DATABASE, --LOGLAKE_TABLE and --LOGLAKE_LEDGER_TABLE; Glue adds --JOB_RUN_ID.
+
+The driver spreads the objects over the executors, one Spark task per object (largest first). Each
+task runs the `loglake` binary shipped with --extra-files (`loglake transform --input s3://… 
+--version-id … --output … --catalog db.table`), which checks the catalog table against the schema,
+writes Parquet and quarantine, and registers the partitions. The driver logs every summary, records
+each object's result in the DynamoDB ledger (STARTED -> SUCCEEDED/FAILED, only while this run holds
+it), and fails the run after processing all objects if any failed.
+
+Runs outside Glue too (argparse instead of getResolvedOptions; plain PySpark), which is how
+tests/glue/ runs it with local Spark against moto.
+"""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+import boto3
+
+REQUIRED = ["LOGLAKE_OUTPUT", "LOGLAKE_SCHEMA"]
+OPTIONAL = [
+    "JOB_NAME", "JOB_RUN_ID", "LOGLAKE_DATABASE", "LOGLAKE_TABLE", "LOGLAKE_LEDGER_TABLE",
+    "LOGLAKE_BUCKET", "LOGLAKE_KEY", "LOGLAKE_VERSION", "LOGLAKE_VERSION_ID", "LOGLAKE_MANIFEST",
+    "LOGLAKE_BINARY",
+]
+# A transform taking longer than this is stuck (Glue's own timeout is the job's).
+OBJECT_TIMEOUT_SECONDS = int(os.environ.get("LOGLAKE_OBJECT_TIMEOUT", "3000"))
+
+
+def resolve_args(argv):
+    """The job's arguments: getResolvedOptions in Glue (only for those present, since it
+    rejects missing ones), argparse elsewhere."""
+    present = [n for n in REQUIRED + OPTIONAL if f"--{n}" in argv]
+    missing = [n for n in REQUIRED if n not in present]
+    if missing:
+        raise SystemExit(f"loglake: missing job arguments: {', '.join('--' + n for n in missing)}")
+    try:
+        from awsglue.utils import getResolvedOptions  # type: ignore
+        return dict(getResolvedOptions(argv, present))
+    except ImportError:
+        import argparse
+        p = argparse.ArgumentParser(description="loglake Glue job")
+        for n in REQUIRED + OPTIONAL:
+            p.add_argument(f"--{n}", dest=n, default=None)
+        known, _ = p.parse_known_args(argv[1:])
+        return {k: v for k, v in vars(known).items() if v is not None}
+
+
+def split_s3(uri):
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise SystemExit(f"loglake: `{uri}` is not s3://bucket/key")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+def objects_of(args, s3):
+    """The run's objects: the manifest's lines, or the one object of the arguments."""
+    if "LOGLAKE_MANIFEST" in args:
+        bucket, key = split_s3(args["LOGLAKE_MANIFEST"])
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        out = []
+        for n, line in enumerate(body.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                o = json.loads(line)
+                out.append({"bucket": o["bucket"], "key": o["key"], "version": o["version"],
+                            "version_id": o.get("version_id"), "size": o.get("size", 0)})
+            except (ValueError, KeyError) as e:
+                raise SystemExit(f"loglake: manifest {args['LOGLAKE_MANIFEST']} line {n}: {e!r}")
+        return out
+    for n in ("LOGLAKE_BUCKET", "LOGLAKE_KEY", "LOGLAKE_VERSION"):
+        if n not in args:
+            raise SystemExit(f"loglake: neither --LOGLAKE_MANIFEST nor --{n} was given")
+    return [{"bucket": args["LOGLAKE_BUCKET"], "key": args["LOGLAKE_KEY"],
+             "version": args["LOGLAKE_VERSION"], "version_id": args.get("LOGLAKE_VERSION_ID"),
+             "size": 0}]
+
+
+def find_binary(args):
+    """The `loglake` binary: --LOGLAKE_BINARY, else the copy --extra-files put in the working
+    directory (Glue) or SparkFiles."""
+    candidates = [args.get("LOGLAKE_BINARY"), os.path.join(os.getcwd(), "loglake")]
+    try:
+        from pyspark import SparkFiles
+        candidates.append(SparkFiles.get("loglake"))
+    except Exception:  # noqa: BLE001 - no SparkContext yet, or not on Spark
+        pass
+    for c in candidates:
+        if c and os.path.isfile(c):
+            if not os.access(c, os.X_OK):
+                os.chmod(c, os.stat(c).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+            return c
+    raise SystemExit(f"loglake: the loglake binary is not in {candidates}; "
+                     "ship it with --extra-files (infra/glue_job.tf)")
+
+
+def run_one(obj, conf):
+    """One object, on an executor: `loglake transform`, its summary and outcome."""
+    source = f"s3://{obj['bucket']}/{obj['key']}"
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        f.write(conf["schema"])
+        schema_path = f.name
+    cmd = [conf["binary"], "transform", "--quiet", "--input", source, "--output", conf["output"],
+           "--schema", schema_path]
+    if obj.get("version_id"):
+        cmd += ["--version-id", obj["version_id"]]
+    if conf.get("catalog"):
+        cmd += ["--catalog", conf["catalog"]]
+    started = time.monotonic()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=OBJECT_TIMEOUT_SECONDS)
+        code, stdout, stderr = p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired as e:
+        code, stdout, stderr = -1, e.stdout or "", f"timed out after {OBJECT_TIMEOUT_SECONDS} s"
+    finally:
+        os.unlink(schema_path)
+    summary = None
+    for line in reversed((stdout or "").splitlines()):
+        if line.startswith("{"):
+            summary = json.loads(line)
+            break
+    # Exit 1 with a summary is "data problems reported" (quarantined records): processed.
+    ok = code in (0, 1) and summary is not None and "error" not in summary
+    error = None if ok else ((summary or {}).get("error") or (stderr or "").strip()[-2000:]
+                             or f"exit code {code}")
+    return {"object": obj, "source": source, "ok": ok, "summary": summary, "error": error,
+            "exit_code": code, "seconds": round(time.monotonic() - started, 3)}
+
+
+def record(ddb, table, run_id, result):
+    """STARTED -> SUCCEEDED/FAILED for this run's item (the same result again is fine)."""
+    obj = result["object"]
+    item_id = f"s3://{obj['bucket']}/{obj['key']}#{obj['version']}"
+    status = "SUCCEEDED" if result["ok"] else "FAILED"
+    names = {"#status": "status", "#run": "job_run_id", "#error": "error"}
+    values = {":status": {"S": status}, ":started": {"S": "STARTED"}, ":run": {"S": run_id}}
+    if result["ok"]:
+        update = "SET #status = :status REMOVE #error"
+    else:
+        update = "SET #status = :status, #error = :error"
+        values[":error"] = {"S": str(result["error"])[:4000]}
+    try:
+        ddb.update_item(TableName=table, Key={"id": {"S": item_id}}, UpdateExpression=update,
+                        ConditionExpression="(#status = :started OR #status = :status) AND #run = :run",
+                        ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        return True
+    except ddb.exceptions.ConditionalCheckFailedException:
+        print(f"loglake: ledger item {item_id} is not this run's ({run_id}); left as it is",
+              file=sys.stderr)
+        return False
+
+
+def main(argv):
+    args = resolve_args(argv)
+    s3 = boto3.client("s3")
+    objects = objects_of(args, s3)
+    bucket, key = split_s3(args["LOGLAKE_SCHEMA"])
+    schema = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    catalog = None
+    if args.get("LOGLAKE_DATABASE") and args.get("LOGLAKE_TABLE"):
+        catalog = f"{args['LOGLAKE_DATABASE']}.{args['LOGLAKE_TABLE']}"
+
+    from pyspark.sql import SparkSession
+    spark = SparkSession.builder.appName(args.get("JOB_NAME", "loglake")).getOrCreate()
+    sc = spark.sparkContext
+    conf = {"binary": find_binary(args), "schema": schema, "output": args["LOGLAKE_OUTPUT"],
+            "catalog": catalog}
+    print(f"loglake: {len(objects)} object(s), output {conf['output']}, catalog {catalog}",
+          file=sys.stderr)
+    # One task per object, largest first, so the long ones start early.
+    ordered = sorted(objects, key=lambda o: -int(o.get("size") or 0))
+    results = (sc.parallelize(ordered, max(1, len(ordered)))
+               .map(lambda o: run_one(o, conf))
+               .collect())
+
+    for r in results:
+        # One line per object: CloudWatch shows records in/written/quarantined per object.
+        print(json.dumps({"loglake_object": r["source"], "ok": r["ok"],
+                          "seconds": r["seconds"], "summary": r["summary"], "error": r["error"]}))
+    run_id = args.get("JOB_RUN_ID")
+    if run_id and args.get("LOGLAKE_LEDGER_TABLE"):
+        ddb = boto3.client("dynamodb")
+        for r in results:
+            record(ddb, args["LOGLAKE_LEDGER_TABLE"], run_id, r)
+    failed = [r for r in results if not r["ok"]]
+    if failed:
+        raise RuntimeError(f"loglake: {len(failed)} of {len(results)} object(s) failed: "
+                           + "; ".join(f"{r['source']}: {r['error']}" for r in failed[:5]))
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,201 @@
+"""The Glue entry script (glue/loglake_glue_job.py) on a real local PySpark, against a moto server:
+a manifest of published log samples (gzip, malformed lines, a key with spaces) becomes Parquet in
+moto S3, partitions in moto's Glue catalog and SUCCEEDED ledger items; a run with an object that
+fails records FAILED for it, SUCCEEDED for the others, and fails.
+
+Run by scripts/test.sh: python tests/glue/test_glue_job.py (needs LOGLAKE_MOTO_URL, LOGLAKE_BIN =
+the `loglake` binary, LOGLAKE_FIXTURES, pyspark and pyarrow from requirements-test.txt).
+"""
+
+import io
+import json
+import os
+import sys
+import time
+import uuid
+
+import boto3
+import pyarrow.parquet as pq
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "glue"))
+
+import loglake_glue_job as job  # noqa: E402
+
+
+def env():
+    url = os.environ["LOGLAKE_MOTO_URL"]
+    os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing",
+                      AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
+                      AWS_DEFAULT_REGION="us-east-1")
+    return url
+
+
+def setup(tag):
+    s3, ddb, glue = boto3.client("s3"), boto3.client("dynamodb"), boto3.client("glue")
+    names = {k: f"glue-{k}-{tag}" for k in ("raw", "clean", "code", "ledger")}
+    names["db"] = f"glue_db_{tag}"
+    for b in ("raw", "clean", "code"):
+        s3.create_bucket(Bucket=names[b])
+    s3.put_bucket_versioning(Bucket=names["raw"], VersioningConfiguration={"Status": "Enabled"})
+    ddb.create_table(TableName=names["ledger"], BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    # The catalog table as infra/catalog.tf makes it from the same schema file.
+    with open(os.path.join(ROOT, "schemas/app_logs.json")) as f:
+        schema_text = f.read()
+    schema = json.loads(schema_text)
+    s3.put_object(Bucket=names["code"], Key="schemas/app_logs.json", Body=schema_text.encode())
+    keys = [k["name"] for k in schema["partition_keys"]]
+    sources = {k.get("source") for k in schema["partition_keys"]} - {None}
+    columns = [{"Name": c["name"], "Type": c["type"]} for c in schema["columns"]
+               if c["name"] not in sources]
+    columns.append({"Name": schema.get("attributes_column", "attributes"), "Type": "string"})
+    location = f"s3://{names['clean']}/clean/app_logs"
+    glue.create_database(DatabaseInput={"Name": names["db"]})
+    glue.create_table(DatabaseName=names["db"], TableInput={
+        "Name": "app_logs", "TableType": "EXTERNAL_TABLE",
+        "PartitionKeys": [{"Name": k, "Type": "string"} for k in keys],
+        "StorageDescriptor": {
+            "Columns": columns, "Location": location,
+            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+            "SerdeInfo": {"SerializationLibrary":
+                          "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}})
+    return s3, ddb, glue, names, location
+
+
+def put(s3, bucket, key, path):
+    with open(path, "rb") as f:
+        body = f.read()
+    v = s3.put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
+    return {"bucket": bucket, "key": key, "version": v, "version_id": v, "size": len(body)}
+
+
+def claim_started(ddb, table, obj, run_id):
+    """The ledger item as the trigger leaves it: STARTED by this run."""
+    ddb.put_item(TableName=table, Item={
+        "id": {"S": f"s3://{obj['bucket']}/{obj['key']}#{obj['version']}"},
+        "status": {"S": "STARTED"}, "job_run_id": {"S": run_id}, "owner": {"S": "trigger"},
+        "attempts": {"N": "1"}, "lease_until": {"N": "0"}, "expires_at": {"N": "0"}})
+
+
+def status(ddb, table, obj):
+    item = ddb.get_item(TableName=table, ConsistentRead=True, Key={
+        "id": {"S": f"s3://{obj['bucket']}/{obj['key']}#{obj['version']}"}})["Item"]
+    return item["status"]["S"], item.get("error", {}).get("S")
+
+
+def write_manifest(s3, names, run_id, objects):
+    key = f"tmp/manifests/{run_id}.jsonl"
+    s3.put_object(Bucket=names["code"], Key=key,
+                  Body="".join(json.dumps(o) + "\n" for o in objects).encode())
+    return f"s3://{names['code']}/{key}"
+
+
+def run_job(names, run_id, manifest):
+    return job.main(["loglake_glue_job.py",
+                     "--JOB_NAME", "loglake-transform", "--JOB_RUN_ID", run_id,
+                     "--LOGLAKE_MANIFEST", manifest,
+                     "--LOGLAKE_OUTPUT", f"s3://{names['clean']}",
+                     "--LOGLAKE_SCHEMA", f"s3://{names['code']}/schemas/app_logs.json",
+                     "--LOGLAKE_DATABASE", names["db"], "--LOGLAKE_TABLE", "app_logs",
+                     "--LOGLAKE_LEDGER_TABLE", names["ledger"],
+                     "--LOGLAKE_BINARY", os.environ["LOGLAKE_BIN"]])
+
+
+def main():
+    env()
+    fixtures = os.environ.get("LOGLAKE_FIXTURES", os.path.join(ROOT, "..", "shared", "fixtures"))
+    logs = os.path.join(fixtures, "logs")
+    tag = uuid.uuid4().hex[:8]
+    s3, ddb, glue, names, location = setup(tag)
+
+    from pyspark.sql import SparkSession
+    t0 = time.monotonic()
+    spark = SparkSession.builder.master("local[2]").appName("loglake-test") \
+        .config("spark.ui.enabled", "false").getOrCreate()
+    # Imported here as a module (Glue runs it as __main__): the workers need it on their path.
+    spark.sparkContext.addPyFile(os.path.join(ROOT, "glue", "loglake_glue_job.py"))
+    spark_start = time.monotonic() - t0
+
+    objects = [
+        put(s3, names["raw"], "logs/bunyan/all.log", os.path.join(logs, "bunyan/all.log")),
+        put(s3, names["raw"], "logs/bunyan/log1.log.gz", os.path.join(logs, "bunyan/log1.log.gz")),
+        put(s3, names["raw"], "logs/lnav/invalid json with spaces.json",
+            os.path.join(logs, "lnav/logfile_invalid_json.json")),
+    ]
+    run1 = "jr_" + tag + "_1"
+    for o in objects:
+        claim_started(ddb, names["ledger"], o, run1)
+    t0 = time.monotonic()
+    results = run_job(names, run1, write_manifest(s3, names, run1, objects))
+    run_seconds = time.monotonic() - t0
+
+    assert all(r["ok"] for r in results), results
+    by_source = {r["source"]: r["summary"] for r in results}
+    gz = by_source[f"s3://{names['raw']}/logs/bunyan/log1.log.gz"]
+    bad = by_source[f"s3://{names['raw']}/logs/lnav/invalid json with spaces.json"]
+    assert gz["records_written"] > 0, gz
+    assert bad["records_quarantined"] > 0, bad
+    for s in by_source.values():
+        assert s["records_in"] == s["records_written"] + s["records_quarantined"], s
+
+    # Parquet in moto S3 with the summaries' rows.
+    rows = 0
+    for s in by_source.values():
+        for uri in s["files"]:
+            bucket, key = job.split_s3(uri)
+            assert key.startswith("clean/app_logs/dt="), uri
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            rows += pq.read_table(io.BytesIO(body)).num_rows
+    assert rows == sum(s["records_written"] for s in by_source.values()), rows
+
+    # Partitions registered, at the table's location.
+    expected = sorted({p for s in by_source.values() for p in s["partitions"]})
+    got = glue.get_partitions(DatabaseName=names["db"], TableName="app_logs")["Partitions"]
+    got_paths = sorted(p["StorageDescriptor"]["Location"][len(location) + 1:] for p in got)
+    assert got_paths == expected, (got_paths, expected)
+    assert all(p["Values"] == [kv.split("=", 1)[1] for kv in path.split("/")]
+               for p, path in zip(sorted(got, key=lambda p: p["StorageDescriptor"]["Location"]),
+                                  got_paths))
+
+    # Ledger: SUCCEEDED for each.
+    for o in objects:
+        assert status(ddb, names["ledger"], o) == ("SUCCEEDED", None), o
+
+    # A run where one object fails (its version is gone): the others are processed and
+    # recorded, the failed one is FAILED with its error, and the run fails.
+    gone = put(s3, names["raw"], "logs/gone.json", os.path.join(logs, "bunyan/withreq.log"))
+    s3.delete_object(Bucket=names["raw"], Key=gone["key"], VersionId=gone["version_id"])
+    good = put(s3, names["raw"], "logs/bunyan/extrafield.log",
+               os.path.join(logs, "bunyan/extrafield.log"))
+    run2 = "jr_" + tag + "_2"
+    for o in (gone, good):
+        claim_started(ddb, names["ledger"], o, run2)
+    try:
+        run_job(names, run2, write_manifest(s3, names, run2, [gone, good]))
+        raise AssertionError("the run should fail")
+    except RuntimeError as e:
+        assert "1 of 2 object(s) failed" in str(e) and gone["key"] in str(e), e
+    assert status(ddb, names["ledger"], good) == ("SUCCEEDED", None)
+    st, err = status(ddb, names["ledger"], gone)
+    assert st == "FAILED" and "not found" in err, (st, err)
+
+    # A run whose item another run took over leaves the item alone.
+    claim_started(ddb, names["ledger"], good, "jr_other")
+    run_job(names, run2, write_manifest(s3, names, run2 + "b", [good]))
+    item = ddb.get_item(TableName=names["ledger"], Key={
+        "id": {"S": f"s3://{good['bucket']}/{good['key']}#{good['version']}"}})["Item"]
+    assert item["status"]["S"] == "STARTED" and item["job_run_id"]["S"] == "jr_other"
+
+    per_object = run_seconds / len(objects)
+    print(json.dumps({"glue_entry_script": "ok", "objects": len(objects) + 3,
+                      "spark_start_s": round(spark_start, 2), "first_run_s": round(run_seconds, 2),
+                      "per_object_s": round(per_object, 2),
+                      "transform_s_per_object": round(
+                          sum(r["seconds"] for r in results) / len(results), 3)}))
+
+
+if __name__ == "__main__":
+    main()
