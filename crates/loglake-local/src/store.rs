@@ -131,6 +131,8 @@ pub struct RawObject {
     pub path: Option<PathBuf>,
     /// The S3 version to read (`None`: the current one).
     pub version_id: Option<String>,
+    /// Last modified, epoch ms (S3 listings).
+    pub last_modified_ms: Option<i64>,
     /// As users see it.
     pub display: String,
 }
@@ -253,6 +255,7 @@ impl RawStore {
                             },
                             path: None,
                             version_id: None,
+                            last_modified_ms: Some(m.last_modified.timestamp_millis()),
                         }
                     })
                     .collect();
@@ -307,6 +310,7 @@ impl RawStore {
             },
             path: None,
             version_id: version_id.map(str::to_owned),
+            last_modified_ms: Some(meta.last_modified.timestamp_millis()),
         })
     }
 
@@ -459,6 +463,7 @@ fn list_local(dir: &Path, state: &StateDb) -> Result<Vec<RawObject>> {
             },
             path: Some(path),
             version_id: None,
+            last_modified_ms: None,
         });
     }
     Ok(out)

@@ -497,24 +497,53 @@ where
             for reason in decoded.ignored() {
                 tracing::debug!(reason, "ignored");
             }
-            for o in decoded.objects() {
-                r.metrics.events_received += 1;
-                match self.admit(o, inv, &mut r).await {
-                    Ok(Admitted::Claimed(entry)) => pending.push(Pending {
-                        entry,
-                        message_id: message_id.clone(),
-                    }),
-                    Ok(Admitted::Done(report)) => r.objects.push(report),
-                    Err(e) => r.fail(
-                        message_id.clone(),
-                        Some(format!("s3://{}/{}", o.bucket, o.key)),
-                        e,
-                    ),
-                }
-            }
+            self.admit_all(
+                decoded.objects(),
+                message_id.as_deref(),
+                inv,
+                &mut r,
+                &mut pending,
+            )
+            .await;
         }
         self.launch(pending, inv, &mut r).await;
         r
+    }
+
+    /// Claims and starts runs for objects a listing found (`loglake backfill`), exactly as for
+    /// an event naming them: in batch mode, one run over a manifest of those claimed.
+    pub async fn handle_objects(&self, objects: &[CreatedObject], inv: &Invocation) -> Response {
+        let mut r = Response::default();
+        let mut pending = Vec::new();
+        self.admit_all(objects.iter(), None, inv, &mut r, &mut pending)
+            .await;
+        self.launch(pending, inv, &mut r).await;
+        r
+    }
+
+    async fn admit_all(
+        &self,
+        objects: impl Iterator<Item = &CreatedObject>,
+        message_id: Option<&str>,
+        inv: &Invocation,
+        r: &mut Response,
+        pending: &mut Vec<Pending>,
+    ) {
+        for o in objects {
+            r.metrics.events_received += 1;
+            match self.admit(o, inv, r).await {
+                Ok(Admitted::Claimed(entry)) => pending.push(Pending {
+                    entry,
+                    message_id: message_id.map(str::to_owned),
+                }),
+                Ok(Admitted::Done(report)) => r.objects.push(report),
+                Err(e) => r.fail(
+                    message_id.map(str::to_owned),
+                    Some(format!("s3://{}/{}", o.bucket, o.key)),
+                    e,
+                ),
+            }
+        }
     }
 
     /// Steps 1–3: filter, HeadObject, claim.

@@ -74,6 +74,12 @@ enum Command {
     /// for an emulator. Exit 1 when an object was not processed (retry the event), 2 for an
     /// unreadable event or configuration.
     Trigger(trigger::TriggerArgs),
+    /// Send existing raw objects (`--raw s3://bucket/prefix`, optionally `--since DATE`)
+    /// through the trigger's path: claim each in the ledger and start one Glue run per
+    /// `--batch-size` objects over a manifest. Objects already processed are duplicates.
+    /// Configured by the trigger's LOGLAKE_* variables (LOGLAKE_MANIFEST_BUCKET required).
+    /// Prints one JSON line per object, like `loglake trigger`.
+    Backfill(trigger::BackfillArgs),
 }
 
 #[derive(clap::Args)]
@@ -181,6 +187,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => local::demo(&args),
         Command::Event(args) => event(&args),
         Command::Trigger(args) => trigger::trigger(&args),
+        Command::Backfill(args) => trigger::backfill(&args),
     };
     match result {
         Ok(code) => code,

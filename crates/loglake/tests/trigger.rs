@@ -121,3 +121,89 @@ fn trigger_starts_once_then_reports_duplicates() {
     assert_eq!(junk.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&junk.stderr).contains("not an S3 event document"));
 }
+
+#[test]
+fn backfill_starts_one_run_per_batch_then_finds_duplicates() {
+    let Some(moto) = Moto::start() else { return };
+    let (raw, code, table, job) = (
+        unique("braw"),
+        unique("bcode"),
+        unique("bledger"),
+        unique("bjob"),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sdk = aws::sdk(&moto).await;
+        let s3 = aws::s3(&sdk);
+        aws::bucket(&s3, &raw, true).await;
+        aws::bucket(&s3, &code, false).await;
+        aws::ledger_table(&sdk, &table).await;
+        aws::glue_job(&sdk, &job, 10).await;
+        for i in 0..5 {
+            s3.put_object()
+                .bucket(&raw)
+                .key(format!("logs/2024/05/{i} x.json"))
+                .body(ByteStream::from_static(b"{\"ts\":1}\n"))
+                .send()
+                .await
+                .unwrap();
+        }
+        // Not under the prefix, and empty: never taken.
+        for key in ["other/a.json", "logs/empty.json"] {
+            let body: &'static [u8] = if key.ends_with("a.json") {
+                b"{}\n"
+            } else {
+                b""
+            };
+            s3.put_object()
+                .bucket(&raw)
+                .key(key)
+                .body(ByteStream::from_static(body))
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let env = [
+        ("LOGLAKE_LEDGER_TABLE", table.as_str()),
+        ("LOGLAKE_GLUE_JOB", job.as_str()),
+        ("LOGLAKE_MANIFEST_BUCKET", code.as_str()),
+    ];
+    let prefix = format!("s3://{raw}/logs/");
+    let args = ["backfill", "--raw", &prefix, "--batch-size", "2"];
+    let first = loglake(&moto, &env, &args, None);
+    let stderr = String::from_utf8_lossy(&first.stderr).into_owned();
+    assert_eq!(first.status.code(), Some(0), "{stderr}");
+    let out = lines(&first);
+    assert_eq!(out.len(), 5, "{out:?}");
+    assert!(out.iter().all(|o| o["outcome"] == "started"), "{out:?}");
+    let runs: std::collections::BTreeSet<&str> = out
+        .iter()
+        .map(|o| o["job_run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs.len(), 3, "5 objects in batches of 2: {runs:?}");
+    assert!(
+        stderr.contains("5 object(s) started in 3 run(s)"),
+        "{stderr}"
+    );
+
+    let again = loglake(&moto, &env, &args, None);
+    let out = lines(&again);
+    assert!(out.iter().all(|o| o["outcome"] == "duplicate"), "{out:?}");
+    // Nothing is modified after the future.
+    let none = loglake(
+        &moto,
+        &env,
+        &["backfill", "--raw", &prefix, "--since", "2999-01-01"],
+        None,
+    );
+    assert_eq!(none.status.code(), Some(0));
+    assert!(lines(&none).is_empty());
+    let bad = loglake(
+        &moto,
+        &env,
+        &["backfill", "--raw", &prefix, "--since", "May 1st"],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}
