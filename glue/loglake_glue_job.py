@@ -7,8 +7,9 @@ add --LOGLAKE_OUTPUT (s3://clean-bucket), --LOGLAKE_SCHEMA (s3://…/schemas/<ta
 --LOGLAKE_DATABASE, --LOGLAKE_TABLE and --LOGLAKE_LEDGER_TABLE; Glue adds --JOB_RUN_ID.
 
 The driver spreads the objects over the executors, one Spark task per object (largest first). Each
-task runs the `loglake` binary shipped with --extra-files (`loglake transform --input s3://… 
---version-id … --output … --catalog db.table`), which checks the catalog table against the schema,
+task runs the `loglake` binary (shipped to the driver with --extra-files, to the executors with
+SparkContext.addFile): `loglake transform --input s3://… --version-id … --output …
+--catalog db.table`, which checks the catalog table against the schema,
 writes Parquet and quarantine, and registers the partitions. The driver logs every summary, records
 each object's result in the DynamoDB ledger (STARTED -> SUCCEEDED/FAILED, only while this run holds
 it), and fails the run after processing all objects if any failed.
@@ -88,14 +89,9 @@ def objects_of(args, s3):
 
 
 def find_binary(args):
-    """The `loglake` binary: --LOGLAKE_BINARY, else the copy --extra-files put in the working
-    directory (Glue) or SparkFiles."""
+    """The `loglake` binary on the driver: --LOGLAKE_BINARY, else the copy --extra-files put in
+    the script's working directory (Glue)."""
     candidates = [args.get("LOGLAKE_BINARY"), os.path.join(os.getcwd(), "loglake")]
-    try:
-        from pyspark import SparkFiles
-        candidates.append(SparkFiles.get("loglake"))
-    except Exception:  # noqa: BLE001 - no SparkContext yet, or not on Spark
-        pass
     for c in candidates:
         if c and os.path.isfile(c):
             if not os.access(c, os.X_OK):
@@ -105,13 +101,29 @@ def find_binary(args):
                      "ship it with --extra-files (infra/glue_job.tf)")
 
 
+def executor_binary(conf):
+    """The binary on this executor: the SparkFiles copy the driver shipped (--extra-files only
+    reaches the driver), else the driver's path (local mode)."""
+    path = conf["binary"]
+    try:
+        from pyspark import SparkFiles
+        shipped = SparkFiles.get(os.path.basename(path))
+        if os.path.isfile(shipped):
+            path = shipped
+    except Exception:  # noqa: BLE001 - not in a Spark task
+        pass
+    if not os.access(path, os.X_OK):
+        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
 def run_one(obj, conf):
     """One object, on an executor: `loglake transform`, its summary and outcome."""
     source = f"s3://{obj['bucket']}/{obj['key']}"
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         f.write(conf["schema"])
         schema_path = f.name
-    cmd = [conf["binary"], "transform", "--quiet", "--input", source, "--output", conf["output"],
+    cmd = [executor_binary(conf), "transform", "--quiet", "--input", source, "--output", conf["output"],
            "--schema", schema_path]
     if obj.get("version_id"):
         cmd += ["--version-id", obj["version_id"]]
@@ -174,7 +186,9 @@ def main(argv):
     from pyspark.sql import SparkSession
     spark = SparkSession.builder.appName(args.get("JOB_NAME", "loglake")).getOrCreate()
     sc = spark.sparkContext
-    conf = {"binary": find_binary(args), "schema": schema, "output": args["LOGLAKE_OUTPUT"],
+    binary = find_binary(args)
+    sc.addFile(binary)  # to every executor (SparkFiles)
+    conf = {"binary": binary, "schema": schema, "output": args["LOGLAKE_OUTPUT"],
             "catalog": catalog}
     print(f"loglake: {len(objects)} object(s), output {conf['output']}, catalog {catalog}",
           file=sys.stderr)
