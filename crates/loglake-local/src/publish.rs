@@ -89,10 +89,11 @@ impl Publisher {
             self.clean
                 .upload(rt, &union_path, &format!("{table}/{manifest_rel}"))?;
             // 2. Data files, 3. quarantine, 4. removals, 5. the final manifest.
-            for f in &new_files {
-                self.clean
-                    .upload(rt, &table_dir.join(f), &format!("{table}/{f}"))?;
-            }
+            let uploads: Vec<(PathBuf, String)> = new_files
+                .iter()
+                .map(|f| (table_dir.join(f), format!("{table}/{f}")))
+                .collect();
+            self.clean.upload_all(rt, &uploads)?;
             let q_rel = format!("{table}/{sid}.ndjson.gz");
             match &summary.quarantine_file {
                 Some(q) => self.quarantine.upload(rt, Path::new(q), &q_rel)?,

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use loglake_core::ledger::ObjectVersion;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjPath;
@@ -332,16 +331,25 @@ impl RawStore {
                     version: object.version_id.clone(),
                     ..Default::default()
                 };
-                let stream = rt
+                let mut stream = rt
                     .block_on(store.get_opts(&path, options))
                     .map_err(|e| Error::Store {
                         location: object.display.clone(),
                         message: e.to_string(),
                     })?
                     .into_stream();
+                // Read-ahead: the body is pulled on the runtime while the reader thread
+                // decodes, up to READ_AHEAD_CHUNKS chunks ahead.
+                let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD_CHUNKS);
+                rt.spawn(async move {
+                    while let Some(chunk) = stream.next().await {
+                        if tx.send(chunk).await.is_err() {
+                            break; // the reader was dropped
+                        }
+                    }
+                });
                 Ok(Box::new(StreamReader {
-                    rt: rt.clone(),
-                    stream,
+                    rx,
                     buf: Bytes::new(),
                     display: object.display.clone(),
                 }))
@@ -350,10 +358,14 @@ impl RawStore {
     }
 }
 
-/// A blocking `Read` over an object_store byte stream.
+/// Chunks of an S3 body read ahead of the decoder (object_store chunks are ~8-64 KiB).
+const READ_AHEAD_CHUNKS: usize = 256;
+/// Files uploaded at once by [`OutputStore::upload_all`].
+pub(crate) const UPLOAD_CONCURRENCY: usize = 8;
+
+/// A blocking `Read` over an object_store byte stream, fed by a task on the runtime.
 struct StreamReader {
-    rt: Handle,
-    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    rx: tokio::sync::mpsc::Receiver<object_store::Result<Bytes>>,
     buf: Bytes,
     display: String,
 }
@@ -361,7 +373,7 @@ struct StreamReader {
 impl Read for StreamReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.buf.is_empty() {
-            match self.rt.block_on(self.stream.next()) {
+            match self.rx.blocking_recv() {
                 None => return Ok(0),
                 Some(Ok(b)) => self.buf = b,
                 Some(Err(e)) => {
@@ -571,8 +583,24 @@ impl OutputStore {
     /// Uploads a local file (multipart above 8 MiB, via object_store's buffered writer, which
     /// retries parts with backoff).
     pub(crate) fn upload(&self, rt: &Handle, from: &Path, rel: &str) -> Result<()> {
+        rt.block_on(self.upload_async(from, rel))
+    }
+
+    /// Uploads many files, [`UPLOAD_CONCURRENCY`] at a time (object stores are latency-bound:
+    /// one file at a time leaves the bandwidth idle). Stops at the first error.
+    pub(crate) fn upload_all(&self, rt: &Handle, files: &[(PathBuf, String)]) -> Result<()> {
+        rt.block_on(async {
+            futures::stream::iter(files.iter().map(|(from, rel)| self.upload_async(from, rel)))
+                .buffer_unordered(UPLOAD_CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await
+                .map(drop)
+        })
+    }
+
+    async fn upload_async(&self, from: &Path, rel: &str) -> Result<()> {
         let path = self.path(rel)?;
-        let res: std::result::Result<(), String> = rt.block_on(async {
+        let res: std::result::Result<(), String> = async {
             let len = std::fs::metadata(from).map_err(|e| e.to_string())?.len();
             if len <= 8 << 20 {
                 let bytes = std::fs::read(from).map_err(|e| e.to_string())?;
@@ -593,7 +621,8 @@ impl OutputStore {
                     .await
                     .map_err(|e| e.to_string())
             }
-        });
+        }
+        .await;
         res.map_err(|message| Error::Store {
             location: format!("{} (from {})", self.display(rel), from.display()),
             message,
