@@ -211,10 +211,7 @@ impl GlueCatalog {
             let inputs: Vec<PartitionInput> = chunk
                 .iter()
                 .map(|p| {
-                    let values = p
-                        .split('/')
-                        .map(|kv| kv.split_once('=').map_or(kv, |(_, v)| v).to_owned())
-                        .collect();
+                    let values = loglake_core::schema::partition_values(p);
                     let mut storage = table.storage.clone();
                     storage.location = Some(format!("{}/{p}", table.location));
                     PartitionInput::builder()

@@ -54,3 +54,17 @@ impl Clients {
         Self::new(&sdk_config().await, ledger_table)
     }
 }
+
+/// The trigger's handler over the AWS clients (the Lambda, `loglake trigger`, `loglake backfill`).
+pub type Trigger = loglake_trigger::handler::Handler<S3Objects, GlueJobs, DynamoDbLedger>;
+
+/// Builds the clients from the environment for `config`'s ledger table, and the handler.
+pub async fn trigger_from_env(config: loglake_trigger::config::TriggerConfig) -> Trigger {
+    let clients = Clients::from_env(&config.ledger_table).await;
+    loglake_trigger::handler::Handler {
+        config,
+        store: clients.s3,
+        launcher: clients.glue,
+        ledger: clients.ledger,
+    }
+}

@@ -166,6 +166,13 @@ pub fn sequencer_sort_key(s: &str) -> String {
     key
 }
 
+/// Now, epoch milliseconds: the clock of leases and `updated_ms` (both ledgers, the trigger).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Compares S3 sequencers as AWS documents it: hex strings of varying length, compared
 /// lexicographically after right-padding the shorter one with zeros (case-insensitive).
 pub fn compare_sequencers(a: &str, b: &str) -> Ordering {

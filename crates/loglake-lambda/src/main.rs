@@ -8,12 +8,10 @@
 //! function's log format is JSON.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
-use loglake_aws::{Clients, DynamoDbLedger, GlueJobs, S3Objects};
+use loglake_aws::Trigger;
 use loglake_trigger::config::TriggerConfig;
-use loglake_trigger::handler::{Handler, Invocation};
+use loglake_trigger::handler::Invocation;
 use serde_json::Value;
-
-type Trigger = Handler<S3Objects, GlueJobs, DynamoDbLedger>;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -22,15 +20,10 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %e, "configuration");
         e
     })?;
-    let clients = Clients::from_env(&config.ledger_table).await;
+    let handler = loglake_aws::trigger_from_env(config).await;
     let function =
         std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "loglake-trigger".into());
-    let handler: &'static Trigger = Box::leak(Box::new(Handler {
-        config,
-        store: clients.s3,
-        launcher: clients.glue,
-        ledger: clients.ledger,
-    }));
+    let handler: &'static Trigger = Box::leak(Box::new(handler));
     let function: &'static str = Box::leak(function.into_boxed_str());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         invoke(handler, function, event)

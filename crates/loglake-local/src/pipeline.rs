@@ -511,10 +511,7 @@ impl Pipeline {
             .partitions
             .iter()
             .map(|p| Partition {
-                values: p
-                    .split('/')
-                    .map(|kv| kv.split_once('=').map_or(kv, |(_, v)| v).to_owned())
-                    .collect(),
+                values: loglake_core::schema::partition_values(p),
                 location: format!("{}/{p}", self.table.location),
             })
             .collect();

@@ -443,12 +443,7 @@ fn table_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CatalogTable> {
     })
 }
 
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use loglake_core::ledger::now_ms;
 
 /// A column as the Glue Data Catalog stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -25,7 +25,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use loglake_core::ledger::{Claim, ClaimRequest, Ledger, LedgerError, ObjectVersion, RunResult};
 use serde::{Deserialize, Serialize};
@@ -436,12 +436,7 @@ impl JobState {
     }
 }
 
-/// Epoch milliseconds now.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use loglake_core::ledger::now_ms;
 
 /// The wait before retry `attempt` (0-based): exponential from 100 ms, capped at 5 s, with
 /// "equal jitter" (a random point in the upper half), so concurrent invocations spread out.

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use loglake_trigger::config::TriggerConfig;
 use loglake_trigger::event::{CreatedObject, Origin};
-use loglake_trigger::handler::{Handler, Invocation, now_ms};
+use loglake_trigger::handler::{Invocation, now_ms};
 
 use crate::{print_line, usage};
 
@@ -44,14 +44,8 @@ pub(crate) fn trigger(args: &TriggerArgs) -> anyhow::Result<ExitCode> {
         ))
     })?;
     let runtime = crate::local::runtime()?;
-    let response = runtime.block_on(async {
-        let clients = loglake_aws::Clients::from_env(&config.ledger_table).await;
-        let handler = Handler {
-            config,
-            store: clients.s3,
-            launcher: clients.glue,
-            ledger: clients.ledger,
-        };
+    let (response, namespace) = runtime.block_on(async {
+        let handler = loglake_aws::trigger_from_env(config).await;
         let budget_ms = i64::try_from(args.budget_secs * 1000).unwrap_or(i64::MAX);
         let inv = Invocation {
             request_id: args
@@ -63,7 +57,6 @@ pub(crate) fn trigger(args: &TriggerArgs) -> anyhow::Result<ExitCode> {
         let response = handler.handle(&event, &inv).await;
         (response, handler.config.metrics_namespace)
     });
-    let (response, namespace) = response;
     for o in &response.objects {
         print_line(&serde_json::to_string(o).context("encoding a report")?)?;
     }
@@ -182,17 +175,11 @@ pub(crate) fn backfill(args: &BackfillArgs) -> anyhow::Result<ExitCode> {
         .collect();
     eprintln!("backfill: {} object(s) under {}", objects.len(), args.raw);
     let (mut failures, mut runs, mut started, mut duplicates) = (0usize, 0u64, 0u64, 0u64);
+    let budget_ms = i64::try_from(args.budget_secs * 1000).unwrap_or(i64::MAX);
     runtime.block_on(async {
-        let clients = loglake_aws::Clients::from_env(&config.ledger_table).await;
-        let handler = Handler {
-            config,
-            store: clients.s3,
-            launcher: clients.glue,
-            ledger: clients.ledger,
-        };
+        let handler = loglake_aws::trigger_from_env(config).await;
         let stamp = now_ms();
         for (n, batch) in objects.chunks(args.batch_size as usize).enumerate() {
-            let budget_ms = i64::try_from(args.budget_secs * 1000).unwrap_or(i64::MAX);
             let inv = Invocation {
                 request_id: format!("backfill-{stamp}-{n:05}"),
                 deadline_ms: now_ms() + budget_ms,
