@@ -42,11 +42,12 @@ CFG
 }
 
 # start_moto: a moto server on a free loopback port for the Rust tests; exports LOGLAKE_MOTO_URL
-# and sets $moto_pid (stop it with stop_moto). Never listens beyond 127.0.0.1.
+# and sets $moto_pid (stop it with stop_moto). Never listens beyond 127.0.0.1. Requests are
+# handled one at a time (scripts/moto-server.py), as atomically as AWS applies them.
 start_moto() {
   local port
   port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  MOTO_IAM_LOAD_MANAGED_POLICIES=true "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" \
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true "$venv/bin/python" scripts/moto-server.py -H 127.0.0.1 -p "$port" \
     >"${LOGLAKE_MOTO_LOG:-/tmp/loglake-tests-moto.log}" 2>&1 &
   moto_pid=$!
   export LOGLAKE_MOTO_URL="http://127.0.0.1:$port"

@@ -178,10 +178,15 @@ async fn same_event_three_times_and_concurrently_starts_one_run() {
     assert_eq!(
         started.len(),
         1,
-        "{:?}",
-        all.iter().map(outcomes).collect::<Vec<_>>()
+        "{:?} {:?}",
+        all.iter().map(outcomes).collect::<Vec<_>>(),
+        all.iter().map(|r| &r.failures).collect::<Vec<_>>()
     );
-    assert!(all.iter().all(|r| r.failures.is_empty()));
+    assert!(
+        all.iter().all(|r| r.failures.is_empty()),
+        "{:?}",
+        all.iter().map(|r| &r.failures).collect::<Vec<_>>()
+    );
     for request in ["again-1", "again-2"] {
         let r = env.handler.handle(&ev, &inv(request, 30_000)).await;
         assert_eq!(outcomes(&r), [Outcome::Duplicate]);

@@ -1,7 +1,8 @@
 //! Test support: the moto server (AWS emulator) on loopback.
 //!
 //! [`Moto::start`] uses the server `scripts/test.sh` started (`LOGLAKE_MOTO_URL`), else starts
-//! one from the test venv (`LOGLAKE_VENV`, default `/var/tmp/loglake-venv`) or `PATH`. Without
+//! `scripts/moto-server.py` with the test venv's Python (`LOGLAKE_VENV`, default
+//! `/var/tmp/loglake-venv`) or a `python3` that has moto. Without
 //! moto it returns `None` so the test can say it skipped, unless `LOGLAKE_REQUIRE_MOTO` is set
 //! (the test script sets it, so CI can never skip silently).
 
@@ -30,17 +31,26 @@ impl Drop for Moto {
     }
 }
 
-fn moto_exe() -> Option<PathBuf> {
+/// The venv's Python (with moto), else `python3` on `PATH` when it has moto.
+fn moto_python() -> Option<PathBuf> {
     let venv = std::env::var("LOGLAKE_VENV").unwrap_or_else(|_| "/var/tmp/loglake-venv".into());
-    let candidate = Path::new(&venv).join("bin/moto_server");
+    let candidate = Path::new(&venv).join("bin/python");
     if candidate.exists() {
         return Some(candidate);
     }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("moto_server"))
-            .find(|p| p.exists())
-    })
+    let python = PathBuf::from("python3");
+    Command::new(&python)
+        .args(["-c", "import moto.server"])
+        .status()
+        .is_ok_and(|s| s.success())
+        .then_some(python)
+}
+
+/// `scripts/moto-server.py` (moto with requests applied one at a time, as AWS does).
+fn moto_script() -> PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest.join("../../scripts/moto-server.py")
 }
 
 impl Moto {
@@ -56,7 +66,7 @@ impl Moto {
                 .to_owned();
             return Some(Moto { child: None, addr });
         }
-        let Some(exe) = moto_exe() else {
+        let Some(python) = moto_python() else {
             assert!(
                 std::env::var_os("LOGLAKE_REQUIRE_MOTO").is_none(),
                 "moto_server not found: run scripts/test.sh, which installs it in the test venv"
@@ -68,7 +78,8 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free loopback port");
-        let child = Command::new(exe)
+        let child = Command::new(python)
+            .arg(moto_script())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
