@@ -45,6 +45,15 @@ impl Compression {
             Self::Zstd => "zstd",
         }
     }
+
+    /// The conventional file-name suffix (`""`, `".gz"`, `".zst"`), for files written so.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::Gzip => ".gz",
+            Self::Zstd => ".zst",
+        }
+    }
 }
 
 const READ_BUFFER: usize = 256 * 1024;

@@ -40,8 +40,8 @@ pub struct GenOptions {
     pub seed: u64,
     /// Share of bad lines, 0.0..=1.0.
     pub bad_ratio: f64,
-    /// Write `.ndjson.gz` instead of `.ndjson`.
-    pub gzip: bool,
+    /// Compression of the files (and their suffix).
+    pub compression: Compression,
     /// First event time, epoch seconds (UTC).
     pub start: i64,
     /// Hours covered by all files together; file `i` covers the `i`-th slice.
@@ -55,11 +55,58 @@ impl Default for GenOptions {
             lines: 1000,
             seed: 1,
             bad_ratio: 0.01,
-            gzip: false,
+            compression: Compression::None,
             // 2024-05-01T00:00:00Z
             start: 1_714_521_600,
             hours: 72,
         }
+    }
+}
+
+/// How generated files are compressed: the decoder's own [`Compression`], so what `gen` can
+/// write is what the transform detects.
+pub use loglake_core::decode::Compression;
+
+/// A file being written, compressed or not. `finish` writes the compressor's trailer and
+/// reports its errors (dropping an encoder would swallow them).
+enum Sink {
+    Plain(std::io::BufWriter<std::fs::File>),
+    Gzip(flate2::write::GzEncoder<std::io::BufWriter<std::fs::File>>),
+    Zstd(zstd::Encoder<'static, std::io::BufWriter<std::fs::File>>),
+}
+
+impl Sink {
+    fn new(file: std::fs::File, compression: Compression) -> std::io::Result<Self> {
+        let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
+        Ok(match compression {
+            Compression::None => Sink::Plain(buffered),
+            Compression::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(
+                buffered,
+                flate2::Compression::default(),
+            )),
+            Compression::Zstd => Sink::Zstd(zstd::Encoder::new(buffered, 3)?),
+        })
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.write_all(bytes),
+            Sink::Gzip(w) => w.write_all(bytes),
+            Sink::Zstd(w) => w.write_all(bytes),
+        }
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        let mut buffered = match self {
+            Sink::Plain(w) => w,
+            Sink::Gzip(w) => w.finish()?,
+            Sink::Zstd(w) => w.finish()?,
+        };
+        buffered.flush()?;
+        buffered
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()
     }
 }
 
@@ -344,7 +391,7 @@ fn bad_line(rng: &mut Rng, micros: i64, out: &mut Vec<u8>) {
 
 /// Name of file `i`.
 pub fn file_name(opts: &GenOptions, i: usize) -> String {
-    format!("app-{:04}.ndjson{}", i, if opts.gzip { ".gz" } else { "" })
+    format!("app-{:04}.ndjson{}", i, opts.compression.suffix())
 }
 
 fn write_file(dir: &Path, opts: &GenOptions, i: usize) -> Result<(PathBuf, u64, u64, u64), Error> {
@@ -361,15 +408,7 @@ fn write_file(dir: &Path, opts: &GenOptions, i: usize) -> Result<(PathBuf, u64, 
     let slice = span_us / files;
     let lines = i64::try_from(opts.lines.max(1)).unwrap_or(1);
     let file = std::fs::File::create(&path).map_err(io)?;
-    let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut w: Box<dyn Write> = if opts.gzip {
-        Box::new(flate2::write::GzEncoder::new(
-            buffered,
-            flate2::Compression::default(),
-        ))
-    } else {
-        Box::new(buffered)
-    };
+    let mut w = Sink::new(file, opts.compression).map_err(io)?;
     let mut text = String::with_capacity(1024);
     let mut bytes_line: Vec<u8> = Vec::with_capacity(1024);
     let (mut n, mut bad, mut bytes) = (0u64, 0u64, 0u64);
@@ -392,8 +431,7 @@ fn write_file(dir: &Path, opts: &GenOptions, i: usize) -> Result<(PathBuf, u64, 
         n += 1;
         bytes += bytes_line.len() as u64;
     }
-    w.flush().map_err(io)?;
-    drop(w);
+    w.finish().map_err(io)?;
     Ok((path, n, bad, bytes))
 }
 
@@ -456,7 +494,7 @@ mod tests {
             lines: 500,
             seed: 42,
             bad_ratio: 0.1,
-            gzip: true,
+            compression: Compression::Gzip,
             ..Default::default()
         };
         let a = generate(&dir, &opts).unwrap();
@@ -468,6 +506,51 @@ mod tests {
         assert_eq!(a.lines, 1500);
         assert!((100..200).contains(&a.bad_lines), "{}", a.bad_lines);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Every compression reads back (through the transform's own decoder) to the same lines.
+    #[test]
+    fn compressions_decode_to_the_same_lines() {
+        let base = std::env::temp_dir().join(format!("loglake-gen-comp-{}", std::process::id()));
+        let mut plain = None;
+        for (c, suffix, magic) in [
+            (Compression::None, ".ndjson", &b"{"[..]),
+            (Compression::Gzip, ".ndjson.gz", &[0x1f, 0x8b][..]),
+            (
+                Compression::Zstd,
+                ".ndjson.zst",
+                &[0x28, 0xb5, 0x2f, 0xfd][..],
+            ),
+        ] {
+            let dir = base.join(suffix.trim_start_matches('.'));
+            let opts = GenOptions {
+                files: 1,
+                lines: 300,
+                seed: 9,
+                compression: c,
+                ..Default::default()
+            };
+            let report = generate(&dir, &opts).unwrap();
+            let path = &report.files[0];
+            assert!(
+                path.to_string_lossy().ends_with(suffix),
+                "{}",
+                path.display()
+            );
+            let bytes = std::fs::read(path).unwrap();
+            assert!(bytes.starts_with(magic), "{c:?}: {:02x?}", &bytes[..4]);
+            let mut text = Vec::new();
+            let (detected, mut r) =
+                loglake_core::decode::decompress(std::io::Cursor::new(bytes)).unwrap();
+            assert_eq!(detected, c);
+            std::io::Read::read_to_end(&mut r, &mut text).unwrap();
+            assert_eq!(text.iter().filter(|&&b| b == b'\n').count(), 300);
+            match &plain {
+                None => plain = Some(text),
+                Some(p) => assert_eq!(&text, p, "{c:?} decodes to other lines"),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]

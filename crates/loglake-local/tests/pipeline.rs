@@ -26,7 +26,7 @@ fn make(dir: &Path, files: usize, lines: usize, seed: u64) -> loglake_gen::GenRe
             lines,
             seed,
             bad_ratio: 0.02,
-            gzip: true,
+            compression: loglake_gen::Compression::Gzip,
             start: 1_714_521_600,
             hours: 12,
         },

@@ -89,7 +89,7 @@ fn conservation_and_quarantine_match_generated_bad_lines() {
             lines: 3000,
             seed: 11,
             bad_ratio: 0.05,
-            gzip: true,
+            compression: loglake_gen::Compression::Gzip,
             ..Default::default()
         },
     )

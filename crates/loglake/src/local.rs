@@ -400,7 +400,7 @@ pub(crate) fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         lines: args.lines,
         seed: 42,
         bad_ratio: 0.01,
-        gzip: true,
+        compression: loglake_gen::Compression::Gzip,
         start: 1_714_521_600, // 2024-05-01T00:00:00Z
         hours: 48,
     };

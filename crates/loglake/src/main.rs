@@ -109,8 +109,11 @@ struct GenArgs {
     #[arg(long, default_value_t = 0.01)]
     bad_ratio: f64,
     /// Write gzip files (`.ndjson.gz`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "zstd")]
     gzip: bool,
+    /// Write zstd files (`.ndjson.zst`).
+    #[arg(long)]
+    zstd: bool,
     /// First event time (RFC 3339).
     #[arg(long, default_value = "2024-05-01T00:00:00Z")]
     start: String,
@@ -227,7 +230,11 @@ fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
         lines: args.lines,
         seed: args.seed,
         bad_ratio: args.bad_ratio,
-        gzip: args.gzip,
+        compression: match (args.gzip, args.zstd) {
+            (true, _) => loglake_gen::Compression::Gzip,
+            (_, true) => loglake_gen::Compression::Zstd,
+            _ => loglake_gen::Compression::None,
+        },
         start: start.div_euclid(1_000_000),
         hours: args.hours,
     };

@@ -20,6 +20,44 @@ fn stdout_lines(o: &Output) -> Vec<serde_json::Value> {
 }
 
 #[test]
+fn gen_zstd_is_transformed_as_zstd_with_the_bad_lines_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let g = loglake(&[
+        "gen",
+        "--out",
+        raw.to_str().unwrap(),
+        "--files",
+        "1",
+        "--lines",
+        "500",
+        "--seed",
+        "4",
+        "--zstd",
+    ]);
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    let report = &stdout_lines(&g)[0];
+    let file = report["files"][0].as_str().unwrap();
+    assert!(file.ends_with("app-0000.ndjson.zst"), "{file}");
+    let t = loglake(&[
+        "transform",
+        "--input",
+        file,
+        "--output",
+        dir.path().join("out").to_str().unwrap(),
+        "--quiet",
+    ]);
+    let s = &stdout_lines(&t)[0];
+    assert_eq!(s["compression"], "zstd");
+    assert_eq!(s["records_in"], 500);
+    assert_eq!(s["records_quarantined"], report["bad_lines"]);
+
+    let both = loglake(&["gen", "--out", raw.to_str().unwrap(), "--gzip", "--zstd"]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
+}
+
+#[test]
 fn gen_then_transform_prints_one_summary_per_file_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
