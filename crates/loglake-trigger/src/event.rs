@@ -10,10 +10,12 @@
 //! | `s3:TestEvent` | none (ignored) |
 //!
 //! Non-create events (deletes, restores, lifecycle, other EventBridge sources) and test events
-//! name no object and are reported as ignored, with the reason. An SQS or SNS message that is not
-//! an S3 event at all is ignored too (the queue is ours; retrying it would never help). A
-//! document that is not an event, or an S3 event missing its bucket or key, is an error naming
-//! the JSON path of what is wrong.
+//! name no object and are reported as ignored, with the reason. A document that is not an event
+//! — including an SQS or SNS message whose body is not JSON or not one of the shapes above — or
+//! an S3 event missing its bucket or key, is an error naming the JSON path of what is wrong. For
+//! an SQS batch the trigger fails only that message: it was not processed, so it must not be
+//! deleted unseen; SQS redelivers it and its redrive policy moves it to the DLQ, whose depth
+//! alarms.
 //!
 //! ```
 //! let doc = br#"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
@@ -204,13 +206,13 @@ fn shape(value: &Value, path: &str, m: &mut Message) -> Result<bool, EventError>
     Ok(false)
 }
 
-/// A JSON string carrying another document (SQS body, SNS message). Anything that is not an S3
-/// event is ignored: the reason is recorded, no error.
+/// A JSON string carrying another document (SQS body, SNS message): an event of one of the
+/// known shapes, or an error naming `path`.
 fn nested(text: &str, path: &str, m: &mut Message) -> Result<(), EventError> {
-    let Ok(inner) = serde_json::from_str::<Value>(text) else {
-        m.ignored.push(format!("{path} is not JSON"));
-        return Ok(());
-    };
+    let inner = serde_json::from_str::<Value>(text).map_err(|e| {
+        let start: String = text.chars().take(60).collect();
+        err(path, format!("not JSON ({e}); it starts `{start}`"))
+    })?;
     if let Some(records) = records_of(&inner)
         && records.iter().all(|r| r.get("s3").is_some())
         && !records.is_empty()
@@ -220,10 +222,15 @@ fn nested(text: &str, path: &str, m: &mut Message) -> Result<(), EventError> {
         }
         return Ok(());
     }
-    if !shape(&inner, path, m)? {
-        m.ignored.push(format!("{path} is not an S3 event"));
+    if shape(&inner, path, m)? {
+        Ok(())
+    } else {
+        Err(err(
+            path,
+            "not an S3 event: expected an S3 notification, an EventBridge event, an SNS \
+             notification or an s3:TestEvent",
+        ))
     }
-    Ok(())
 }
 
 fn record(r: &Value, path: &str, m: &mut Message) -> Result<(), EventError> {

@@ -23,9 +23,9 @@ struct Obj {
 enum Expect {
     /// Created objects, in order.
     Objects(&'static [Obj]),
-    /// A valid event naming no new object (deletes, restores, tests, foreign messages).
+    /// A valid event naming no new object (deletes, restores, tests, other EventBridge events).
     Ignored,
-    /// Not an event document at all: an error.
+    /// Not an event document at all (also an SQS/SNS message that carries none): an error.
     NotAnEvent,
 }
 
@@ -394,8 +394,9 @@ const EXPECTED: &[(&str, Expect)] = &[
             sequencer: Some("00643717F9F8B85354"),
         }]),
     ),
-    ("sqs/powertools-py-snsSqsEvent.json", Expect::Ignored),
-    ("sqs/powertools-py-sqsEvent.json", Expect::Ignored),
+    // Generic SQS messages (plain text, JSON that is no event): not ours to drop unseen.
+    ("sqs/powertools-py-snsSqsEvent.json", Expect::NotAnEvent),
+    ("sqs/powertools-py-sqsEvent.json", Expect::NotAnEvent),
     (
         "sqs/pt4069-sqs_eb_s3_event.json",
         Expect::Objects(&[Obj {
@@ -461,8 +462,8 @@ const EXPECTED: &[(&str, Expect)] = &[
             sequencer: Some("0065FA0B4B104A6DAB"),
         }]),
     ),
-    ("sqs/rust-example-sqs-event.json", Expect::Ignored),
-    ("sqs/sam-Sqs.template.json", Expect::Ignored),
+    ("sqs/rust-example-sqs-event.json", Expect::NotAnEvent),
+    ("sqs/sam-Sqs.template.json", Expect::NotAnEvent),
     (
         "sqs/umccr-sqs-eventbridge-object-created-copyobject.json",
         Expect::Objects(&[Obj {

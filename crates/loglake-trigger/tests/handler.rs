@@ -450,7 +450,20 @@ async fn batch_mode_one_manifest_one_run_and_partial_failures() {
     ]);
     let r = h.handle(&ev, &inv("req-1", 30_000)).await;
     assert_eq!(outcomes(&r), [Outcome::Started, Outcome::Started]);
-    assert_eq!(r.batch_item_failures(), ["m3"]);
+    // m3's object failed (retryable); m5 is not an event (it was not processed, so it is not
+    // deleted: SQS redrives it to the DLQ). The test event m4 is processed: nothing to do.
+    assert_eq!(r.batch_item_failures(), ["m3", "m5"]);
+    let m5 = r
+        .failures
+        .iter()
+        .find(|f| f.message_id.as_deref() == Some("m5"))
+        .unwrap();
+    assert!(!m5.error.retryable());
+    assert!(
+        m5.error.to_string().contains("$.Records[0].body"),
+        "{}",
+        m5.error
+    );
     let runs = h.launcher.runs.lock().unwrap().clone();
     assert_eq!(runs.len(), 1);
     assert_eq!(
@@ -469,7 +482,7 @@ async fn batch_mode_one_manifest_one_run_and_partial_failures() {
     let out = r.into_lambda_result().unwrap();
     assert_eq!(
         out,
-        json!({"batchItemFailures": [{"itemIdentifier": "m3"}]})
+        json!({"batchItemFailures": [{"itemIdentifier": "m3"}, {"itemIdentifier": "m5"}]})
     );
 }
 
