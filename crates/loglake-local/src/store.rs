@@ -203,7 +203,8 @@ impl RawStore {
         }
     }
 
-    /// Lists an S3 store's objects (as [`RawStore::list`]).
+    /// Lists an S3 store's objects (as [`RawStore::list`]): everything under its prefix, taken
+    /// as a folder.
     pub fn list_remote(&self, rt: &Handle) -> Result<Vec<RawObject>> {
         match self {
             RawStore::Local { dir } => Err(Error::Usage(format!(
@@ -214,54 +215,22 @@ impl RawStore {
                 store,
                 bucket,
                 prefix,
-            } => {
-                let prefix_path = if prefix.is_empty() {
-                    None
-                } else {
-                    Some(obj_path(bucket, prefix)?)
-                };
-                let metas = rt.block_on(async {
-                    store
-                        .list(prefix_path.as_ref())
-                        .collect::<Vec<_>>()
-                        .await
-                        .into_iter()
-                        .collect::<std::result::Result<Vec<_>, _>>()
-                });
-                let metas = metas.map_err(|e| Error::Store {
-                    location: format!("s3://{bucket}/{prefix}"),
-                    message: e.to_string(),
-                })?;
-                let mut out: Vec<RawObject> = metas
-                    .into_iter()
-                    .filter(|m| m.size > 0 && !m.location.as_ref().ends_with('/'))
-                    .filter(|m| !m.location.filename().is_some_and(ignored_name))
-                    .map(|m| {
-                        let key = m.location.to_string();
-                        let version = m
-                            .version
-                            .clone()
-                            .or_else(|| m.e_tag.as_ref().map(|e| e.trim_matches('"').to_owned()))
-                            .unwrap_or_else(|| format!("{}", m.last_modified.timestamp_micros()));
-                        RawObject {
-                            display: format!("s3://{bucket}/{key}"),
-                            version: ObjectVersion {
-                                store: format!("s3://{bucket}"),
-                                key,
-                                version,
-                                size: m.size,
-                                sequencer: None,
-                            },
-                            path: None,
-                            version_id: None,
-                            last_modified_ms: Some(m.last_modified.timestamp_millis()),
-                        }
-                    })
-                    .collect();
-                out.sort_by(|a, b| a.version.key.cmp(&b.version.key));
-                Ok(out)
-            }
+            } => list_s3(store, bucket, prefix, rt),
         }
+    }
+
+    /// Lists the S3 objects whose keys start with `key_prefix`, as S3 means a prefix:
+    /// `logs/a` matches `logs/a.json` and `logs/ab/c.json`, and a whole key matches that
+    /// object (`loglake backfill`). The store's own prefix is not used.
+    pub fn list_key_prefix(&self, key_prefix: &str, rt: &Handle) -> Result<Vec<RawObject>> {
+        let RawStore::S3 { store, bucket, .. } = self else {
+            return self.list_remote(rt);
+        };
+        // The folder holding the prefix, listed recursively, then the keys filtered by it.
+        let folder = key_prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let mut out = list_s3(store, bucket, folder, rt)?;
+        out.retain(|o| o.version.key.starts_with(key_prefix));
+        Ok(out)
     }
 
     /// One S3 object by key (and version id), checked to exist: the transform's `s3://` input.
@@ -434,6 +403,61 @@ pub fn local_version(state: &StateDb, path: &Path) -> Result<(String, String, u6
         sequencer,
         meta.len(),
     ))
+}
+
+/// Every object under `folder` (recursively; `""` for the whole bucket), sorted by key: not
+/// empty, not a folder marker, not a hidden or temporary name.
+fn list_s3(
+    store: &Arc<dyn ObjectStore>,
+    bucket: &str,
+    prefix: &str,
+    rt: &Handle,
+) -> Result<Vec<RawObject>> {
+    let prefix_path = if prefix.is_empty() {
+        None
+    } else {
+        Some(obj_path(bucket, prefix)?)
+    };
+    let metas = rt.block_on(async {
+        store
+            .list(prefix_path.as_ref())
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<std::result::Result<Vec<_>, _>>()
+    });
+    let metas = metas.map_err(|e| Error::Store {
+        location: format!("s3://{bucket}/{prefix}"),
+        message: e.to_string(),
+    })?;
+    let mut out: Vec<RawObject> = metas
+        .into_iter()
+        .filter(|m| m.size > 0 && !m.location.as_ref().ends_with('/'))
+        .filter(|m| !m.location.filename().is_some_and(ignored_name))
+        .map(|m| {
+            let key = m.location.to_string();
+            let version = m
+                .version
+                .clone()
+                .or_else(|| m.e_tag.as_ref().map(|e| e.trim_matches('"').to_owned()))
+                .unwrap_or_else(|| format!("{}", m.last_modified.timestamp_micros()));
+            RawObject {
+                display: format!("s3://{bucket}/{key}"),
+                version: ObjectVersion {
+                    store: format!("s3://{bucket}"),
+                    key,
+                    version,
+                    size: m.size,
+                    sequencer: None,
+                },
+                path: None,
+                version_id: None,
+                last_modified_ms: Some(m.last_modified.timestamp_millis()),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.version.key.cmp(&b.version.key));
+    Ok(out)
 }
 
 fn list_local(dir: &Path, state: &StateDb) -> Result<Vec<RawObject>> {

@@ -103,7 +103,8 @@ pub(crate) fn trigger(args: &TriggerArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(clap::Args)]
 pub(crate) struct BackfillArgs {
-    /// Raw objects to backfill: `s3://bucket/prefix`.
+    /// Raw objects to backfill: `s3://bucket/prefix`, every object whose key starts with the
+    /// prefix (as S3 means it: a folder `logs/`, part of a name `logs/2024-05`, or one key).
     #[arg(long)]
     raw: String,
     /// Only objects modified at or after this time (`YYYY-MM-DD` or RFC 3339, UTC).
@@ -123,7 +124,7 @@ pub(crate) struct BackfillArgs {
 /// and objects already processed are duplicates.
 pub(crate) fn backfill(args: &BackfillArgs) -> anyhow::Result<ExitCode> {
     let location = loglake_local::Location::parse(&args.raw).map_err(|e| usage(e.to_string()))?;
-    let loglake_local::Location::S3 { bucket, .. } = &location else {
+    let loglake_local::Location::S3 { bucket, prefix } = &location else {
         return Err(usage(format!(
             "`--raw {}`: backfill reads an S3 prefix (s3://bucket/prefix)",
             args.raw
@@ -158,7 +159,7 @@ pub(crate) fn backfill(args: &BackfillArgs) -> anyhow::Result<ExitCode> {
     }
     let runtime = crate::local::runtime()?;
     let store = loglake_local::RawStore::open(&location)?;
-    let listed = store.list_remote(runtime.handle())?;
+    let listed = store.list_key_prefix(prefix, runtime.handle())?;
     let objects: Vec<CreatedObject> = listed
         .into_iter()
         .filter(|o| since_ms.is_none_or(|s| o.last_modified_ms.is_some_and(|m| m >= s)))

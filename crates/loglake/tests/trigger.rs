@@ -190,6 +190,33 @@ fn backfill_starts_one_run_per_batch_then_finds_duplicates() {
     let again = loglake(&moto, &env, &args, None);
     let out = lines(&again);
     assert!(out.iter().all(|o| o["outcome"] == "duplicate"), "{out:?}");
+    // A prefix is S3's: one whole key is that object (re-running one object,
+    // docs/operations.md), part of a name matches the names that start so.
+    let keys = |spec: &str| {
+        let o = loglake(&moto, &env, &["backfill", "--raw", spec], None);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        lines(&o)
+            .iter()
+            .map(|o| o["key"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(&format!("s3://{raw}/logs/2024/05/3 x.json")),
+        ["logs/2024/05/3 x.json"]
+    );
+    assert_eq!(
+        keys(&format!("s3://{raw}/logs/2024/05/3")),
+        ["logs/2024/05/3 x.json"]
+    );
+    assert_eq!(
+        keys(&format!("s3://{raw}/logs/2024/05/3 x.json.gz")),
+        Vec::<String>::new()
+    );
     // Nothing is modified after the future.
     let none = loglake(
         &moto,
