@@ -36,6 +36,14 @@ pub enum CatalogError {
         /// Table.
         table: String,
     },
+    /// The database is not in the catalog.
+    #[error(
+        "database `{database}` is not in the Glue Data Catalog\nhint: the deployment's database is Terraform's `glue_database` output (`terraform -chdir=infra output glue_database`)"
+    )]
+    MissingDatabase {
+        /// Database.
+        database: String,
+    },
     /// The catalog table disagrees with the schema file.
     #[error(
         "table `{database}.{table}` in the Glue Data Catalog disagrees with the schema file: {}\nhint: apply Terraform with this schema file (infra/catalog.tf), or pass the schema the table was made from",
@@ -64,6 +72,46 @@ impl RegisteredTable {
     /// The table's location (`s3://…/clean/<table>`).
     pub fn location(&self) -> &str {
         &self.location
+    }
+}
+
+/// A table as the Glue Data Catalog describes it (for queries over it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlueTable {
+    /// Database.
+    pub database: String,
+    /// Table.
+    pub name: String,
+    /// Location of the data (`s3://…`), without a trailing `/`.
+    pub location: String,
+    /// Data columns: name and Hive type, in order.
+    pub columns: Vec<(String, String)>,
+    /// Partition keys: name and Hive type, in order.
+    pub partition_keys: Vec<(String, String)>,
+}
+
+impl GlueTable {
+    fn from_glue(database: &str, table: &aws_sdk_glue::types::Table) -> Self {
+        let storage = table.storage_descriptor();
+        let pair = |c: &aws_sdk_glue::types::Column| {
+            (
+                c.name().to_owned(),
+                c.r#type().unwrap_or_default().to_owned(),
+            )
+        };
+        Self {
+            database: database.to_owned(),
+            name: table.name().to_owned(),
+            location: storage
+                .and_then(|s| s.location())
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_owned(),
+            columns: storage
+                .map(|s| s.columns().iter().map(pair).collect())
+                .unwrap_or_default(),
+            partition_keys: table.partition_keys().iter().map(pair).collect(),
+        }
     }
 }
 
@@ -158,26 +206,14 @@ impl GlueCatalog {
                 table: expected.name.clone(),
             });
         };
-        let storage = table
-            .storage_descriptor
-            .clone()
-            .unwrap_or_else(|| StorageDescriptor::builder().build());
-        let columns: Vec<(String, String)> = storage
-            .columns()
+        let described = GlueTable::from_glue(&expected.database, &table);
+        let keys: Vec<String> = described
+            .partition_keys
             .iter()
-            .map(|c| {
-                (
-                    c.name().to_owned(),
-                    c.r#type().unwrap_or_default().to_owned(),
-                )
-            })
+            .map(|(name, _)| name.clone())
             .collect();
-        let keys: Vec<String> = table
-            .partition_keys()
-            .iter()
-            .map(|c| c.name().to_owned())
-            .collect();
-        let differences = differences(expected, &columns, &keys);
+        let columns = &described.columns;
+        let differences = differences(expected, columns, &keys);
         if !differences.is_empty() {
             return Err(CatalogError::Mismatch {
                 database: expected.database.clone(),
@@ -188,13 +224,99 @@ impl GlueCatalog {
         Ok(RegisteredTable {
             database: expected.database.clone(),
             name: expected.name.clone(),
-            location: storage
-                .location()
-                .unwrap_or_default()
-                .trim_end_matches('/')
-                .to_owned(),
-            storage,
+            location: described.location,
+            storage: table
+                .storage_descriptor
+                .unwrap_or_else(|| StorageDescriptor::builder().build()),
         })
+    }
+
+    /// The tables of `database` (only `table`, when given), as the catalog describes them.
+    pub async fn tables(
+        &self,
+        database: &str,
+        table: Option<&str>,
+    ) -> Result<Vec<GlueTable>, CatalogError> {
+        if let Some(name) = table {
+            let out = self
+                .client
+                .get_table()
+                .database_name(database)
+                .name(name)
+                .send()
+                .await;
+            return match out {
+                Ok(o) => Ok(o
+                    .table
+                    .iter()
+                    .map(|t| GlueTable::from_glue(database, t))
+                    .collect()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_entity_not_found_exception()) =>
+                {
+                    // Say which is missing: the database or only the table.
+                    self.database_exists(database).await?;
+                    Err(CatalogError::Missing {
+                        database: database.to_owned(),
+                        table: name.to_owned(),
+                    })
+                }
+                Err(e) => {
+                    Err(aws_error("glue", "GetTable", format!("{database}.{name}"), &e).into())
+                }
+            };
+        }
+        let mut tables = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .get_tables()
+                .database_name(database)
+                .set_next_token(token.take())
+                .send()
+                .await;
+            let out = match out {
+                Ok(o) => o,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_entity_not_found_exception()) =>
+                {
+                    return Err(CatalogError::MissingDatabase {
+                        database: database.to_owned(),
+                    });
+                }
+                Err(e) => {
+                    return Err(aws_error("glue", "GetTables", database.to_owned(), &e).into());
+                }
+            };
+            tables.extend(
+                out.table_list()
+                    .iter()
+                    .map(|t| GlueTable::from_glue(database, t)),
+            );
+            match out.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        Ok(tables)
+    }
+
+    async fn database_exists(&self, database: &str) -> Result<(), CatalogError> {
+        match self.client.get_database().name(database).send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_entity_not_found_exception()) =>
+            {
+                Err(CatalogError::MissingDatabase {
+                    database: database.to_owned(),
+                })
+            }
+            Err(e) => Err(aws_error("glue", "GetDatabase", database.to_owned(), &e).into()),
+        }
     }
 
     /// Registers partitions (`dt=…/hr=…[/k=v]` paths under the table's location) with the

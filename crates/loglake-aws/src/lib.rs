@@ -4,7 +4,8 @@
 //! - [`DynamoDbLedger`]: the idempotency ledger (DESIGN.md §4) — [`loglake_core::ledger::Ledger`];
 //! - [`S3Objects`]: `HeadObject` and batch manifests — `ObjectHead` + `ManifestStore`;
 //! - [`GlueJobs`]: `StartJobRun` / `GetJobRun` — `JobLauncher`;
-//! - [`GlueCatalog`]: the table check against the schema and `BatchCreatePartition`.
+//! - [`GlueCatalog`]: the table check against the schema, `BatchCreatePartition`, and the
+//!   tables' descriptions for `loglake query --glue`.
 //!
 //! Every call's error is classified retryable or not ([`loglake_trigger::handler::ErrorKind`]).
 //! [`Clients::from_env`] builds the clients once per process from the standard AWS
@@ -16,7 +17,9 @@ mod error;
 mod glue;
 mod s3;
 
-pub use catalog::{CatalogError, ExpectedTable, GlueCatalog, RegisteredTable, differences};
+pub use catalog::{
+    CatalogError, ExpectedTable, GlueCatalog, GlueTable, RegisteredTable, differences,
+};
 pub use dynamodb::DynamoDbLedger;
 pub use glue::GlueJobs;
 pub use s3::S3Objects;

@@ -28,7 +28,7 @@
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType, SchemaRef};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -58,6 +58,18 @@ pub enum Error {
         location: String,
         /// Why.
         message: String,
+    },
+    /// A catalog column has a type this engine does not map to Arrow.
+    #[error(
+        "table `{table}`: column `{column}` has the Hive type `{hive_type}`, which `loglake query` cannot read\nhint: supported types are string, varchar, char, tinyint, smallint, int, bigint, float, double, decimal(p,s), boolean, date, timestamp"
+    )]
+    UnsupportedType {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+        /// Its type in the catalog.
+        hive_type: String,
     },
     /// Planning or execution failed (SQL errors, unreadable files).
     #[error("{0}")]
@@ -97,6 +109,76 @@ pub struct TableDef {
     pub schema: SchemaRef,
     /// Partition keys, in folder order (strings).
     pub partition_keys: Vec<String>,
+}
+
+impl TableDef {
+    /// A table from a Hive-style description (the Glue Data Catalog's): data columns with Hive
+    /// types, partition keys (read as strings), location.
+    ///
+    /// ```
+    /// let t = loglake_query::TableDef::from_hive(
+    ///     "app_logs",
+    ///     "s3://clean/clean/app_logs",
+    ///     &[("ts".into(), "timestamp".into()), ("status".into(), "int".into())],
+    ///     vec!["dt".into(), "hr".into()],
+    /// )
+    /// .unwrap();
+    /// assert_eq!(t.schema.field(1).data_type(), &arrow_schema::DataType::Int32);
+    /// ```
+    pub fn from_hive(
+        name: &str,
+        location: &str,
+        columns: &[(String, String)],
+        partition_keys: Vec<String>,
+    ) -> Result<Self> {
+        let fields = columns
+            .iter()
+            .map(|(column, ty)| {
+                arrow_type_of_hive(ty)
+                    .map(|t| Field::new(column, t, true))
+                    .ok_or_else(|| Error::UnsupportedType {
+                        table: name.to_owned(),
+                        column: column.clone(),
+                        hive_type: ty.clone(),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            name: name.to_owned(),
+            location: location.to_owned(),
+            schema: Arc::new(Schema::new(fields)),
+            partition_keys,
+        })
+    }
+}
+
+/// The Arrow type a Hive (Glue, Athena) column type is read as; `None` for types without a
+/// mapping here (arrays, maps, structs, …). `timestamp` is microseconds in UTC, which is how
+/// the transform writes it (`TIMESTAMP(MICROS, isAdjustedToUTC=true)`).
+pub fn arrow_type_of_hive(ty: &str) -> Option<DataType> {
+    let ty = ty.trim().to_ascii_lowercase();
+    let (base, args) = match ty.split_once('(') {
+        Some((b, rest)) => (b.trim(), Some(rest.trim_end_matches(')'))),
+        None => (ty.as_str(), None),
+    };
+    Some(match (base, args) {
+        ("string" | "varchar" | "char", _) => DataType::Utf8,
+        ("tinyint", None) => DataType::Int8,
+        ("smallint", None) => DataType::Int16,
+        ("int" | "integer", None) => DataType::Int32,
+        ("bigint", None) => DataType::Int64,
+        ("float", None) => DataType::Float32,
+        ("double", None) => DataType::Float64,
+        ("boolean", None) => DataType::Boolean,
+        ("date", None) => DataType::Date32,
+        ("timestamp", None) => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ("decimal", None) => DataType::Decimal128(10, 0),
+        ("decimal", Some(a)) => {
+            let (p, s) = a.split_once(',').unwrap_or((a, "0"));
+            DataType::Decimal128(p.trim().parse().ok()?, s.trim().parse().ok()?)
+        }
+        _ => return None,
+    })
 }
 
 /// A DataFusion session with the catalog's tables registered.
@@ -234,4 +316,43 @@ pub fn format(batches: &[RecordBatch], format: Format) -> Result<String> {
             String::from_utf8_lossy(&out).into_owned()
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Glue table's types come from the schema file (`ColumnType::glue_name`); read back
+    /// here they must be the Arrow types the transform writes, or queries would cast.
+    #[test]
+    fn hive_types_of_the_schema_read_as_the_written_arrow_types() {
+        use loglake_core::ColumnType as C;
+        for ty in [
+            C::String,
+            C::Int,
+            C::Bigint,
+            C::Double,
+            C::Boolean,
+            C::Timestamp,
+        ] {
+            assert_eq!(
+                arrow_type_of_hive(ty.glue_name()),
+                Some(loglake_transform::arrow_type(ty)),
+                "{ty:?}"
+            );
+        }
+        assert_eq!(
+            arrow_type_of_hive("DECIMAL(12, 2)"),
+            Some(DataType::Decimal128(12, 2))
+        );
+        assert_eq!(arrow_type_of_hive("varchar(64)"), Some(DataType::Utf8));
+        assert_eq!(arrow_type_of_hive("array<string>"), None);
+        let err = TableDef::from_hive("t", "/x", &[("m".into(), "map<string,int>".into())], vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column `m` has the Hive type `map<string,int>`"),
+            "{err}"
+        );
+    }
 }

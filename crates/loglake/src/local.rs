@@ -75,6 +75,11 @@ pub(crate) struct QueryArgs {
     /// Root folder whose `state.db` holds the catalog.
     #[arg(long, default_value = ".")]
     root: PathBuf,
+    /// Query the tables of a Glue Data Catalog database instead (`DATABASE` or
+    /// `DATABASE.TABLE`): their columns, partition keys and S3 locations come from Glue, the
+    /// data is read from S3 (standard AWS environment; `AWS_ENDPOINT_URL` for moto).
+    #[arg(long, value_name = "DATABASE[.TABLE]", conflicts_with = "root")]
+    glue: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
@@ -91,7 +96,9 @@ Examples (app_logs):
   Top messages:
     loglake query --root R \"SELECT message, count(*) AS n FROM app_logs GROUP BY message
       ORDER BY n DESC LIMIT 10\"
-  Catalog:  loglake query --root R \"SHOW TABLES\"";
+  Catalog:  loglake query --root R \"SHOW TABLES\"
+  A deployment (Glue Data Catalog, data on S3):
+    loglake query --glue loglake \"SELECT dt, count(*) FROM app_logs GROUP BY dt ORDER BY dt\"";
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub(crate) enum FormatArg {
@@ -309,6 +316,53 @@ fn engine_for(root: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Result<
     Ok(runtime.block_on(QueryEngine::new(&defs, &stores))?)
 }
 
+/// The Glue Data Catalog's tables (`DATABASE` or `DATABASE.TABLE`) as DataFusion listing
+/// tables over their S3 locations.
+fn engine_for_glue(spec: &str, runtime: &tokio::runtime::Runtime) -> anyhow::Result<QueryEngine> {
+    let (database, table) = match spec.split_once('.') {
+        Some((d, t)) if !d.is_empty() && !t.is_empty() => (d, Some(t)),
+        None if !spec.is_empty() => (spec, None),
+        _ => {
+            return Err(usage(format!(
+                "`--glue {spec}`: expected DATABASE or DATABASE.TABLE"
+            )));
+        }
+    };
+    let tables = runtime.block_on(async {
+        loglake_aws::GlueCatalog::from_env()
+            .await
+            .tables(database, table)
+            .await
+    });
+    let tables = tables.map_err(|e| match e {
+        e @ (loglake_aws::CatalogError::Missing { .. }
+        | loglake_aws::CatalogError::MissingDatabase { .. }) => usage(e.to_string()),
+        other => anyhow::Error::new(other),
+    })?;
+    let mut defs = Vec::new();
+    let mut stores = Vec::new();
+    for t in &tables {
+        let Ok(Location::S3 { bucket, .. }) = Location::parse(&t.location) else {
+            return Err(usage(format!(
+                "table `{}.{}` is located at `{}`, not on S3\nhint: `--glue` reads tables whose \
+                 location is s3://…",
+                t.database, t.name, t.location
+            )));
+        };
+        let keys = t.partition_keys.iter().map(|(k, _)| k.clone()).collect();
+        defs.push(
+            TableDef::from_hive(&t.name, &t.location, &t.columns, keys)
+                .map_err(|e| usage(e.to_string()))?,
+        );
+        let url = url::Url::parse(&format!("s3://{bucket}"))
+            .with_context(|| format!("bucket name `{bucket}`"))?;
+        if !stores.iter().any(|(u, _)| u == &url) {
+            stores.push((url, loglake_local::s3_store(&bucket)?));
+        }
+    }
+    Ok(runtime.block_on(QueryEngine::new(&defs, &stores))?)
+}
+
 fn table_def(t: &CatalogTable) -> anyhow::Result<TableDef> {
     let schema = Schema::from_json(&t.schema_json, &format!("catalog table {}", t.name))?
         .compile(&format!("catalog table {}", t.name))?;
@@ -330,7 +384,10 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub(crate) fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
-    let engine = engine_for(&args.root, &rt)?;
+    let engine = match &args.glue {
+        Some(spec) => engine_for_glue(spec, &rt)?,
+        None => engine_for(&args.root, &rt)?,
+    };
     let batches = rt.block_on(engine.sql(&args.sql)).map_err(|e| {
         if e.is_usage() {
             usage(e.to_string())

@@ -540,6 +540,47 @@ fn transform_registers_partitions_and_refuses_a_mismatched_table() {
             ]
         );
     }
+    // `loglake query --glue`: DataFusion over the table as the Glue catalog describes it
+    // (columns, partition keys, S3 location).
+    let query =
+        |spec: &str, sql: &str| loglake(&moto, &["query", "--glue", spec, "--format", "csv", sql]);
+    let q = query(
+        &good,
+        "SELECT dt, hr, level, message, status FROM app_logs ORDER BY hr",
+    );
+    assert_eq!(
+        q.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&q.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&q.stdout),
+        "dt,hr,level,message,status\n2024-05-01,07,INFO,a,200\n2024-05-01,09,WARN,b,503\n"
+    );
+    let q = query(
+        &format!("{good}.app_logs"),
+        "SELECT count(*) AS n FROM app_logs WHERE hr = '09'",
+    );
+    assert_eq!(String::from_utf8_lossy(&q.stdout), "n\n1\n");
+    let no_db = query("no_such_db", "SELECT 1");
+    assert_eq!(no_db.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&no_db.stderr)
+            .contains("database `no_such_db` is not in the Glue Data Catalog"),
+        "{}",
+        String::from_utf8_lossy(&no_db.stderr)
+    );
+    let no_table = query(&format!("{good}.nope"), "SELECT 1");
+    assert_eq!(no_table.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&no_table.stderr).contains(&format!(
+            "table `{good}.nope` is not in the Glue Data Catalog"
+        )),
+        "{}",
+        String::from_utf8_lossy(&no_table.stderr)
+    );
+
     let refused = transform(&bad, "bad");
     assert_eq!(refused.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&refused.stderr);
