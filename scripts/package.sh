@@ -68,17 +68,8 @@ if [[ "$what" == trigger || "$what" == all ]]; then
     echo "error: bootstrap is over ${max_bootstrap_mb} MiB" >&2
     exit 1
   fi
-  # A zip holding one executable `bootstrap`, written with Python's zipfile (no zip tool needed),
-  # with a fixed timestamp so the same binary gives the same zip (and Terraform's hash).
-  python3 - "$bin" build/trigger_glue.zip <<'PY'
-import sys, zipfile
-src, dst = sys.argv[1], sys.argv[2]
-info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
-info.external_attr = (0o100755 << 16)
-info.compress_type = zipfile.ZIP_DEFLATED
-with open(src, "rb") as f, zipfile.ZipFile(dst, "w") as z:
-    z.writestr(info, f.read(), compresslevel=9)
-PY
+  # One executable `bootstrap`, fixed timestamp: the same binary gives the same zip.
+  python3 scripts/zip_bootstrap.py "$bin" build/trigger_glue.zip
   echo "wrote build/trigger_glue.zip ($(stat -c %s build/trigger_glue.zip) bytes)" >&2
 fi
 
