@@ -27,7 +27,10 @@ tf_cli_config() {
   [[ -n "$bin" ]] || { echo "error: no hashicorp/aws provider mirror found (looked for terraform-provider-aws_*)" >&2; return 2; }
   mirror="${bin%%/registry.terraform.io/*}"
   export TF_CLI_CONFIG_FILE="${LOGLAKE_TF_CLI_CONFIG:-/var/tmp/loglake-terraform.tfrc}"
-  cat >"$TF_CLI_CONFIG_FILE" <<CFG
+  # Written aside and renamed: the Terraform checks and the e2e run may call this while the
+  # other's terraform is reading the file.
+  local tmp="$TF_CLI_CONFIG_FILE.$$"
+  cat >"$tmp" <<CFG
 provider_installation {
   filesystem_mirror {
     path    = "$mirror"
@@ -38,6 +41,7 @@ provider_installation {
   }
 }
 CFG
+  mv -f "$tmp" "$TF_CLI_CONFIG_FILE"
   echo "terraform provider mirror: $mirror" >&2
 }
 

@@ -25,9 +25,12 @@ ensure_venv
 export LOGLAKE_VENV="$venv"
 work="$(mktemp -d)"
 tf_pid=""
+e2e_pid=""
 cleanup() {
   stop_moto
-  if [[ -n "$tf_pid" ]]; then kill -- "-$tf_pid" 2>/dev/null || true; fi
+  for pid in "$tf_pid" "$e2e_pid"; do
+    if [[ -n "$pid" ]]; then kill -- "-$pid" 2>/dev/null || true; fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -48,6 +51,16 @@ tf_pid=$!
 
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "binaries (the end-to-end run deploys them)"
+cargo build --workspace --bins --locked
+
+# The end-to-end run on an emulated AWS (scripts/e2e.sh) spends most of its time in Terraform
+# waiting on moto, so it runs beside the tests, with its own moto server; its own build step is
+# skipped (the binaries were just built, and a second cargo would wait for the tests' lock).
+step "end to end on an emulated AWS started in the background (log: $work/e2e.log)"
+setsid env LOGLAKE_E2E_BUILD=0 scripts/e2e.sh >"$work/e2e.log" 2>&1 &
+e2e_pid=$!
 
 step "tests, with a moto server for the S3 paths"
 start_moto
@@ -73,6 +86,18 @@ bin="$CARGO_TARGET_DIR/debug/loglake"
 step "decoder fuzz smoke (random and mutated inputs through decode + normalise)"
 LOGLAKE_FUZZ_CASES="${LOGLAKE_FUZZ_CASES:-50000}" \
   cargo test --workspace --locked --test fuzz -- --ignored --nocapture
+
+step "end to end (background) result"
+e2e_status=0
+wait "$e2e_pid" || e2e_status=$?
+e2e_pid=""
+if [[ $e2e_status -ne 0 ]]; then
+  cat "$work/e2e.log" >&2
+  echo "error: the end-to-end run failed (exit $e2e_status); its log is above" >&2
+  exit "$e2e_status"
+fi
+# On success: the steps and the report (the JSON object at the end), not each check and run.
+awk '/^== |^e2e / || /^\{$/ {p = p || /^\{$/} /^== |^e2e / || p' "$work/e2e.log" >&2
 
 step "terraform checks (background) result"
 tf_status=0
