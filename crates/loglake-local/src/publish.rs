@@ -99,7 +99,15 @@ impl Publisher {
                 Some(q) => self.quarantine.upload(rt, Path::new(q), &q_rel)?,
                 None => self.quarantine.delete(rt, &q_rel)?,
             }
-            let removed: Vec<String> = summary.removed_files.iter().map(|f| rel(f)).collect();
+            // The previous version's files that this one did not rewrite. Not the transform's
+            // `removed_files`: it removes stale files where it writes, in staging, where the
+            // previous version's files never are.
+            let removed: Vec<String> = old
+                .files
+                .iter()
+                .filter(|f| !new_files.contains(f))
+                .cloned()
+                .collect();
             for f in &removed {
                 self.clean.delete(rt, &format!("{table}/{f}"))?;
             }

@@ -600,3 +600,101 @@ fn transform_registers_partitions_and_refuses_a_mismatched_table() {
     });
     assert_eq!(written, Some(0), "nothing written for a refused table");
 }
+
+/// Regression: publishing to S3 removed a previous version's files only where the transform
+/// wrote (the local staging folder, where they never are), so a new version of a key whose
+/// records fell in other partitions left the old version's rows in the table.
+#[test]
+fn a_new_version_on_s3_removes_the_old_versions_files_in_partitions_it_left() {
+    let Some(moto) = Moto::start() else { return };
+    let (raw, clean) = (
+        loglake_testkit::unique("mraw"),
+        loglake_testkit::unique("mclean"),
+    );
+    let key = "logs/moving.json";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (s3, v1, v2) = rt.block_on(async {
+        let sdk = loglake_testkit::aws::sdk(&moto).await;
+        let s3 = loglake_testkit::aws::s3(&sdk);
+        loglake_testkit::aws::bucket(&s3, &raw, true).await;
+        loglake_testkit::aws::bucket(&s3, &clean, false).await;
+        let mut versions = Vec::new();
+        for body in [
+            "{\"ts\":\"2024-05-01T07:00:00Z\",\"msg\":\"a\"}\n{\"ts\":\"2024-05-01T08:00:00Z\",\"msg\":\"b\"}\n",
+            "{\"ts\":\"2024-05-01T09:00:00Z\",\"msg\":\"c\"}\n",
+        ] {
+            let out = s3
+                .put_object()
+                .bucket(&raw)
+                .key(key)
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(
+                    body.as_bytes(),
+                ))
+                .send()
+                .await
+                .unwrap();
+            versions.push(out.version_id().unwrap().to_owned());
+        }
+        (s3, versions[0].clone(), versions[1].clone())
+    });
+    let transform = |version: &str| {
+        let o = loglake(
+            &moto,
+            &[
+                "transform",
+                "--quiet",
+                "--input",
+                &format!("s3://{raw}/{key}"),
+                "--version-id",
+                version,
+                "--output",
+                &format!("s3://{clean}"),
+            ],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        lines(&o).remove(0)
+    };
+    let listing = || {
+        rt.block_on(async {
+            let out = s3.list_objects_v2().bucket(&clean).send().await.unwrap();
+            let mut keys: Vec<String> = out
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned))
+                .filter(|k| k.ends_with(".parquet"))
+                .collect();
+            keys.sort();
+            keys
+        })
+    };
+    let sid = loglake_core::source_id(&format!("{raw}/{key}"));
+    let first = transform(&v1);
+    assert_eq!(first["removed_files"], serde_json::json!([]));
+    assert_eq!(
+        listing(),
+        [
+            format!("clean/app_logs/dt=2024-05-01/hr=07/part-{sid}-0.parquet"),
+            format!("clean/app_logs/dt=2024-05-01/hr=08/part-{sid}-0.parquet"),
+        ]
+    );
+    let second = transform(&v2);
+    assert_eq!(
+        listing(),
+        [format!(
+            "clean/app_logs/dt=2024-05-01/hr=09/part-{sid}-0.parquet"
+        )],
+        "only the new version's file is left"
+    );
+    assert_eq!(
+        second["removed_files"],
+        serde_json::json!([
+            format!("s3://{clean}/clean/app_logs/dt=2024-05-01/hr=07/part-{sid}-0.parquet"),
+            format!("s3://{clean}/clean/app_logs/dt=2024-05-01/hr=08/part-{sid}-0.parquet"),
+        ])
+    );
+}
