@@ -7,7 +7,11 @@ add --LOGLAKE_OUTPUT (s3://clean-bucket), --LOGLAKE_SCHEMA (s3://…/schemas/<ta
 --LOGLAKE_DATABASE, --LOGLAKE_TABLE and --LOGLAKE_LEDGER_TABLE; Glue adds --JOB_RUN_ID.
 
 The driver spreads the objects over the executors, one Spark task per object (largest first). Each
-task runs the `loglake` binary (shipped to the driver with --extra-files, to the executors with
+task first asks S3 whether its version is still the key's current one: a superseded version is
+not published (the newer version's rows replace it; it is recorded SUCCEEDED with
+`superseded_by`), and after publishing, a task whose key got a newer version meanwhile publishes
+that one again, so concurrent runs of two versions end with the newer one's files. It runs the
+`loglake` binary (shipped to the driver with --extra-files, to the executors with
 SparkContext.addFile): `loglake transform --input s3://… --version-id … --output …
 --catalog db.table`, which checks the catalog table against the schema,
 writes Parquet and quarantine, and registers the partitions. The driver logs every summary, records
@@ -117,8 +121,23 @@ def executor_binary(conf):
     return path
 
 
-def run_one(obj, conf):
-    """One object, on an executor: `loglake transform`, its summary and outcome."""
+def current_version(s3, bucket, key):
+    """The key's current version, named as the ledger names versions (the version id, else the
+    ETag), or None when the key has no current object (deleted)."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as e:
+        if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    vid = head.get("VersionId")
+    if vid and vid != "null":
+        return {"version": vid, "version_id": vid}
+    return {"version": head["ETag"].strip('"'), "version_id": None}
+
+
+def transform(obj, conf):
+    """`loglake transform` of one object version: (exit code, summary or None, stderr)."""
     source = f"s3://{obj['bucket']}/{obj['key']}"
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         f.write(conf["schema"])
@@ -129,7 +148,6 @@ def run_one(obj, conf):
         cmd += ["--version-id", obj["version_id"]]
     if conf.get("catalog"):
         cmd += ["--catalog", conf["catalog"]]
-    started = time.monotonic()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=OBJECT_TIMEOUT_SECONDS)
         code, stdout, stderr = p.returncode, p.stdout, p.stderr
@@ -142,12 +160,59 @@ def run_one(obj, conf):
         if line.startswith("{"):
             summary = json.loads(line)
             break
+    return code, summary, stderr
+
+
+def transformed(code, summary):
     # Exit 1 with a summary is "data problems reported" (quarantined records): processed.
-    ok = code in (0, 1) and summary is not None and "error" not in summary
+    return code in (0, 1) and summary is not None and "error" not in summary
+
+
+def publish_newest(s3, obj, conf, published):
+    """Versions of one key share their output files (same source id), and on AWS two of them
+    can be in flight at once, in any order. After publishing version `published`, if the key's
+    current version is another (newer) one, its run may already have published, and this
+    publish may have replaced its files: publish the current version again, until the files are
+    the current version's. Returns the version republished last, or None."""
+    repaired = None
+    for _ in range(3):
+        now = current_version(s3, obj["bucket"], obj["key"])
+        if now is None or now["version"] == published:
+            return repaired
+        code, summary, stderr = transform({**obj, **now}, conf)
+        if not transformed(code, summary):
+            # The newer version does not transform: its own run fails and says why.
+            print(f"loglake: republishing {obj['key']} version {now['version']} failed: "
+                  f"{(stderr or '').strip()[-500:]}", file=sys.stderr)
+            return repaired
+        published = repaired = now["version"]
+    return repaired
+
+
+def run_one(obj, conf):
+    """One object, on an executor: `loglake transform`, its summary and outcome. A version that
+    is no longer the key's current one is superseded: not published (the newer version's rows
+    replace it), and reported as processed."""
+    source = f"s3://{obj['bucket']}/{obj['key']}"
+    started = time.monotonic()
+    s3 = boto3.client("s3")
+    newest = current_version(s3, obj["bucket"], obj["key"])
+    if newest is not None and newest["version"] != obj["version"]:
+        return {"object": obj, "source": source, "ok": True, "summary": None, "error": None,
+                "superseded_by": newest["version"], "exit_code": None,
+                "seconds": round(time.monotonic() - started, 3)}
+    code, summary, stderr = transform(obj, conf)
+    ok = transformed(code, summary)
     error = None if ok else ((summary or {}).get("error") or (stderr or "").strip()[-2000:]
                              or f"exit code {code}")
-    return {"object": obj, "source": source, "ok": ok, "summary": summary, "error": error,
-            "exit_code": code, "seconds": round(time.monotonic() - started, 3)}
+    result = {"object": obj, "source": source, "ok": ok, "summary": summary, "error": error,
+              "exit_code": code}
+    if ok:
+        repaired = publish_newest(s3, obj, conf, obj["version"])
+        if repaired:
+            result["republished"] = repaired
+    result["seconds"] = round(time.monotonic() - started, 3)
+    return result
 
 
 def record(ddb, table, run_id, result):
@@ -157,7 +222,11 @@ def record(ddb, table, run_id, result):
     status = "SUCCEEDED" if result["ok"] else "FAILED"
     names = {"#status": "status", "#run": "job_run_id", "#error": "error"}
     values = {":status": {"S": status}, ":started": {"S": "STARTED"}, ":run": {"S": run_id}}
-    if result["ok"]:
+    if result.get("superseded_by"):
+        update = "SET #status = :status, #superseded = :newer REMOVE #error"
+        names["#superseded"] = "superseded_by"
+        values[":newer"] = {"S": result["superseded_by"]}
+    elif result["ok"]:
         update = "SET #status = :status REMOVE #error"
     else:
         update = "SET #status = :status, #error = :error"
@@ -200,8 +269,12 @@ def main(argv):
 
     for r in results:
         # One line per object: CloudWatch shows records in/written/quarantined per object.
-        print(json.dumps({"loglake_object": r["source"], "ok": r["ok"],
-                          "seconds": r["seconds"], "summary": r["summary"], "error": r["error"]}))
+        line = {"loglake_object": r["source"], "ok": r["ok"], "seconds": r["seconds"],
+                "summary": r["summary"], "error": r["error"]}
+        for k in ("superseded_by", "republished"):
+            if r.get(k):
+                line[k] = r[k]
+        print(json.dumps(line))
     run_id = args.get("JOB_RUN_ID")
     if run_id and args.get("LOGLAKE_LEDGER_TABLE"):
         ddb = boto3.client("dynamodb")

@@ -121,11 +121,13 @@ class Generator:
     def __init__(self, binary, work):
         self.binary, self.work = binary, work
 
-    def make(self, name, seed, lines, bad_ratio=0.01, compression=None):
+    def make(self, name, seed, lines, bad_ratio=0.01, compression=None,
+             start="2024-05-01T00:00:00Z"):
         out = os.path.join(self.work, "gen", name)
         shutil.rmtree(out, ignore_errors=True)
         cmd = [self.binary, "gen", "--out", out, "--files", "1", "--lines", str(lines),
-               "--seed", str(seed), "--bad-ratio", str(bad_ratio), "--hours", "6"]
+               "--seed", str(seed), "--bad-ratio", str(bad_ratio), "--hours", "6",
+               "--start", start]
         if compression:
             cmd.append(f"--{compression}")
         report = json.loads(subprocess.run(cmd, capture_output=True, text=True,
@@ -179,7 +181,7 @@ class GlueRunner:
             self.spark.sparkContext.addPyFile(path)
         return script, extra
 
-    def pending(self):
+    def pending(self, newest_first=False):
         runs = []
         token = None
         while True:
@@ -192,7 +194,8 @@ class GlueRunner:
             if not token:
                 break
         fresh = [r for r in runs if r["Id"] not in self.done]
-        return sorted(fresh, key=lambda r: r.get("StartedOn") or dt.datetime.min)
+        return sorted(fresh, key=lambda r: r.get("StartedOn") or dt.datetime.min,
+                      reverse=newest_first)
 
     def objects_of(self, arguments):
         """The objects a run names, read independently of the entry script."""
@@ -405,14 +408,16 @@ class Deployment:
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         return True
 
-    def settle(self, phase, duplicate=None, before_run=None, max_rounds=60):
-        """Delivers events, runs Glue runs and their state events until nothing moves."""
+    def settle(self, phase, duplicate=None, before_run=None, newest_first=False, max_rounds=60):
+        """Delivers events, runs Glue runs and their state events until nothing moves. Glue
+        does not run runs in the order they were started: `newest_first` runs each round's
+        runs in reverse, so an older version of a key ends after a newer one."""
         self.glue_runner.load_job()
         for _ in range(max_rounds):
             moved = self.deliver_inbox(phase, duplicate)
             while self.poll_batch_queue(phase):
                 moved = True
-            for run in self.glue_runner.pending():
+            for run in self.glue_runner.pending(newest_first):
                 self.glue_runner.run(run, before_run)
                 moved = True
             if not moved:
@@ -528,11 +533,22 @@ def main():
         "versioned": (f"{prefix}app/versioned.ndjson", gen.make("v1", 106, 1500)),
         "vanishes": (f"{prefix}app/vanishes.ndjson", gen.make("vanishes", 107, 500)),
         "drift": (f"{prefix}app/table-drift.ndjson", gen.make("drift", 108, 800)),
+        "race": (f"{prefix}app/race.ndjson", gen.make("race-v1", 109, 1200)),
     }
     for name, (key, data) in objs.items():
         put(key, data)
     # The same bytes again: a second version of the key (its rows replace the first's).
     put(objs["twice"][0], objs["twice"][1])
+    # Two different versions of one key back to back: both runs start; the newer one's rows
+    # must win whichever run ends last.
+    race_key = objs["race"][0]
+    race_v1 = current[race_key]
+    # (In other hours than the first: the first version's files must go, not just be rewritten.)
+    race_v2 = gen.make("race-v2", 110, 900, start="2024-05-01T12:00:00Z")
+    put(race_key, race_v2)
+    superseded = {(race_key, race_v1): current[race_key],
+                  (objs["twice"][0], [v for (k, v) in expected if k == objs["twice"][0]][0]):
+                  current[objs["twice"][0]]}
     check(objs["bad5"][1]["bad_lines"] >= 100, "the 5% file has >= 100 bad lines",
           objs["bad5"][1]["bad_lines"])
     ignored = {
@@ -583,7 +599,7 @@ def main():
         return 2 if obj.get("key") in (gzip_key, gzip_key.replace(" ", "+")) else 0
 
     step("per-object mode: events -> function -> Glue runs -> state events")
-    d.settle("per-object", duplicate=duplicate, before_run=before_run)
+    d.settle("per-object", duplicate=duplicate, before_run=before_run, newest_first=True)
     report["timings_s"]["per_object_phase"] = round(time.monotonic() - t_phase, 1)
     per_object_outcomes = collections.Counter()
     for phase, kind, answer_kind, body in d.answers:
@@ -624,7 +640,7 @@ def main():
         put(key, data)
     versioned_key = objs["versioned"][0]
     v1_version = current[versioned_key]
-    v2 = gen.make("v2", 206, 1000)
+    v2 = gen.make("v2", 206, 1000, start="2024-05-01T12:00:00Z")
     put(versioned_key, v2)
     broken = "this message is not an event"
     d.sqs.send_message(QueueUrl=out["batch_queue_url"], MessageBody=broken)
@@ -679,6 +695,11 @@ def main():
               and item["attempts"]["N"] == attempts,
               f"ledger: {key} version {v[:8]} SUCCEEDED on attempt {attempts}",
               item and (item["status"]["S"], item["attempts"]["N"]))
+    for (key, v), newer in superseded.items():
+        item = items[f"s3://{raw}/{key}#{v}"]
+        check(item.get("superseded_by", {}).get("S") == newer,
+              f"ledger: {key} version {v[:8]}, whose run ended after the newer version's, is "
+              f"superseded_by it (not published)", item.get("superseded_by"))
     item = items.get(f"s3://{raw}/{vanishing_key}#{vanishing_version}")
     check(item is not None and item["status"]["S"] == "FAILED"
           and item["attempts"]["N"] == str(max_attempts),
@@ -778,6 +799,13 @@ def main():
     check(row["n"] == 0, "query: the replaced version's rows are gone", row)
     (row,) = query(args.bin, db, f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({in_list(new)})")
     check(row["n"] == len(new), "query: the new version's rows are there", row)
+    old = trace_ids(objs["race"][1]["path"], 50)
+    new = trace_ids(race_v2["path"], 50)
+    (row,) = query(args.bin, db, f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({in_list(old)})")
+    check(row["n"] == 0, "query: a version whose run ended last, after a newer version's, left "
+          "no rows", row)
+    (row,) = query(args.bin, db, f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({in_list(new)})")
+    check(row["n"] == len(new), "query: the newer version's rows are there", row)
 
     # The function's own counters and the dead-letter queues.
     emf = d.emf()

@@ -86,6 +86,20 @@ def status(ddb, table, obj):
     return item["status"]["S"], item.get("error", {}).get("S")
 
 
+def rows_of(s3, names, key):
+    """Parquet rows in the clean bucket from the object `key` (its source id's files)."""
+    import hashlib
+    sid = hashlib.sha256(f"{names['raw']}/{key}".encode()).hexdigest()[:16]
+    rows = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=names["clean"],
+                                                             Prefix="clean/app_logs/"):
+        for o in page.get("Contents", []):
+            if f"/part-{sid}-" in o["Key"]:
+                body = s3.get_object(Bucket=names["clean"], Key=o["Key"])["Body"].read()
+                rows += pq.read_table(io.BytesIO(body)).num_rows
+    return rows
+
+
 def write_manifest(s3, names, run_id, objects):
     key = f"tmp/manifests/{run_id}.jsonl"
     s3.put_object(Bucket=names["code"], Key=key,
@@ -188,6 +202,35 @@ def main():
     item = ddb.get_item(TableName=names["ledger"], Key={
         "id": {"S": f"s3://{good['bucket']}/{good['key']}#{good['version']}"}})["Item"]
     assert item["status"]["S"] == "STARTED" and item["job_run_id"]["S"] == "jr_other"
+
+    # Two versions of one key in flight at once (on AWS nothing orders their runs): the newer
+    # version's run ends first, then the older one's must not put its rows back.
+    v1 = put(s3, names["raw"], "logs/race.log", os.path.join(logs, "bunyan/all.log"))
+    v2 = put(s3, names["raw"], "logs/race.log", os.path.join(logs, "lnav/logfile_invalid_json.json"))
+    for o, run in ((v1, "jr_" + tag + "_v1"), (v2, "jr_" + tag + "_v2")):
+        claim_started(ddb, names["ledger"], o, run)
+    (newer,) = run_job(names, "jr_" + tag + "_v2", write_manifest(s3, names, "v2", [v2]))
+    (older,) = run_job(names, "jr_" + tag + "_v1", write_manifest(s3, names, "v1", [v1]))
+    assert older["ok"] and older["superseded_by"] == v2["version"] and older["summary"] is None, older
+    item = ddb.get_item(TableName=names["ledger"], Key={
+        "id": {"S": f"s3://{v1['bucket']}/{v1['key']}#{v1['version']}"}})["Item"]
+    assert item["status"]["S"] == "SUCCEEDED" and item["superseded_by"]["S"] == v2["version"], item
+    assert rows_of(s3, names, v1["key"]) == newer["summary"]["records_written"]
+
+    # A newer version lands after an older one was published: the task that published the older
+    # one publishes the newer one again (it may have replaced the newer run's files).
+    old = put(s3, names["raw"], "logs/late.log", os.path.join(logs, "bunyan/all.log"))
+    claim_started(ddb, names["ledger"], old, "jr_" + tag + "_old")
+    (first,) = run_job(names, "jr_" + tag + "_old", write_manifest(s3, names, "old", [old]))
+    assert "republished" not in first and rows_of(s3, names, old["key"]) == 13, first
+    new = put(s3, names["raw"], "logs/late.log", os.path.join(logs, "lnav/logfile_invalid_json.json"))
+    conf = {"binary": os.environ["LOGLAKE_BIN"], "output": f"s3://{names['clean']}",
+            "catalog": f"{names['db']}.app_logs",
+            "schema": s3.get_object(Bucket=names["code"], Key="schemas/app_logs.json")[
+                "Body"].read().decode()}
+    assert job.publish_newest(s3, old, conf, old["version"]) == new["version"]
+    assert rows_of(s3, names, old["key"]) == 4, "the newer version's 4 rows, not the older's 13"
+    assert job.publish_newest(s3, old, conf, new["version"]) is None, "nothing newer: no-op"
 
     per_object = run_seconds / len(objects)
     print(json.dumps({"glue_entry_script": "ok", "objects": len(objects) + 3,
