@@ -39,6 +39,16 @@ fn loglake(moto: &Moto, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Asserts the exit code, showing stderr when it differs.
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 fn lines(o: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -520,12 +530,7 @@ fn transform_registers_partitions_and_refuses_a_mismatched_table() {
     };
     for _ in 0..2 {
         let run = transform(&good, "out");
-        assert_eq!(
-            run.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        assert_exit(&run, 0);
         assert_eq!(
             partitions(&good),
             [
@@ -548,12 +553,7 @@ fn transform_registers_partitions_and_refuses_a_mismatched_table() {
         &good,
         "SELECT dt, hr, level, message, status FROM app_logs ORDER BY hr",
     );
-    assert_eq!(
-        q.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&q.stderr)
-    );
+    assert_exit(&q, 0);
     assert_eq!(
         String::from_utf8_lossy(&q.stdout),
         "dt,hr,level,message,status\n2024-05-01,07,INFO,a,200\n2024-05-01,09,WARN,b,503\n"
@@ -651,12 +651,7 @@ fn a_new_version_on_s3_removes_the_old_versions_files_in_partitions_it_left() {
                 &format!("s3://{clean}"),
             ],
         );
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_exit(&o, 0);
         lines(&o).remove(0)
     };
     let listing = || {
