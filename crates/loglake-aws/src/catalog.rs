@@ -182,25 +182,7 @@ impl GlueCatalog {
 
     /// Reads the table and checks it against the schema.
     pub async fn check(&self, expected: &ExpectedTable) -> Result<RegisteredTable, CatalogError> {
-        let target = format!("{}.{}", expected.database, expected.name);
-        let out = self
-            .client
-            .get_table()
-            .database_name(&expected.database)
-            .name(&expected.name)
-            .send()
-            .await;
-        let table = match out {
-            Ok(o) => o.table,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_entity_not_found_exception()) =>
-            {
-                None
-            }
-            Err(e) => return Err(aws_error("glue", "GetTable", target, &e).into()),
-        };
-        let Some(table) = table else {
+        let Some(table) = self.get_table(&expected.database, &expected.name).await? else {
             return Err(CatalogError::Missing {
                 database: expected.database.clone(),
                 table: expected.name.clone(),
@@ -238,32 +220,15 @@ impl GlueCatalog {
         table: Option<&str>,
     ) -> Result<Vec<GlueTable>, CatalogError> {
         if let Some(name) = table {
-            let out = self
-                .client
-                .get_table()
-                .database_name(database)
-                .name(name)
-                .send()
-                .await;
-            return match out {
-                Ok(o) => Ok(o
-                    .table
-                    .iter()
-                    .map(|t| GlueTable::from_glue(database, t))
-                    .collect()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_entity_not_found_exception()) =>
-                {
+            return match self.get_table(database, name).await? {
+                Some(t) => Ok(vec![GlueTable::from_glue(database, &t)]),
+                None => {
                     // Say which is missing: the database or only the table.
                     self.database_exists(database).await?;
                     Err(CatalogError::Missing {
                         database: database.to_owned(),
                         table: name.to_owned(),
                     })
-                }
-                Err(e) => {
-                    Err(aws_error("glue", "GetTable", format!("{database}.{name}"), &e).into())
                 }
             };
         }
@@ -302,6 +267,31 @@ impl GlueCatalog {
             }
         }
         Ok(tables)
+    }
+
+    /// `GetTable`; `None` when the table (or its database) is not in the catalog.
+    async fn get_table(
+        &self,
+        database: &str,
+        name: &str,
+    ) -> Result<Option<aws_sdk_glue::types::Table>, CatalogError> {
+        let out = self
+            .client
+            .get_table()
+            .database_name(database)
+            .name(name)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(o.table),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_entity_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws_error("glue", "GetTable", format!("{database}.{name}"), &e).into()),
+        }
     }
 
     async fn database_exists(&self, database: &str) -> Result<(), CatalogError> {
