@@ -97,7 +97,7 @@ if [[ $e2e_status -ne 0 ]]; then
   exit "$e2e_status"
 fi
 # On success: the steps and the report (the JSON object at the end), not each check and run.
-awk '/^== |^e2e / || /^\{$/ {p = p || /^\{$/} /^== |^e2e / || p' "$work/e2e.log" >&2
+awk '/^\{$/ {p = 1} p || /^== |^e2e /' "$work/e2e.log" >&2
 
 step "terraform checks (background) result"
 tf_status=0

@@ -148,6 +148,7 @@ class GlueRunner:
         self.dir = os.path.join(work, "glue-driver")
         os.makedirs(self.dir, exist_ok=True)
         self.done = {}  # run id -> record
+        self.fetched = {}  # s3 uri -> ETag of the copy in self.dir
         self.order = []
         self.job = None
         self.module = None
@@ -157,14 +158,10 @@ class GlueRunner:
         """(Re)reads the job definition and fetches its artifacts from the code bucket."""
         self.job = self.glue.get_job(JobName=self.job_name)["Job"]
         script = self.job["Command"]["ScriptLocation"]
-        bucket, key = split_s3(script)
-        path = os.path.join(self.dir, os.path.basename(key))
-        self.s3.download_file(bucket, key, path)
+        path = self.fetch(script)
         extra = self.job["DefaultArguments"].get("--extra-files", "")
         for uri in filter(None, extra.split(",")):
-            b, k = split_s3(uri)
-            dest = os.path.join(self.dir, os.path.basename(k))
-            self.s3.download_file(b, k, dest)
+            dest = self.fetch(uri)
             os.chmod(dest, os.stat(dest).st_mode | stat.S_IXUSR)
         if self.module is None:
             spec = importlib.util.spec_from_file_location(
@@ -180,6 +177,16 @@ class GlueRunner:
             # must be able to import to run its tasks.
             self.spark.sparkContext.addPyFile(path)
         return script, extra
+
+    def fetch(self, uri):
+        """Downloads `uri` into the driver's folder, unless the copy there has its ETag."""
+        bucket, key = split_s3(uri)
+        dest = os.path.join(self.dir, os.path.basename(key))
+        etag = self.s3.head_object(Bucket=bucket, Key=key)["ETag"]
+        if self.fetched.get(uri) != etag or not os.path.exists(dest):
+            self.s3.download_file(bucket, key, dest)
+            self.fetched[uri] = etag
+        return dest
 
     def pending(self, newest_first=False):
         runs = []
@@ -555,7 +562,7 @@ def main():
         f"{prefix}app/notes.txt": objs["odd-key"][1]["body"],  # suffix not accepted
         f"{prefix}app/empty.ndjson": b"",                        # zero bytes
         f"{prefix}app/folder/": b"",                             # folder marker
-        f"elsewhere/app.ndjson": objs["odd-key"][1]["body"],     # outside the prefix
+        "elsewhere/app.ndjson": objs["odd-key"][1]["body"],      # outside the prefix
     }
     for key, body in ignored.items():
         upload(d.s3, raw, key, body)
@@ -639,7 +646,6 @@ def main():
     for key, data in batch_objs.values():
         put(key, data)
     versioned_key = objs["versioned"][0]
-    v1_version = current[versioned_key]
     v2 = gen.make("v2", 206, 1000, start="2024-05-01T12:00:00Z")
     put(versioned_key, v2)
     broken = "this message is not an event"
