@@ -18,8 +18,10 @@ writes Parquet and quarantine, and registers the partitions. The driver logs eve
 each object's result in the DynamoDB ledger (STARTED -> SUCCEEDED/FAILED, only while this run holds
 it), and fails the run after processing all objects if any failed.
 
-Runs outside Glue too (argparse instead of getResolvedOptions; plain PySpark), which is how
-tests/glue/ runs it with local Spark against moto.
+Arguments are resolved with AWS's own `awsglue.utils.getResolvedOptions`, here and in the tests
+(AWSGlueDataplanePython 5.0.0); tests/glue/ runs the script as Glue does, with local PySpark
+against moto. Each `loglake` subprocess gets the region (--LOGLAKE_REGION) and the executor's
+credentials explicitly (subprocess_env), nothing it would have to find on its own.
 """
 
 import json
@@ -34,31 +36,67 @@ import boto3
 
 REQUIRED = ["LOGLAKE_OUTPUT", "LOGLAKE_SCHEMA"]
 OPTIONAL = [
-    "JOB_NAME", "JOB_RUN_ID", "LOGLAKE_DATABASE", "LOGLAKE_TABLE", "LOGLAKE_LEDGER_TABLE",
+    "JOB_NAME", "LOGLAKE_DATABASE", "LOGLAKE_TABLE", "LOGLAKE_LEDGER_TABLE", "LOGLAKE_REGION",
     "LOGLAKE_BUCKET", "LOGLAKE_KEY", "LOGLAKE_VERSION", "LOGLAKE_VERSION_ID", "LOGLAKE_MANIFEST",
     "LOGLAKE_BINARY",
 ]
 # A transform taking longer than this is stuck (Glue's own timeout is the job's).
 OBJECT_TIMEOUT_SECONDS = int(os.environ.get("LOGLAKE_OBJECT_TIMEOUT", "3000"))
+# What a `loglake` subprocess inherits from the executor's environment. Everything else it needs
+# (region, credentials) is passed explicitly (subprocess_env): the executors' environment is not
+# documented, so the binary must not depend on it. AWS_ENDPOINT_URL* are for emulators.
+INHERITED_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "RUST_LOG", "RUST_BACKTRACE",
+                 "SSL_CERT_FILE", "SSL_CERT_DIR", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+                 "AWS_ENDPOINT_URL_GLUE")
 
 
 def resolve_args(argv):
-    """The job's arguments: getResolvedOptions in Glue (only for those present, since it
-    rejects missing ones), argparse elsewhere."""
-    present = [n for n in REQUIRED + OPTIONAL if f"--{n}" in argv]
+    """The job's arguments, resolved by AWS's own `getResolvedOptions` (awsglue, as on Glue).
+
+    It registers Glue's reserved arguments itself (`awsglue.job.Job.id_params`: --JOB_ID,
+    --JOB_RUN_ID, --SECURITY_CONFIGURATION; bookmarks; --TempDir): asking for one of them again
+    is an argparse conflict that kills the run, so we ask only for ours and read JOB_RUN_ID from
+    its result. It makes every option it is asked for required, so we ask only for those present.
+    There is no fallback: without awsglue this script does not run (tests install
+    AWSGlueDataplanePython, AWS's library for Glue 5.0)."""
+    from awsglue.job import Job  # type: ignore
+    from awsglue.utils import getResolvedOptions  # type: ignore
+    reserved = {o[2:] for o in Job.id_params()[1:]}
+    ours = [n for n in REQUIRED + OPTIONAL if n not in reserved]
+    present = [n for n in ours if f"--{n}" in argv]
     missing = [n for n in REQUIRED if n not in present]
     if missing:
         raise SystemExit(f"loglake: missing job arguments: {', '.join('--' + n for n in missing)}")
-    try:
-        from awsglue.utils import getResolvedOptions  # type: ignore
-        return dict(getResolvedOptions(argv, present))
-    except ImportError:
-        import argparse
-        p = argparse.ArgumentParser(description="loglake Glue job")
-        for n in REQUIRED + OPTIONAL:
-            p.add_argument(f"--{n}", dest=n, default=None)
-        known, _ = p.parse_known_args(argv[1:])
-        return {k: v for k, v in vars(known).items() if v is not None}
+    resolved = getResolvedOptions(argv, present)
+    args = {n: resolved[n] for n in present}
+    if resolved.get("JOB_RUN_ID"):
+        args["JOB_RUN_ID"] = resolved["JOB_RUN_ID"]
+    return args
+
+
+def job_region(args):
+    """The region every client and subprocess uses: --LOGLAKE_REGION (infra/glue_job.tf sets
+    it), else the driver's boto3 default."""
+    region = args.get("LOGLAKE_REGION") or boto3.session.Session().region_name
+    if not region:
+        raise SystemExit("loglake: no AWS region: pass --LOGLAKE_REGION (infra/glue_job.tf does)")
+    return region
+
+
+def subprocess_env(region):
+    """The environment of one `loglake` subprocess: a few inherited variables, the region, and
+    the credentials boto3 resolves on this executor now (refreshed when they near expiry), so
+    the binary's own credential chain finds exactly these and looks nowhere else."""
+    creds = boto3.session.Session(region_name=region).get_credentials()
+    if creds is None:
+        raise RuntimeError("loglake: boto3 found no AWS credentials on this executor")
+    frozen = creds.get_frozen_credentials()
+    env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
+    env.update(AWS_REGION=region, AWS_DEFAULT_REGION=region, AWS_EC2_METADATA_DISABLED="true",
+               AWS_ACCESS_KEY_ID=frozen.access_key, AWS_SECRET_ACCESS_KEY=frozen.secret_key)
+    if frozen.token:
+        env["AWS_SESSION_TOKEN"] = frozen.token
+    return env
 
 
 def split_s3(uri):
@@ -149,7 +187,8 @@ def transform(obj, conf):
     if conf.get("catalog"):
         cmd += ["--catalog", conf["catalog"]]
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=OBJECT_TIMEOUT_SECONDS)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=OBJECT_TIMEOUT_SECONDS,
+                           env=subprocess_env(conf["region"]))
         code, stdout, stderr = p.returncode, p.stdout, p.stderr
     except subprocess.TimeoutExpired as e:
         code, stdout, stderr = -1, e.stdout or "", f"timed out after {OBJECT_TIMEOUT_SECONDS} s"
@@ -195,7 +234,7 @@ def run_one(obj, conf):
     replace it), and reported as processed."""
     source = f"s3://{obj['bucket']}/{obj['key']}"
     started = time.monotonic()
-    s3 = boto3.client("s3")
+    s3 = boto3.client("s3", region_name=conf["region"])
     newest = current_version(s3, obj["bucket"], obj["key"])
     if newest is not None and newest["version"] != obj["version"]:
         return {"object": obj, "source": source, "ok": True, "summary": None, "error": None,
@@ -244,7 +283,8 @@ def record(ddb, table, run_id, result):
 
 def main(argv):
     args = resolve_args(argv)
-    s3 = boto3.client("s3")
+    region = job_region(args)
+    s3 = boto3.client("s3", region_name=region)
     objects = objects_of(args, s3)
     bucket, key = split_s3(args["LOGLAKE_SCHEMA"])
     schema = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
@@ -257,7 +297,7 @@ def main(argv):
     sc = spark.sparkContext
     binary = find_binary(args)
     sc.addFile(binary)  # to every executor (SparkFiles)
-    conf = {"binary": binary, "schema": schema, "output": args["LOGLAKE_OUTPUT"],
+    conf = {"binary": binary, "schema": schema, "output": args["LOGLAKE_OUTPUT"], "region": region,
             "catalog": catalog}
     print(f"loglake: {len(objects)} object(s), output {conf['output']}, catalog {catalog}",
           file=sys.stderr)
@@ -277,7 +317,7 @@ def main(argv):
         print(json.dumps(line))
     run_id = args.get("JOB_RUN_ID")
     if run_id and args.get("LOGLAKE_LEDGER_TABLE"):
-        ddb = boto3.client("dynamodb")
+        ddb = boto3.client("dynamodb", region_name=region)
         for r in results:
             record(ddb, args["LOGLAKE_LEDGER_TABLE"], run_id, r)
     failed = [r for r in results if not r["ok"]]

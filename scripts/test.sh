@@ -72,6 +72,10 @@ step "Glue entry script on local PySpark against moto (glue/loglake_glue_job.py)
 LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" PYSPARK_PYTHON="$venv/bin/python" \
   "$venv/bin/python" tests/glue/test_glue_job.py 2>"$work/glue-test.log" \
   || { tail -n 60 "$work/glue-test.log" >&2; exit 1; }
+step "Glue entry script as Glue 5.0 runs it: its own process, Glue's argv, awsglue, eu-west-1"
+LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" \
+  "$venv/bin/python" tests/glue/test_glue_as_glue.py 2>"$work/glue-as-glue.log" \
+  || { tail -n 80 "$work/glue-as-glue.log" >&2; exit 1; }
 stop_moto
 
 step "python readers (pyarrow, DuckDB) read the output with Hive partitioning"

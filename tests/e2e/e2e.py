@@ -220,8 +220,10 @@ class GlueRunner:
         arguments.update(run.get("Arguments") or {})
         objects = self.objects_of(arguments)
         after = before(objects) if before else None
-        argv = [os.path.join(self.dir, "loglake_glue_job.py"), "--JOB_NAME", self.job_name,
-                "--JOB_RUN_ID", run_id]
+        # Glue's own arguments first, as Glue 5.0 passes them (awsglue registers them itself).
+        argv = [os.path.join(self.dir, "loglake_glue_job.py"), "--JOB_ID", "j_e2e",
+                "--JOB_RUN_ID", run_id, "--JOB_NAME", self.job_name,
+                "--job-bookmark-option", "job-bookmark-disable"]
         for k, v in arguments.items():
             argv += [k, v]
         captured = io.StringIO()

@@ -31,12 +31,14 @@ def env():
     return url
 
 
-def setup(tag):
-    s3, ddb, glue = boto3.client("s3"), boto3.client("dynamodb"), boto3.client("glue")
+def setup(tag, region="us-east-1"):
+    s3, ddb, glue = (boto3.client(n, region_name=region) for n in ("s3", "dynamodb", "glue"))
     names = {k: f"glue-{k}-{tag}" for k in ("raw", "clean", "code", "ledger")}
     names["db"] = f"glue_db_{tag}"
+    where = {} if region == "us-east-1" else {
+        "CreateBucketConfiguration": {"LocationConstraint": region}}
     for b in ("raw", "clean", "code"):
-        s3.create_bucket(Bucket=names[b])
+        s3.create_bucket(Bucket=names[b], **where)
     s3.put_bucket_versioning(Bucket=names["raw"], VersioningConfiguration={"Status": "Enabled"})
     ddb.create_table(TableName=names["ledger"], BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
@@ -225,7 +227,7 @@ def main():
     assert "republished" not in first and rows_of(s3, names, old["key"]) == 13, first
     new = put(s3, names["raw"], "logs/late.log", os.path.join(logs, "lnav/logfile_invalid_json.json"))
     conf = {"binary": os.environ["LOGLAKE_BIN"], "output": f"s3://{names['clean']}",
-            "catalog": f"{names['db']}.app_logs",
+            "catalog": f"{names['db']}.app_logs", "region": "us-east-1",
             "schema": s3.get_object(Bucket=names["code"], Key="schemas/app_logs.json")[
                 "Body"].read().decode()}
     assert job.publish_newest(s3, old, conf, old["version"]) == new["version"]
