@@ -8,13 +8,20 @@ resource "aws_glue_catalog_database" "this" {
 }
 
 locals {
+  # The schema's accepted time window (DESIGN.md §3): the transform quarantines every record
+  # outside it, so each written row's dt is inside the projection range (defaults as in the
+  # transform).
+  time_window = {
+    from            = try(local.schema.timestamp.window.from, "1970-01-01")
+    max_future_days = try(local.schema.timestamp.window.max_future_days, 1)
+  }
   extra_partition_keys = [for k in local.schema.partition_keys : k.name if !contains(["dt", "hr"], k.name)]
   projection = merge(
     {
       "projection.enabled"          = "true"
       "projection.dt.type"          = "date"
       "projection.dt.format"        = "yyyy-MM-dd"
-      "projection.dt.range"         = "2020-01-01,NOW"
+      "projection.dt.range"         = "${local.time_window.from},NOW+${local.time_window.max_future_days}DAYS"
       "projection.dt.interval"      = "1"
       "projection.dt.interval.unit" = "DAYS"
       "projection.hr.type"          = "integer"

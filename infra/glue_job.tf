@@ -27,13 +27,20 @@ resource "aws_s3_object" "schema" {
   kms_key_id   = local.kms_key_arn
 }
 
+# Glue 5.0 writes a job's logs to `<--custom-logGroup-prefix>/error` (system, Spark, Glue logger)
+# and `<prefix>/output` (the script's stdout and stderr) ("Logging for AWS Glue jobs"; the 4.0-era
+# continuous-logging options do not apply). Both groups are created here, with retention and the
+# key, so nothing lands in a group Glue would create without either.
 resource "aws_cloudwatch_log_group" "glue" {
-  name              = "/aws-glue/jobs/${local.glue_job_name}"
+  for_each = toset(["error", "output"])
+
+  name              = "${local.glue_log_group_prefix}/${each.key}"
   retention_in_days = var.log_retention_days
   kms_key_id        = local.kms_key_arn
 }
 
 resource "aws_glue_security_configuration" "this" {
+  #checkov:skip=CKV_AWS_99:CloudWatch encryption is off in the security configuration only: the job's log groups (aws_cloudwatch_log_group.glue) are encrypted with the key by CloudWatch Logs, and turning it on would move the logs to groups Glue names itself.
   name = "${var.name_prefix}-transform"
 
   encryption_configuration {
@@ -41,9 +48,12 @@ resource "aws_glue_security_configuration" "this" {
       s3_encryption_mode = var.enable_kms ? "SSE-KMS" : "SSE-S3"
       kms_key_arn        = local.kms_key_arn
     }
+    # Off on purpose: with it on, Glue writes to groups named after the role and the security
+    # configuration (Glue API, JobRun.LogGroupName), not to the prefix's groups above, and how the
+    # two settings combine is not documented. The groups above are encrypted with the key anyway
+    # (kms_key_id: CloudWatch Logs encrypts them itself).
     cloudwatch_encryption {
-      cloudwatch_encryption_mode = var.enable_kms ? "SSE-KMS" : "DISABLED"
-      kms_key_arn                = local.kms_key_arn
+      cloudwatch_encryption_mode = "DISABLED"
     }
     job_bookmarks_encryption {
       job_bookmarks_encryption_mode = var.enable_kms ? "CSE-KMS" : "DISABLED"
@@ -81,17 +91,21 @@ resource "aws_glue_job" "transform" {
   }
 
   default_arguments = {
-    "--job-language"                     = "python"
-    "--extra-files"                      = "s3://${aws_s3_object.glue_binary.bucket}/${aws_s3_object.glue_binary.key}"
-    "--enable-continuous-cloudwatch-log" = "true"
-    "--continuous-log-logGroup"          = aws_cloudwatch_log_group.glue.name
-    "--enable-metrics"                   = "true"
-    "--enable-observability-metrics"     = "true"
-    "--TempDir"                          = "s3://${aws_s3_bucket.this["code"].id}/tmp/glue/"
-    "--LOGLAKE_OUTPUT"                   = "s3://${aws_s3_bucket.this["clean"].id}"
-    "--LOGLAKE_SCHEMA"                   = "s3://${aws_s3_object.schema.bucket}/${aws_s3_object.schema.key}"
-    "--LOGLAKE_DATABASE"                 = aws_glue_catalog_database.this.name
-    "--LOGLAKE_TABLE"                    = aws_glue_catalog_table.logs.name
-    "--LOGLAKE_LEDGER_TABLE"             = aws_dynamodb_table.ledger.name
+    "--job-language"                 = "python"
+    "--extra-files"                  = "s3://${aws_s3_object.glue_binary.bucket}/${aws_s3_object.glue_binary.key}"
+    "--custom-logGroup-prefix"       = local.glue_log_group_prefix
+    "--enable-metrics"               = "true"
+    "--enable-observability-metrics" = "true"
+    "--TempDir"                      = "s3://${aws_s3_bucket.this["code"].id}/tmp/glue/"
+    "--LOGLAKE_OUTPUT"               = "s3://${aws_s3_bucket.this["clean"].id}"
+    "--LOGLAKE_SCHEMA"               = "s3://${aws_s3_object.schema.bucket}/${aws_s3_object.schema.key}"
+    "--LOGLAKE_DATABASE"             = aws_glue_catalog_database.this.name
+    "--LOGLAKE_TABLE"                = aws_glue_catalog_table.logs.name
+    "--LOGLAKE_LEDGER_TABLE"         = aws_dynamodb_table.ledger.name
+    # Passed to every `loglake` subprocess with the executor's credentials: the executors'
+    # environment is not documented to carry a region.
+    "--LOGLAKE_REGION" = var.region
   }
+
+  depends_on = [aws_cloudwatch_log_group.glue]
 }

@@ -52,16 +52,14 @@ data "aws_iam_policy_document" "trigger" {
     resources = ["${local.raw_arn}/${var.raw_prefix}*"]
   }
 
-  # Without ListBucket, HeadObject of a missing key answers 403 instead of 404.
+  # S3 answers HeadObject of a missing key with 404 only to a caller that has s3:ListBucket on
+  # the bucket, else 403 (S3 API Reference, HeadObject, "Permissions"). The trigger needs the
+  # 404 to skip a deleted object. No s3:prefix condition: a HeadObject request carries no prefix,
+  # so a grant conditioned on one does not apply to it. The trigger lists nothing itself.
   statement {
-    sid       = "ListRawPrefix"
-    actions   = ["s3:ListBucket", "s3:ListBucketVersions"]
+    sid       = "HeadMissingRawObjects"
+    actions   = ["s3:ListBucket"]
     resources = [local.raw_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.raw_prefix}*"]
-    }
   }
 
   # Batch mode writes one manifest per run; a run's end reads it back to finish its items.
@@ -174,13 +172,11 @@ data "aws_iam_policy_document" "glue" {
     resources = [aws_dynamodb_table.ledger.arn]
   }
 
+  # The job's two log groups (glue_job.tf); Glue creates the streams in them.
   statement {
-    sid     = "ContinuousLogs"
-    actions = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey", "logs:DescribeLogStreams"]
-    resources = [
-      aws_cloudwatch_log_group.glue.arn,
-      "${aws_cloudwatch_log_group.glue.arn}:*",
-    ]
+    sid       = "JobLogs"
+    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = flatten([for g in aws_cloudwatch_log_group.glue : [g.arn, "${g.arn}:*"]])
   }
 
   # PutMetricData has no resource-level permissions; the namespace condition scopes it.

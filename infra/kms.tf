@@ -48,19 +48,20 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
-  # EventBridge delivers to the encrypted queues; CloudWatch alarms publish to the encrypted topic.
+  # EventBridge sends to the encrypted queues (the batch queue, the DLQs) and CloudWatch alarms
+  # publish to the encrypted topic. This is the statement AWS documents for AWS services that
+  # send to encrypted queues and topics: the service principal with kms:GenerateDataKey* and
+  # kms:Decrypt, and no condition (SQS Developer Guide, "Enable compatibility between event
+  # sources from AWS services and encrypted queues"; SNS Developer Guide, the same for encrypted
+  # topics). A condition on aws:SourceAccount is not part of it: if the KMS request SQS makes on
+  # EventBridge's behalf does not carry the key, every send fails and the event is dropped.
   statement {
-    sid       = "EventBridgeAndAlarms"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    sid       = "EventSourcesOfAwsServices"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
     resources = ["*"]
     principals {
       type        = "Service"
       identifiers = ["events.amazonaws.com", "cloudwatch.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }

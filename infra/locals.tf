@@ -20,8 +20,10 @@ locals {
   function_name  = "${var.name_prefix}-s3-raw-start-glue"
   lambda_timeout = 60
   glue_job_name  = "${var.name_prefix}-transform"
-  ledger_name    = "${var.name_prefix}-ledger"
-  database_name  = replace(var.name_prefix, "-", "_")
+  # --custom-logGroup-prefix: the job logs to "<this>/error" and "<this>/output".
+  glue_log_group_prefix = "/aws-glue/jobs/${var.name_prefix}-transform"
+  ledger_name           = "${var.name_prefix}-ledger"
+  database_name         = replace(var.name_prefix, "-", "_")
 
   # Artifacts built outside Terraform (scripts/package.sh) and the schema shared with the
   # transform (DESIGN.md invariant 5: one schema, one place).

@@ -1,10 +1,12 @@
 # Alarms → SNS, and one dashboard.
 
 resource "aws_sns_topic" "alarms" {
+  #checkov:skip=CKV_AWS_26:With enable_kms = false the topic is unencrypted on purpose: CloudWatch alarms cannot publish to a topic encrypted with the AWS managed key alias/aws/sns (SNS docs, "Enable compatibility between event sources from AWS services and encrypted topics"), and alarm messages carry no log data. With enable_kms = true it uses the deployment's customer managed key.
   count = var.alarm_sns_topic_arn == null ? 1 : 0
 
-  name              = "${var.name_prefix}-alarms"
-  kms_master_key_id = var.enable_kms ? local.kms_key_arn : "alias/aws/sns"
+  name = "${var.name_prefix}-alarms"
+  # Only a customer managed key: its policy lets cloudwatch.amazonaws.com use it (kms.tf).
+  kms_master_key_id = var.enable_kms ? local.kms_key_arn : null
 }
 
 resource "aws_sns_topic_subscription" "alarm_email" {

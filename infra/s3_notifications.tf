@@ -173,6 +173,13 @@ resource "aws_lambda_event_source_mapping" "batch" {
   maximum_batching_window_in_seconds = var.batch_window_seconds
   # Only the messages the handler reports as failed are retried (batchItemFailures).
   function_response_types = ["ReportBatchItemFailures"]
+
+  # The mapping's own concurrency bound ("Configuring scaling behavior for SQS event source
+  # mappings"): it does not account for reserved concurrency, so a reservation alone would let
+  # it receive messages the function cannot take, and those receives count toward the redrive.
+  scaling_config {
+    maximum_concurrency = var.batch_maximum_concurrency
+  }
 }
 
 # Both modes: Glue job state changes go to the Lambda.

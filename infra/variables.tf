@@ -98,8 +98,8 @@ variable "glue_worker_type" {
   default     = "G.1X"
 
   validation {
-    condition     = contains(["G.025X", "G.1X", "G.2X", "G.4X", "G.8X"], var.glue_worker_type)
-    error_message = "glue_worker_type must be one of G.025X, G.1X, G.2X, G.4X, G.8X."
+    condition     = contains(["G.1X", "G.2X", "G.4X", "G.8X"], var.glue_worker_type)
+    error_message = "glue_worker_type must be one of G.1X, G.2X, G.4X, G.8X (G.025X is for Glue streaming jobs only; this is a batch glueetl job)."
   }
 }
 
@@ -162,6 +162,22 @@ variable "batch_size" {
     condition     = var.batch_size >= 1 && var.batch_size <= 10000
     error_message = "batch_size must be between 1 and 10000."
   }
+
+  validation {
+    condition     = var.batch_size <= 10 || var.batch_window_seconds >= 1
+    error_message = "batch_size over 10 needs batch_window_seconds of at least 1: Lambda rejects an SQS event source mapping with a batch size over 10 and no batching window."
+  }
+}
+
+variable "batch_maximum_concurrency" {
+  description = "Batching mode: the most concurrent Lambda invocations the SQS event source mapping starts (its scaling_config). This, not reserved concurrency, bounds the batch path: an event source mapping does not account for reserved concurrency, and throttled receives count toward the queue's maxReceiveCount."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.batch_maximum_concurrency >= 2 && var.batch_maximum_concurrency <= 1000 && floor(var.batch_maximum_concurrency) == var.batch_maximum_concurrency
+    error_message = "batch_maximum_concurrency must be a whole number from 2 to 1000 (the SQS event source mapping's limits)."
+  }
 }
 
 variable "ledger_ttl_days" {
@@ -187,13 +203,18 @@ variable "lambda_architecture" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Reserved concurrency of the trigger Lambda (caps parallel StartJobRun calls)."
+  description = "Reserved concurrency of the trigger Lambda; null (the default) reserves none. A reservation must leave the account at least 100 unreserved, or the apply fails; in batching mode it must be at least batch_maximum_concurrency."
   type        = number
-  default     = 10
+  default     = null
 
   validation {
-    condition     = var.lambda_reserved_concurrency >= 1 && var.lambda_reserved_concurrency <= 1000
-    error_message = "lambda_reserved_concurrency must be between 1 and 1000."
+    condition     = var.lambda_reserved_concurrency == null || (try(var.lambda_reserved_concurrency >= 1 && var.lambda_reserved_concurrency <= 1000 && floor(var.lambda_reserved_concurrency) == var.lambda_reserved_concurrency, false))
+    error_message = "lambda_reserved_concurrency must be null (no reservation) or a whole number from 1 to 1000."
+  }
+
+  validation {
+    condition     = var.lambda_reserved_concurrency == null || !var.batching_enabled || try(var.lambda_reserved_concurrency >= var.batch_maximum_concurrency, false)
+    error_message = "In batching mode lambda_reserved_concurrency must be at least batch_maximum_concurrency: otherwise Lambda throttles the event source mapping's invocations and the throttled messages count toward the queue's maxReceiveCount."
   }
 }
 

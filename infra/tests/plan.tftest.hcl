@@ -121,8 +121,8 @@ run "per_object_mode" {
     error_message = "the trigger is named <prefix>-s3-raw-start-glue"
   }
   assert {
-    condition     = aws_lambda_function.trigger.tracing_config[0].mode == "Active" && aws_lambda_function.trigger.reserved_concurrent_executions == 10
-    error_message = "tracing and reserved concurrency must be set"
+    condition     = aws_lambda_function.trigger.tracing_config[0].mode == "Active"
+    error_message = "tracing must be on"
   }
   assert {
     condition     = aws_lambda_function.trigger.environment[0].variables["LOGLAKE_LEDGER_TABLE"] == "loglake-ledger" && aws_lambda_function.trigger.environment[0].variables["LOGLAKE_GLUE_JOB"] == "loglake-transform"
@@ -229,6 +229,64 @@ run "per_object_mode" {
   }
 }
 
+# AWS fidelity (docs/aws-contracts.md): what the first deploy on AWS needs that moto never checks.
+run "aws_contracts" {
+  command = apply
+
+  # Glue 5.0 logs to <--custom-logGroup-prefix>/error and /output; the 4.0 options are gone.
+  assert {
+    condition = (
+      aws_glue_job.transform.default_arguments["--custom-logGroup-prefix"] == "/aws-glue/jobs/loglake-transform" &&
+      !contains(keys(aws_glue_job.transform.default_arguments), "--enable-continuous-cloudwatch-log") &&
+      !contains(keys(aws_glue_job.transform.default_arguments), "--continuous-log-logGroup")
+    )
+    error_message = "the Glue 5.0 job logs through --custom-logGroup-prefix, not the 4.0 continuous-logging options"
+  }
+  assert {
+    condition = (
+      toset([for g in aws_cloudwatch_log_group.glue : g.name]) == toset(["/aws-glue/jobs/loglake-transform/error", "/aws-glue/jobs/loglake-transform/output"]) &&
+      alltrue([for g in aws_cloudwatch_log_group.glue : g.retention_in_days == var.log_retention_days && g.kms_key_id == aws_kms_key.this[0].arn])
+    )
+    error_message = "both Glue 5.0 log groups are created here, with retention and the key"
+  }
+  assert {
+    condition     = one(one(aws_glue_security_configuration.this.encryption_configuration).cloudwatch_encryption).cloudwatch_encryption_mode == "DISABLED"
+    error_message = "CloudWatch encryption in the security configuration would move the logs to groups Glue names itself"
+  }
+  assert {
+    condition     = aws_glue_job.transform.default_arguments["--LOGLAKE_REGION"] == "eu-west-1"
+    error_message = "the job passes its region to the loglake subprocesses"
+  }
+  # Every written row is visible: the projection range is the schema's time window.
+  assert {
+    condition     = aws_glue_catalog_table.logs.parameters["projection.dt.range"] == "2000-01-01,NOW+1DAYS"
+    error_message = "the projection range comes from the schema's timestamp.window"
+  }
+  # No reservation by default (it must leave 100 unreserved in the account).
+  assert {
+    # null in the plan, -1 (unreserved) once AWS answers.
+    condition     = coalesce(aws_lambda_function.trigger.reserved_concurrent_executions, -1) == -1
+    error_message = "the trigger reserves no concurrency by default"
+  }
+  # The documented key policy for AWS services sending to encrypted queues and topics.
+  assert {
+    condition = anytrue([
+      for st in data.aws_iam_policy_document.kms[0].statement :
+      contains(flatten([for p in st.principals : p.identifiers]), "events.amazonaws.com") &&
+      length(st.condition) == 0 && contains(st.actions, "kms:GenerateDataKey*") && contains(st.actions, "kms:Decrypt")
+    ])
+    error_message = "events.amazonaws.com gets kms:GenerateDataKey* and kms:Decrypt without conditions, as the SQS guide documents"
+  }
+  # HeadObject of a missing key is a 404 only with an unconditioned s3:ListBucket.
+  assert {
+    condition = anytrue([
+      for st in data.aws_iam_policy_document.trigger.statement :
+      st.actions == toset(["s3:ListBucket"]) && st.resources == toset([aws_s3_bucket.this["raw"].arn]) && length(st.condition) == 0
+    ])
+    error_message = "the trigger role has s3:ListBucket on the raw bucket without a prefix condition"
+  }
+}
+
 run "batching_mode" {
   command = apply
 
@@ -262,6 +320,10 @@ run "batching_mode" {
     condition     = aws_lambda_function.trigger.environment[0].variables["LOGLAKE_MODE"] == "batch"
     error_message = "the trigger is told it runs in batch mode"
   }
+  assert {
+    condition     = one(aws_lambda_event_source_mapping.batch[0].scaling_config).maximum_concurrency == var.batch_maximum_concurrency
+    error_message = "the event source mapping bounds its own concurrency (it ignores reserved concurrency)"
+  }
 }
 
 run "kms_off_uses_aws_managed_encryption" {
@@ -278,6 +340,49 @@ run "kms_off_uses_aws_managed_encryption" {
   assert {
     condition     = one(one(aws_s3_bucket_server_side_encryption_configuration.this["raw"].rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256"
     error_message = "buckets fall back to SSE-S3"
+  }
+  assert {
+    condition     = aws_sns_topic.alarms[0].kms_master_key_id == null
+    error_message = "CloudWatch alarms cannot publish to a topic encrypted with alias/aws/sns"
+  }
+}
+
+run "rejects_streaming_worker_type" {
+  command = plan
+  variables {
+    glue_worker_type = "G.025X"
+  }
+  expect_failures = [var.glue_worker_type]
+}
+
+run "rejects_batch_over_ten_without_a_window" {
+  command = plan
+  variables {
+    batching_enabled     = true
+    batch_size           = 50
+    batch_window_seconds = 0
+  }
+  expect_failures = [var.batch_size]
+}
+
+run "rejects_a_reservation_below_the_mapping_concurrency" {
+  command = plan
+  variables {
+    batching_enabled            = true
+    batch_maximum_concurrency   = 5
+    lambda_reserved_concurrency = 3
+  }
+  expect_failures = [var.lambda_reserved_concurrency]
+}
+
+run "accepts_a_reservation" {
+  command = apply
+  variables {
+    lambda_reserved_concurrency = 20
+  }
+  assert {
+    condition     = aws_lambda_function.trigger.reserved_concurrent_executions == 20
+    error_message = "a reservation, when asked for, is applied"
   }
 }
 
