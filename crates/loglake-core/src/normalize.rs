@@ -35,7 +35,7 @@ pub enum Cell<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     /// A stable category for counting: `invalid_utf8`, `invalid_json`, `not_object`,
-    /// `missing_field`, `invalid_timestamp`, `invalid_value`.
+    /// `missing_field`, `invalid_timestamp`, `timestamp_out_of_window`, `invalid_value`.
     pub kind: &'static str,
     /// A sentence naming the field and the value where there is one.
     pub reason: String,
@@ -92,6 +92,8 @@ impl<'a> Row<'a> {
 #[derive(Debug, Clone)]
 pub struct Normalizer<'s> {
     schema: &'s CompiledSchema,
+    /// The first event time past the accepted window (exclusive), UTC microseconds.
+    until_us: i64,
 }
 
 fn offer<'a>(slot: &mut Slot<'a>, priority: u16, v: Value<'a>) {
@@ -178,8 +180,45 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 impl<'s> Normalizer<'s> {
     /// A normaliser for a compiled schema.
+    /// A normaliser whose window has no upper bound (see [`Normalizer::written_at`]).
     pub fn new(schema: &'s CompiledSchema) -> Self {
-        Self { schema }
+        Self {
+            schema,
+            until_us: i64::MAX,
+        }
+    }
+
+    /// Bounds the accepted window above by the time the object was written plus the schema's
+    /// `timestamp.window.max_future_days` (UTC microseconds).
+    #[must_use]
+    pub fn written_at(mut self, written_us: i64) -> Self {
+        self.until_us = written_us.saturating_add(self.schema.window_future_us);
+        self
+    }
+
+    /// A timestamp outside `[window.from, until)`.
+    fn out_of_window(&self, ts: i64) -> Rejection {
+        let window = &self.schema.schema.timestamp.window;
+        let (edge, bound) = if ts < self.schema.window_from_us {
+            ("before", format!("window.from {}", window.from))
+        } else {
+            (
+                "after",
+                format!(
+                    "{} day(s) after the object was written, {}",
+                    window.max_future_days,
+                    time::format_rfc3339_micros(self.until_us)
+                ),
+            )
+        };
+        Rejection::new(
+            "timestamp_out_of_window",
+            format!(
+                "timestamp {} for `{}` is {edge} the accepted window ({bound}; schema `timestamp.window`): Athena's partition projection would not show it",
+                time::format_rfc3339_micros(ts),
+                self.schema.schema.timestamp.column,
+            ),
+        )
     }
 
     /// Parses a timestamp value with the schema's formats.
@@ -402,6 +441,9 @@ impl<'s> Normalizer<'s> {
             Cell::Ts(t) => t,
             _ => return Err(self.missing(ts_col)),
         };
+        if row.ts < self.schema.window_from_us || row.ts >= self.until_us {
+            return Err(self.out_of_window(row.ts));
+        }
         row.has_attributes = build_attributes(&row.unknown, &mut row.attr_buf);
         Ok(())
     }
@@ -568,11 +610,15 @@ mod tests {
     #[test]
     fn duplicate_keys_last_wins() {
         let s = schema();
-        let got = norm(&s, r#"{"ts":1,"k":1,"level":"info","k":2,"level":"error"}"#).unwrap();
+        let got = norm(
+            &s,
+            r#"{"ts":1714521601,"k":1,"level":"info","k":2,"level":"error"}"#,
+        )
+        .unwrap();
         assert_eq!(
             got,
             [
-                "ts=1970-01-01T00:00:01.000000Z",
+                "ts=2024-05-01T00:00:01.000000Z",
                 "level=ERROR",
                 r#"attributes={"k":2}"#
             ]
@@ -598,9 +644,59 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_outside_the_window_are_quarantined_with_their_own_reason() {
+        // The built-in schema accepts [2000-01-01, written + 1 day).
+        let s = schema();
+        let written = time::parse_rfc3339("2024-05-01T12:00:00Z").unwrap();
+        let n = Normalizer::new(&s).written_at(written);
+        let check = |line: &str| n.normalize(line.as_bytes(), &mut Row::new(&s));
+        let early = check(r#"{"ts":"1999-12-31T23:59:59.999Z"}"#).unwrap_err();
+        assert_eq!(early.kind, "timestamp_out_of_window");
+        assert_eq!(
+            early.reason,
+            "timestamp 1999-12-31T23:59:59.999000Z for `ts` is before the accepted window \
+             (window.from 2000-01-01; schema `timestamp.window`): Athena's partition projection \
+             would not show it"
+        );
+        assert_eq!(
+            check(r#"{"ts":-1}"#).unwrap_err().kind,
+            "timestamp_out_of_window"
+        );
+        check(r#"{"ts":"2000-01-01T00:00:00Z"}"#).unwrap();
+        check(r#"{"ts":"2024-05-02T11:59:59.999999Z"}"#).unwrap();
+        let late = check(r#"{"ts":"2024-05-02T12:00:00Z"}"#).unwrap_err();
+        assert_eq!(late.kind, "timestamp_out_of_window");
+        assert!(
+            late.reason
+                .contains("after the accepted window (1 day(s) after the object was written, 2024-05-02T12:00:00.000000Z"),
+            "{}",
+            late.reason
+        );
+        // Without a written time there is no upper bound.
+        Normalizer::new(&s)
+            .normalize(br#"{"ts":"9999-12-31T23:59:59Z"}"#, &mut Row::new(&s))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_window_that_is_not_a_date_is_refused() {
+        let mut bad = Schema::default_app_logs();
+        bad.timestamp.window.from = "2000-1-1".into();
+        let e = bad.compile("test").unwrap_err().to_string();
+        assert!(
+            e.contains("timestamp.window.from `2000-1-1` is not a date"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn escaped_keys_and_values_survive() {
         let s = schema();
-        let got = norm(&s, r#"{"ts":1,"m\u0073g":"a\"b","k\"ey":"\u00b5"}"#).unwrap();
+        let got = norm(
+            &s,
+            r#"{"ts":1714521601,"m\u0073g":"a\"b","k\"ey":"\u00b5"}"#,
+        )
+        .unwrap();
         assert_eq!(got[1], "message=a\"b");
         assert_eq!(got[2], r#"attributes={"k\"ey":"\u00b5"}"#);
     }

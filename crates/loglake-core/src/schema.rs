@@ -99,11 +99,55 @@ pub struct TimestampSpec {
     /// `log4j_instant` (`{"epochSecond":..,"nanoOfSecond":..}`), or a chrono `strftime` pattern.
     #[serde(default = "default_formats")]
     pub formats: Vec<String>,
+    /// The event times the table accepts; a record outside is quarantined
+    /// (`timestamp_out_of_window`). Terraform derives the table's partition projection range
+    /// from the same setting, so no written row is invisible to Athena.
+    #[serde(default)]
+    pub window: TimeWindow,
 }
 
 fn default_formats() -> Vec<String> {
     vec!["rfc3339".into(), "epoch".into()]
 }
+
+/// The accepted time window (DESIGN.md §3): `[from, written + max_future_days)`.
+///
+/// The upper bound is relative to when the object was written (S3 `LastModified`, a file's
+/// modification time), so the same object version gives the same output whenever it is
+/// processed; Athena's projection range ends at `NOW+<max_future_days>DAYS`, which is never
+/// earlier than that bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeWindow {
+    /// The earliest accepted UTC date, `YYYY-MM-DD` (from its midnight); the projection
+    /// range's start.
+    #[serde(default = "default_window_from")]
+    pub from: String,
+    /// How many days after the object was written an event may be stamped (clock skew,
+    /// local times read as UTC); the projection range ends at `NOW+<days>DAYS`.
+    #[serde(default = "default_max_future_days")]
+    pub max_future_days: u32,
+}
+
+impl Default for TimeWindow {
+    fn default() -> Self {
+        Self {
+            from: default_window_from(),
+            max_future_days: default_max_future_days(),
+        }
+    }
+}
+
+fn default_window_from() -> String {
+    "1970-01-01".into()
+}
+
+fn default_max_future_days() -> u32 {
+    1
+}
+
+/// Microseconds in a day.
+const DAY_US: i64 = 86_400_000_000;
 
 /// Level normalisation table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -260,6 +304,26 @@ pub struct CompiledSchema {
     pub data_columns: Vec<usize>,
     /// Every accepted source field per column, for error messages.
     pub(crate) column_sources: Vec<Vec<String>>,
+    /// `timestamp.window.from` as UTC microseconds (inclusive).
+    pub window_from_us: i64,
+    /// `timestamp.window.max_future_days` in microseconds.
+    pub window_future_us: i64,
+}
+
+/// `YYYY-MM-DD` as the UTC microsecond of its midnight.
+fn parse_date(s: &str) -> Option<i64> {
+    let ok = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !ok {
+        return None;
+    }
+    crate::time::parse_rfc3339(&format!("{s}T00:00:00Z"))
 }
 
 fn valid_ident(s: &str) -> bool {
@@ -459,6 +523,19 @@ impl CompiledSchema {
             column_sources.push(sources);
         }
         let levels = LevelMap::new(&schema.levels);
+        let window = &schema.timestamp.window;
+        let window_from_us = parse_date(&window.from).ok_or_else(|| {
+            invalid(format!(
+                "timestamp.window.from `{}` is not a date; write it as YYYY-MM-DD (UTC)",
+                window.from
+            ))
+        })?;
+        if window.max_future_days > 3650 {
+            return Err(invalid(format!(
+                "timestamp.window.max_future_days {} is over 3650; it bounds clock skew, not planning",
+                window.max_future_days
+            )));
+        }
         Ok(Self {
             schema: schema.clone(),
             timestamp_column,
@@ -468,6 +545,8 @@ impl CompiledSchema {
             extra_partition_columns,
             data_columns,
             column_sources,
+            window_from_us,
+            window_future_us: i64::from(window.max_future_days) * DAY_US,
         })
     }
 

@@ -136,6 +136,13 @@ pub struct RawObject {
     pub display: String,
 }
 
+impl RawObject {
+    /// When it was written, UTC microseconds (the transform's time window ends relative to it).
+    pub fn written_us(&self) -> Option<i64> {
+        self.last_modified_ms.map(|ms| ms.saturating_mul(1000))
+    }
+}
+
 /// The raw store: a folder (the root's `raw/`) or an S3 prefix.
 pub enum RawStore {
     /// Local folder; objects' versions are `<mtime ns hex>-<sha256 16 hex>`.
@@ -497,9 +504,11 @@ fn list_local(dir: &Path, state: &StateDb) -> Result<Vec<RawObject>> {
                 size,
                 sequencer: Some(sequencer),
             },
+            last_modified_ms: std::fs::metadata(&path)
+                .ok()
+                .map(|m| mtime_ns(&m).div_euclid(1_000_000)),
             path: Some(path),
             version_id: None,
-            last_modified_ms: None,
         });
     }
     Ok(out)

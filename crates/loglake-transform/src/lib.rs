@@ -10,7 +10,9 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let schema = Schema::default_app_logs().compile("built-in").unwrap();
 //! let input = b"{\"ts\":\"2024-05-01T07:08:09Z\",\"level\":\"info\",\"msg\":\"up\"}\nnot json\n";
-//! let source = Source { name: "raw-bucket/app/a.json".into(), display: "a.json".into() };
+//! let source = Source {
+//!     name: "raw-bucket/app/a.json".into(), display: "a.json".into(), written_us: None,
+//! };
 //! let summary = transform_reader(
 //!     &input[..], &source, &schema, &LocalOutput::new(dir.path()),
 //!     &TransformOptions::default(), &|_| {},

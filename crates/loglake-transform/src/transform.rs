@@ -100,6 +100,19 @@ pub struct Source {
     pub name: String,
     /// Shown to users.
     pub display: String,
+    /// When the object was written (S3 `LastModified`, a file's modification time), UTC
+    /// microseconds: the accepted time window ends `timestamp.window.max_future_days` after it.
+    /// `None` (unknown): the time the transform starts.
+    pub written_us: Option<i64>,
+}
+
+impl Source {
+    /// A file's modification time, UTC microseconds (`None` when the platform has none).
+    pub fn file_written_us(meta: &std::fs::Metadata) -> Option<i64> {
+        let modified = meta.modified().ok()?;
+        let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+        i64::try_from(since.as_micros()).ok()
+    }
 }
 
 /// One Arrow batch on its way from the normaliser stage to the writer stage.
@@ -321,7 +334,10 @@ pub fn transform_reader<R: Read + Send>(
             to_writer: Some(batch_tx),
         };
         let normalizer_thread = s.spawn(move || {
-            let normalizer = Normalizer::new(schema);
+            let written = source
+                .written_us
+                .unwrap_or_else(|| loglake_core::ledger::now_ms().saturating_mul(1000));
+            let normalizer = Normalizer::new(schema).written_at(written);
             let mut result: Result<(), SinkError> = Ok(());
             for chunk in chunk_rx {
                 if result.is_ok() {
@@ -468,6 +484,10 @@ pub fn transform_file(
         source,
     };
     let file = std::fs::File::open(path).map_err(input_err)?;
+    let written_us = file
+        .metadata()
+        .ok()
+        .and_then(|m| Source::file_written_us(&m));
     let name = match source_name {
         Some(n) => n.to_owned(),
         None => std::path::absolute(path)
@@ -478,6 +498,7 @@ pub fn transform_file(
     let source = Source {
         name,
         display: display.clone(),
+        written_us,
     };
     transform_reader(file, &source, schema, out, opts, progress)
 }

@@ -23,6 +23,7 @@ fn run(input: &[u8], name: &str, root: &Path, opts: &TransformOptions) -> Summar
     let source = Source {
         name: name.to_owned(),
         display: name.to_owned(),
+        written_us: None,
     };
     transform_reader(
         input,
@@ -257,6 +258,7 @@ fn extra_partition_key_from_a_column() {
     let source = Source {
         name: "b/k".into(),
         display: "k".into(),
+        written_us: None,
     };
     let s = transform_reader(
         &input[..],
@@ -327,7 +329,10 @@ mod adversarial {
 
     #[test]
     fn ten_megabyte_single_line() {
-        let line = format!("{{\"ts\":1,\"msg\":\"{}\"}}\n", "y".repeat(10 << 20));
+        let line = format!(
+            "{{\"ts\":1714521601,\"msg\":\"{}\"}}\n",
+            "y".repeat(10 << 20)
+        );
         let dir = tempfile::tempdir().unwrap();
         let s = run(
             line.as_bytes(),
@@ -347,7 +352,7 @@ mod adversarial {
         // serde_json skips nested values iteratively, so depth is no threat: the record is kept
         // and the nested value lands verbatim in `attributes`.
         let deep = format!(
-            "{{\"ts\":1,\"x\":{}{}}}\n",
+            "{{\"ts\":1714521601,\"x\":{}{}}}\n",
             "[".repeat(100_000),
             "]".repeat(100_000)
         );
@@ -365,11 +370,11 @@ mod adversarial {
 
     #[test]
     fn nul_bytes_bom_crlf_and_invalid_utf8() {
-        let mut input = b"\xEF\xBB\xBF{\"ts\":1,\"msg\":\"bom\"}\r\n".to_vec();
-        input.extend_from_slice(b"{\"ts\":2,\"msg\":\"nul\0inside\"}\r\n");
+        let mut input = b"\xEF\xBB\xBF{\"ts\":1714521601,\"msg\":\"bom\"}\r\n".to_vec();
+        input.extend_from_slice(b"{\"ts\":1714521602,\"msg\":\"nul\0inside\"}\r\n");
         input.extend_from_slice(b"\0\0\0\r\n");
-        input.extend_from_slice(b"{\"ts\":3,\"msg\":\"caf\xe9\"}\r\n");
-        input.extend_from_slice(b"{\"ts\":4,\"msg\":\"crlf\"}\r\n");
+        input.extend_from_slice(b"{\"ts\":1714521603,\"msg\":\"caf\xe9\"}\r\n");
+        input.extend_from_slice(b"{\"ts\":1714521604,\"msg\":\"crlf\"}\r\n");
         let dir = tempfile::tempdir().unwrap();
         let s = run(&input, "b/odd", dir.path(), &TransformOptions::default());
         conserved(&s);
@@ -385,15 +390,15 @@ mod adversarial {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(utf8["raw_base64"].as_str().unwrap())
             .unwrap();
-        assert_eq!(raw, b"{\"ts\":3,\"msg\":\"caf\xe9\"}");
+        assert_eq!(raw, b"{\"ts\":1714521603,\"msg\":\"caf\xe9\"}");
         let got = rows(&dir.path().join("clean/app_logs"));
         assert!(got.iter().any(|r| r.contains("message=crlf |")), "{got:?}");
     }
 
     #[test]
     fn zstd_and_multi_member_gzip() {
-        let a = b"{\"ts\":1,\"msg\":\"a\"}\n";
-        let b = b"{\"ts\":2,\"msg\":\"b\"}\n";
+        let a = b"{\"ts\":1714521601,\"msg\":\"a\"}\n";
+        let b = b"{\"ts\":1714521602,\"msg\":\"b\"}\n";
         let mut multi = gz(a);
         multi.extend_from_slice(&gz(b));
         let dir = tempfile::tempdir().unwrap();

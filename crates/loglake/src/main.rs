@@ -555,6 +555,10 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
                 let source = Source {
                     name,
                     display: path.display().to_string(),
+                    written_us: file
+                        .metadata()
+                        .ok()
+                        .and_then(|m| Source::file_written_us(&m)),
                 };
                 let rt = rt
                     .as_ref()
@@ -571,6 +575,7 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
                 let source = Source {
                     name: source_name.map_or_else(|| object.version.source_name(), str::to_owned),
                     display: object.display.clone(),
+                    written_us: object.written_us(),
                 };
                 Ok(match sink {
                     Sink::Local(out) => {
