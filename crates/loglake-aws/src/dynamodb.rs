@@ -23,10 +23,10 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use loglake_core::ledger::{
-    ATTR_ATTEMPTS, ATTR_ERROR, ATTR_EXPIRES_AT, ATTR_ID, ATTR_JOB_RUN_ID, ATTR_LATEST_ID,
-    ATTR_LEASE_UNTIL, ATTR_OWNER, ATTR_SEQUENCER, ATTR_STATUS, CLAIM_CONDITION, Claim, ClaimCheck,
-    ClaimRequest, KEY_CONDITION, KEY_ITEM_PREFIX, Ledger, LedgerError, LedgerItem, ObjectVersion,
-    RunResult, Status, claim_decision, sequencer_sort_key,
+    ATTR_ATTEMPTS, ATTR_CLAIM_TOKEN, ATTR_ERROR, ATTR_EXPIRES_AT, ATTR_ID, ATTR_JOB_RUN_ID,
+    ATTR_LATEST_ID, ATTR_LEASE_UNTIL, ATTR_OWNER, ATTR_SEQUENCER, ATTR_STATUS, CLAIM_CONDITION,
+    Claim, ClaimCheck, ClaimRequest, Finished, KEY_CONDITION, KEY_ITEM_PREFIX, Ledger, LedgerError,
+    LedgerItem, ObjectVersion, RunResult, Status, claim_decision, sequencer_sort_key,
 };
 use loglake_trigger::handler::ErrorKind;
 
@@ -123,6 +123,7 @@ impl DynamoDbLedger {
             ("#size", ATTR_SIZE),
             ("#job_run_id", ATTR_JOB_RUN_ID),
             ("#error", ATTR_ERROR),
+            ("#claim_token", ATTR_CLAIM_TOKEN),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -138,6 +139,7 @@ impl DynamoDbLedger {
             (":one", n(1)),
             (":expires", n(req.expires_at)),
             (":size", n(object.size)),
+            (":claim_token", s(&req.token)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -145,7 +147,7 @@ impl DynamoDbLedger {
         let mut set = String::from(
             "SET #status = :in_progress, #owner = :owner, #lease_until = :lease, \
              #attempts = if_not_exists(#attempts, :zero) + :one, #expires_at = :expires, \
-             #size = :size",
+             #size = :size, #claim_token = :claim_token",
         );
         if let Some(seq) = &object.sequencer {
             names.insert("#sequencer".into(), ATTR_SEQUENCER.into());
@@ -169,7 +171,10 @@ impl DynamoDbLedger {
         Ok(out.item)
     }
 
-    /// The claim's outcome when the version item's condition failed.
+    /// The claim's outcome when the version item's condition failed. The item may be this
+    /// claim's own write: the request was applied, its response lost, and the SDK's retry then
+    /// failed the condition against it. That is a claim, not a duplicate (else no run starts and
+    /// no later event revives the version).
     fn refused(
         &self,
         id: &str,
@@ -177,6 +182,16 @@ impl DynamoDbLedger {
         req: &ClaimRequest,
     ) -> Result<Claim, LedgerError> {
         let item = old.map(|i| parse_item(id, i)).transpose()?;
+        let own = old.and_then(|i| string(i, ATTR_CLAIM_TOKEN)).as_deref() == Some(&req.token);
+        if let Some(mine) = item
+            .as_ref()
+            .filter(|i| own && i.status == Status::InProgress)
+        {
+            tracing::info!(id, token = %req.token, "the claim's retry found its own claim");
+            return Ok(Claim::Claimed {
+                attempt: Some(mine.attempts),
+            });
+        }
         match claim_decision(item.as_ref(), req.now_ms, req.max_attempts) {
             ClaimCheck::Held(status) => Ok(Claim::Duplicate {
                 status,
@@ -435,7 +450,7 @@ impl Ledger for DynamoDbLedger {
         id: &str,
         job_run_id: &str,
         result: &RunResult,
-    ) -> Result<u32, LedgerError> {
+    ) -> Result<Finished, LedgerError> {
         let mut req = self
             .client
             .update_item()
@@ -460,17 +475,15 @@ impl Ledger for DynamoDbLedger {
                 .expression_attribute_values(":error", s(why)),
         };
         match req.send().await {
-            Ok(o) => Ok(o
-                .attributes()
-                .and_then(|a| number(a, ATTR_ATTEMPTS))
-                .and_then(|a| u32::try_from(a).ok())
-                .unwrap_or(0)),
-            Err(e) if is_condition_failure(&e) => Err(self.error(
-                "finish",
-                id,
-                format!("run {job_run_id} no longer owns the item (not STARTED, or another result, with that run)"),
-                ErrorKind::Permanent,
-            )),
+            Ok(o) => Ok(Finished::Recorded {
+                attempts: o
+                    .attributes()
+                    .and_then(|a| number(a, ATTR_ATTEMPTS))
+                    .and_then(|a| u32::try_from(a).ok())
+                    .unwrap_or(0),
+            }),
+            // Not STARTED, or another result, with that run: a domain outcome.
+            Err(e) if is_condition_failure(&e) => Ok(Finished::NotOwned),
             Err(e) => Err(self.sdk_error("finish", id, &e)),
         }
     }

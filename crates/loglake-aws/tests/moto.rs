@@ -5,11 +5,20 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_s3::primitives::ByteStream;
 use loglake_aws::{DynamoDbLedger, GlueJobs, S3Objects};
-use loglake_core::ledger::{ClaimRequest, Ledger, ObjectVersion, RunResult, Status};
+use loglake_core::ledger::{
+    Claim, ClaimRequest, Finished, Ledger, ObjectVersion, RunResult, Status,
+};
 use loglake_testkit::{Moto, aws, fixtures_dir, unique};
 use loglake_trigger::config::{Mode, TriggerConfig};
 use loglake_trigger::handler::{
@@ -306,6 +315,7 @@ async fn lease_expiry_after_a_crash_lets_a_retry_claim() {
         lease_until_ms: now + 300,
         max_attempts: 3,
         expires_at: now / 1000 + 86_400,
+        token: loglake_core::ledger::claim_token("crashed"),
     };
     env.handler.ledger.claim(&object, &crashed).await.unwrap();
     let ev = eventbridge(&env.raw, "logs/app.json", &version, "0A");
@@ -542,18 +552,170 @@ async fn per_object_run_end_is_recorded() {
         Some((Status::Succeeded, 1, Some(run.clone())))
     );
     // The job records each object's result before its end event does: the same result again is
-    // fine, another one is refused (not retryable).
+    // fine, another one is refused: a failed condition, reported as such (not an error).
     let ledger = &env.handler.ledger;
     assert_eq!(
         ledger
             .finish(&id, &run, &RunResult::Succeeded)
             .await
             .unwrap(),
-        1
+        Finished::Recorded { attempts: 1 }
     );
-    let e = ledger
-        .finish(&id, &run, &RunResult::Failed("late".into()))
-        .await
-        .unwrap_err();
-    assert!(!e.retryable, "{e}");
+    assert_eq!(
+        ledger
+            .finish(&id, &run, &RunResult::Failed("late".into()))
+            .await
+            .unwrap(),
+        Finished::NotOwned
+    );
+}
+
+/// Stands for a response lost on the way back: the request reaches DynamoDB (moto) and is
+/// applied, then its answer is replaced by a 500 `InternalServerError`, which the SDK retries.
+#[derive(Debug)]
+struct LoseResponse {
+    /// The operation, as in `X-Amz-Target` (`UpdateItem`, `TransactWriteItems`).
+    operation: &'static str,
+    /// Responses still to lose.
+    left: Arc<AtomicUsize>,
+    /// The attempt under way is one to lose.
+    armed: AtomicBool,
+}
+
+impl Intercept for LoseResponse {
+    fn name(&self) -> &'static str {
+        "LoseResponse"
+    }
+
+    // The request is gone by the time the response arrives: note here whether this attempt is
+    // one to lose (the test's client sends one request at a time).
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = ctx
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default();
+        let armed = target.ends_with(&format!(".{}", self.operation))
+            && self.left.load(AtomicOrdering::SeqCst) > 0;
+        self.armed.store(armed, AtomicOrdering::SeqCst);
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.armed.swap(false, AtomicOrdering::SeqCst) && ctx.response().status().is_success() {
+            self.left.fetch_sub(1, AtomicOrdering::SeqCst);
+            let response = ctx.response_mut();
+            *response.status_mut() = 500.try_into()?;
+            *response.body_mut() = ByteStream::from_static(
+                br#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"response lost (injected by the test)"}"#,
+            )
+            .into_inner();
+        }
+        Ok(())
+    }
+}
+
+/// A ledger whose first response to `operation` is lost after DynamoDB applied the write.
+async fn lossy_ledger(
+    moto: &Moto,
+    table: &str,
+    operation: &'static str,
+) -> (DynamoDbLedger, Arc<AtomicUsize>) {
+    let sdk = aws::sdk(moto).await;
+    let left = Arc::new(AtomicUsize::new(1));
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(LoseResponse {
+            operation,
+            left: left.clone(),
+            armed: AtomicBool::new(false),
+        })
+        .build();
+    (
+        DynamoDbLedger::new(aws_sdk_dynamodb::Client::from_conf(conf), table),
+        left,
+    )
+}
+
+/// Regression (review of 2af816d): a claim whose response was lost was retried by the SDK, the
+/// retry failed its condition against the claim's own IN_PROGRESS item, and the object was
+/// reported a duplicate: no run started and no later event would revive it.
+#[tokio::test]
+async fn a_claim_whose_response_was_lost_is_claimed_not_a_duplicate() {
+    let Some(moto) = Moto::start() else { return };
+    let env = env(&moto, Mode::PerObject, 50).await;
+    let table = env.handler.config.ledger_table.clone();
+    for (operation, sequencer) in [("UpdateItem", None), ("TransactWriteItems", Some("0C"))] {
+        let (ledger, left) = lossy_ledger(&moto, &table, operation).await;
+        let object = ObjectVersion {
+            store: format!("s3://{}", env.raw),
+            key: format!("logs/lost-{operation}.json"),
+            version: "v1".into(),
+            size: 3,
+            sequencer: sequencer.map(str::to_owned),
+        };
+        let now = now_ms();
+        let request = |owner: &str| ClaimRequest {
+            owner: owner.into(),
+            now_ms: now,
+            lease_until_ms: now + 60_000,
+            max_attempts: 3,
+            expires_at: now / 1000 + 86_400,
+            token: loglake_core::ledger::claim_token(owner),
+        };
+        let claim = ledger.claim(&object, &request("req-lost")).await.unwrap();
+        assert_eq!(
+            left.load(AtomicOrdering::SeqCst),
+            0,
+            "{operation}: nothing was lost"
+        );
+        assert!(
+            matches!(claim, Claim::Claimed { .. }),
+            "{operation}: {claim:?}"
+        );
+        // Read straight from the table: one claim, ours.
+        let item = env.handler.ledger.get(&object.id()).await.unwrap().unwrap();
+        assert_eq!(
+            (item.status, item.attempts, item.owner.as_str()),
+            (Status::InProgress, 1, "req-lost")
+        );
+        // Another claimant is still a duplicate.
+        let other = env
+            .handler
+            .ledger
+            .claim(&object, &request("req-other"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(other, Claim::Duplicate { .. }),
+            "{operation}: {other:?}"
+        );
+    }
+
+    // The whole handler through a lossy ledger: the object's run starts, once.
+    let (ledger, left) = lossy_ledger(&moto, &table, "TransactWriteItems").await;
+    let sdk = aws::sdk(&moto).await;
+    let handler = Handler {
+        config: env.handler.config.clone(),
+        store: S3Objects::new(&sdk),
+        launcher: GlueJobs::new(env.glue.clone()),
+        ledger,
+    };
+    let (version, _) = put(&env, "logs/lost.json", b"{\"ts\":1}\n").await;
+    let ev = eventbridge(&env.raw, "logs/lost.json", &version, "0D");
+    let r = handler.handle(&ev, &inv("req-1", 30_000)).await;
+    assert_eq!(left.load(AtomicOrdering::SeqCst), 0);
+    assert_eq!(outcomes(&r), [Outcome::Started], "{:?}", r.failures);
+    assert_eq!(runs(&env).await, 1);
+    let again = env.handler.handle(&ev, &inv("req-2", 30_000)).await;
+    assert_eq!(outcomes(&again), [Outcome::Duplicate]);
 }

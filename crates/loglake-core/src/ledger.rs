@@ -50,6 +50,10 @@ pub const ATTR_ERROR: &str = "error";
 pub const ATTR_EXPIRES_AT: &str = "expires_at";
 /// Attribute of a key item: the id of the version with the highest sequencer.
 pub const ATTR_LATEST_ID: &str = "latest_id";
+/// Attribute: the token of the claim that wrote the item ([`ClaimRequest::token`]). A claim
+/// whose response was lost and whose retry then fails its condition finds its own token here,
+/// and is claimed, not a duplicate.
+pub const ATTR_CLAIM_TOKEN: &str = "claim_token";
 
 /// Prefix of the per-key items that hold the highest sequencer seen for a key (the out-of-order
 /// guard): `latest:s3://bucket/key`. Version items start with `s3://`, so the two never collide.
@@ -263,6 +267,31 @@ pub struct ClaimRequest {
     pub max_attempts: u32,
     /// TTL, epoch seconds.
     pub expires_at: i64,
+    /// Unique to this claim ([`claim_token`]): tells this claim's own write from another's
+    /// when a retried request meets it.
+    pub token: String,
+}
+
+/// A token unique to one claim by `owner` (a Lambda request id, or `host:pid:start`): the owner
+/// and a counter of this process.
+pub fn claim_token(owner: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{owner}/{n}")
+}
+
+/// What [`Ledger::finish`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The result is recorded; the version's attempts so far.
+    Recorded {
+        /// Claims made of the version.
+        attempts: u32,
+    },
+    /// The item is not this run's to finish (another run took it over, or it holds the other
+    /// result): the run's end is stale and nothing was written. The failed condition, as a
+    /// domain result, not an error.
+    NotOwned,
 }
 
 /// The outcome of a claim.
@@ -354,15 +383,16 @@ pub trait Ledger: Send + Sync {
         owner: &str,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
 
-    /// STARTED with `job_run_id` → SUCCEEDED or FAILED. Returns the attempts made. Idempotent
-    /// for the same run and result (the Glue job records each object's result, then the run's
-    /// end event records the run's); any other state, or another run, is an error.
+    /// STARTED with `job_run_id` → SUCCEEDED or FAILED. Idempotent for the same run and result
+    /// (the Glue job records each object's result, then the run's end event records the run's);
+    /// any other state, or another run, is [`Finished::NotOwned`]. `Err` is only for a ledger
+    /// that could not be asked or answered otherwise (throttling, access, validation).
     fn finish(
         &self,
         id: &str,
         job_run_id: &str,
         result: &RunResult,
-    ) -> impl Future<Output = Result<u32, LedgerError>> + Send;
+    ) -> impl Future<Output = Result<Finished, LedgerError>> + Send;
 
     /// Reads one item.
     fn get(&self, id: &str)

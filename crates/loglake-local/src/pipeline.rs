@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use loglake_core::CompiledSchema;
-use loglake_core::ledger::{Claim, ClaimRequest, Ledger, ObjectVersion, RunResult, Status};
+use loglake_core::ledger::{
+    Claim, ClaimRequest, Finished, Ledger, ObjectVersion, RunResult, Status, claim_token,
+};
 use loglake_transform::{
     LocalOutput, Source, Summary, TransformOptions, for_each_parallel, transform_reader,
 };
@@ -389,6 +391,7 @@ impl Pipeline {
             lease_until_ms: now + duration_ms(self.config.lease),
             max_attempts: self.config.max_attempts,
             expires_at: (now + duration_ms(self.config.ttl)) / 1000,
+            token: claim_token(&self.owner),
         }
     }
 
@@ -431,10 +434,14 @@ impl Pipeline {
             Err(e) => (RunResult::Failed(e.to_string()), None, Some(e.to_string())),
         };
         let status = match block(self.state.finish(&id, &job_run_id, &run_result)) {
-            Ok(_) => Some(match run_result {
+            Ok(Finished::Recorded { .. }) => Some(match run_result {
                 RunResult::Succeeded => Status::Succeeded,
                 RunResult::Failed(_) => Status::Failed,
             }),
+            Ok(Finished::NotOwned) => {
+                let why = format!("ledger item `{id}`: run {job_run_id} no longer owns it");
+                return ObjectReport::failed(v, Some(job_run_id), why);
+            }
             Err(e) => {
                 return ObjectReport::failed(v, Some(job_run_id), e.to_string());
             }
@@ -464,6 +471,7 @@ impl Pipeline {
         let source = Source {
             name: v.source_name(),
             display: object.display.clone(),
+            written_us: object.written_us(),
         };
         let hasher = Arc::new(Mutex::new(Sha256::new()));
         let reader = self.raw.reader(object, self.runtime.handle())?;

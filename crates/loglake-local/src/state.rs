@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use loglake_core::ledger::{
-    Claim, ClaimCheck, ClaimRequest, Ledger, LedgerError, LedgerItem, ObjectVersion, RunResult,
-    Status, claim_decision, compare_sequencers,
+    Claim, ClaimCheck, ClaimRequest, Finished, Ledger, LedgerError, LedgerItem, ObjectVersion,
+    RunResult, Status, claim_decision, compare_sequencers,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
@@ -605,7 +605,7 @@ impl Ledger for StateDb {
         id: &str,
         job_run_id: &str,
         result: &RunResult,
-    ) -> std::result::Result<u32, LedgerError> {
+    ) -> std::result::Result<Finished, LedgerError> {
         let (status, error) = match result {
             RunResult::Succeeded => (Status::Succeeded, None),
             RunResult::Failed(e) => (Status::Failed, Some(e.as_str())),
@@ -617,13 +617,13 @@ impl Ledger for StateDb {
                 params![id, job_run_id, status.as_str(), error, now_ms()],
             )?;
             if n != 1 {
-                return Ok(Err(format!("run {job_run_id} no longer owns the item")));
+                return Ok(Ok(Finished::NotOwned));
             }
             let attempts: u32 =
                 tx.query_row("SELECT attempts FROM ledger WHERE id = ?1", [id], |r| {
                     r.get(0)
                 })?;
-            Ok(Ok(attempts))
+            Ok(Ok(Finished::Recorded { attempts }))
         })
     }
 

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use loglake_core::ledger::{Claim, ClaimRequest, Ledger, ObjectVersion, RunResult, Status};
+use loglake_core::ledger::{
+    Claim, ClaimRequest, Finished, Ledger, ObjectVersion, RunResult, Status,
+};
 use loglake_local::{Outcome, Pipeline, PipelineConfig, StateDb, WatchOptions, now_ms};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
@@ -242,6 +244,7 @@ fn request(owner: &str, lease_ms: i64) -> ClaimRequest {
         lease_until_ms: now + lease_ms,
         max_attempts: 2,
         expires_at: now / 1000 + 3600,
+        token: loglake_core::ledger::claim_token(owner),
     }
 }
 
@@ -278,14 +281,20 @@ fn ledger_transitions_follow_the_design() {
         Claim::Duplicate { status: Status::Started, job_run_id: Some(ref r) } if r == "run-b"
     ));
     // Only the run that holds it can finish it.
-    assert!(block(db.finish(&id, "run-x", &RunResult::Succeeded)).is_err());
+    assert_eq!(
+        block(db.finish(&id, "run-x", &RunResult::Succeeded)).unwrap(),
+        Finished::NotOwned
+    );
     assert_eq!(
         block(db.finish(&id, "run-b", &RunResult::Failed("boom".into()))).unwrap(),
-        1
+        Finished::Recorded { attempts: 1 }
     );
     // The same result again (the job, then its end event) is fine; another result is not.
     block(db.finish(&id, "run-b", &RunResult::Failed("boom".into()))).unwrap();
-    assert!(block(db.finish(&id, "run-b", &RunResult::Succeeded)).is_err());
+    assert_eq!(
+        block(db.finish(&id, "run-b", &RunResult::Succeeded)).unwrap(),
+        Finished::NotOwned
+    );
     // FAILED with attempts left → claimable (attempt 2); then exhausted.
     assert_eq!(
         block(db.claim(&o, &request("c", 60_000))).unwrap(),

@@ -27,7 +27,9 @@ use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
-use loglake_core::ledger::{Claim, ClaimRequest, Ledger, LedgerError, ObjectVersion, RunResult};
+use loglake_core::ledger::{
+    Claim, ClaimRequest, Finished, Ledger, LedgerError, ObjectVersion, RunResult, claim_token,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -663,6 +665,7 @@ where
             lease_until_ms: inv.deadline_ms,
             max_attempts: self.config.max_attempts,
             expires_at: now / 1000 + i64::from(self.config.ttl_days) * 86_400,
+            token: claim_token(&inv.request_id),
         }
     }
 
@@ -674,16 +677,26 @@ where
             Origin::S3Notification => Some(o.raw_key.clone()),
         }
         .filter(|k| k != &o.key);
+        // Every reading is tried before an error counts: one reading's error (a 403 where the
+        // role cannot list the bucket, a throttle) must not hide the other reading's object.
+        let mut first_error = None;
         for key in std::iter::once(o.key.clone()).chain(other) {
-            if let Some(head) = self
+            match self
                 .store
                 .head(&o.bucket, &key, o.version_id.as_deref())
-                .await?
+                .await
             {
-                return Ok(Some((key, head)));
+                Ok(Some(head)) => return Ok(Some((key, head))),
+                Ok(None) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Ok(None)
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(None),
+        }
     }
 
     /// Steps 4–5 for the claimed objects: one run each (per-object) or one for all (batch).
@@ -819,7 +832,7 @@ where
             let id = entry.object_version().id();
             let run = Some(state.run_id.clone());
             match self.ledger.finish(&id, &state.run_id, &result).await {
-                Ok(attempts) => match &result {
+                Ok(Finished::Recorded { attempts }) => match &result {
                     RunResult::Succeeded => {
                         r.metrics.objects_succeeded += 1;
                         tracing::info!(id = %id, job_run_id = %state.run_id, "SUCCEEDED");
@@ -844,11 +857,13 @@ where
                         }
                     }
                 },
-                // The item moved on (another run took it over): this end is stale.
-                Err(e) if !e.retryable => {
-                    tracing::warn!(id = %id, job_run_id = %state.run_id, error = %e, "stale run end ignored");
+                // The item moved on (another run took it over): this end is stale. Only a
+                // failed condition means that; any other error fails the invocation below.
+                Ok(Finished::NotOwned) => {
+                    let why = format!("run {} no longer owns the item", state.run_id);
+                    tracing::warn!(id = %id, job_run_id = %state.run_id, "stale run end ignored");
                     r.objects
-                        .push(entry.report(Outcome::Skipped, run, Some(e.message.clone())));
+                        .push(entry.report(Outcome::Skipped, run, Some(why)));
                 }
                 Err(e) => r.fail(None, Some(entry.uri()), e.into()),
             }

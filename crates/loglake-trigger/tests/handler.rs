@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use loglake_core::ledger::{
-    Claim, ClaimCheck, ClaimRequest, Ledger, LedgerError, LedgerItem, ObjectVersion, RunResult,
-    Status, claim_decision, sequencer_sort_key,
+    Claim, ClaimCheck, ClaimRequest, Finished, Ledger, LedgerError, LedgerItem, ObjectVersion,
+    RunResult, Status, claim_decision, sequencer_sort_key,
 };
 use loglake_trigger::config::{Mode, TriggerConfig};
 use loglake_trigger::handler::{
@@ -22,6 +22,8 @@ use serde_json::{Value, json};
 struct FakeS3 {
     objects: Mutex<HashMap<(String, String), Head>>,
     failing: Mutex<Vec<String>>,
+    /// Keys HeadObject answers 403 for (a role without s3:ListBucket asking for a missing key).
+    forbidden: Mutex<Vec<String>>,
     manifests: Mutex<HashMap<String, Vec<u8>>>,
     heads: AtomicUsize,
 }
@@ -47,6 +49,15 @@ impl ObjectHead for FakeS3 {
         _v: Option<&str>,
     ) -> Result<Option<Head>, AwsError> {
         self.heads.fetch_add(1, Ordering::SeqCst);
+        if self.forbidden.lock().unwrap().iter().any(|k| k == key) {
+            return Err(AwsError {
+                service: "s3",
+                operation: "HeadObject",
+                target: key.into(),
+                message: "403 Forbidden".into(),
+                kind: ErrorKind::Permanent,
+            });
+        }
         if self.failing.lock().unwrap().iter().any(|k| k == key) {
             return Err(AwsError {
                 service: "s3",
@@ -129,6 +140,8 @@ impl JobLauncher for FakeGlue {
 struct MemLedger {
     items: Mutex<HashMap<String, LedgerItem>>,
     latest: Mutex<HashMap<String, String>>,
+    /// An error every `finish` answers (access denied, KMS, validation), when set.
+    finish_error: Mutex<Option<LedgerError>>,
 }
 
 fn lost(op: &'static str, id: &str) -> LedgerError {
@@ -204,7 +217,21 @@ impl Ledger for MemLedger {
         }
         Ok(())
     }
-    async fn finish(&self, id: &str, run: &str, result: &RunResult) -> Result<u32, LedgerError> {
+    async fn finish(
+        &self,
+        id: &str,
+        run: &str,
+        result: &RunResult,
+    ) -> Result<Finished, LedgerError> {
+        if let Some(e) = self.finish_error.lock().unwrap().as_ref() {
+            return Err(LedgerError {
+                backend: e.backend,
+                operation: e.operation,
+                id: e.id.clone(),
+                message: e.message.clone(),
+                retryable: e.retryable,
+            });
+        }
         let mut items = self.items.lock().unwrap();
         match items.get_mut(id) {
             Some(i) if i.job_run_id.as_deref() == Some(run) => {
@@ -213,12 +240,14 @@ impl Ledger for MemLedger {
                     RunResult::Failed(_) => Status::Failed,
                 };
                 if i.status != Status::Started && i.status != to {
-                    return Err(lost("finish", id));
+                    return Ok(Finished::NotOwned);
                 }
                 i.status = to;
-                Ok(i.attempts)
+                Ok(Finished::Recorded {
+                    attempts: i.attempts,
+                })
             }
-            _ => Err(lost("finish", id)),
+            _ => Ok(Finished::NotOwned),
         }
     }
     async fn get(&self, id: &str) -> Result<Option<LedgerItem>, LedgerError> {
@@ -352,6 +381,89 @@ async fn eventbridge_keys_are_confirmed_literal_then_decoded() {
             .1
             .contains(&(ARG_KEY.into(), "logs/a b.json".into()))
     );
+}
+
+/// Regression (review of 2af816d): a 403 on the literal reading stopped `confirm` before it tried
+/// the decoded one, so a key that needs decoding was never confirmed.
+#[tokio::test]
+async fn a_403_on_one_key_reading_does_not_hide_the_other() {
+    let h = handler(Mode::PerObject);
+    h.store.put("raw", "logs/a b.json", 10, "v1");
+    h.store
+        .forbidden
+        .lock()
+        .unwrap()
+        .push("logs/a+b.json".into());
+    let r = h
+        .handle(
+            &eventbridge("raw", "logs/a+b.json", "v1", "01"),
+            &inv("r", 30_000),
+        )
+        .await;
+    assert_eq!(outcomes(&r), [Outcome::Started], "{:?}", r.failures);
+    assert_eq!(r.objects[0].key, "logs/a b.json");
+    // Neither reading found, one of them refused: an error naming the refusal, not "gone".
+    h.store
+        .forbidden
+        .lock()
+        .unwrap()
+        .push("logs/c+d.json".into());
+    let r = h
+        .handle(
+            &eventbridge("raw", "logs/c+d.json", "v1", "02"),
+            &inv("r2", 30_000),
+        )
+        .await;
+    assert!(r.objects.is_empty());
+    assert!(!r.failures[0].error.retryable());
+    assert!(
+        r.failures[0].error.to_string().contains("403"),
+        "{:?}",
+        r.failures
+    );
+    // Neither reading found, no refusal: the object is gone, skipped.
+    let r = h
+        .handle(
+            &eventbridge("raw", "logs/e+f.json", "v1", "03"),
+            &inv("r3", 30_000),
+        )
+        .await;
+    assert_eq!(outcomes(&r), [Outcome::Skipped]);
+}
+
+/// Regression (review of 2af816d): every non-retryable `finish` error (access denied, KMS,
+/// validation) was taken for a stale run end and ignored, leaving items STARTED for ever. Only
+/// a failed condition is stale.
+#[tokio::test]
+async fn a_run_end_the_ledger_cannot_record_fails_the_invocation() {
+    let h = handler(Mode::PerObject);
+    h.store.put("raw", "logs/a.json", 10, "v1");
+    h.handle(
+        &eventbridge("raw", "logs/a.json", "v1", "01"),
+        &inv("r1", 30_000),
+    )
+    .await;
+    *h.ledger.finish_error.lock().unwrap() = Some(LedgerError {
+        backend: "memory",
+        operation: "finish",
+        id: "s3://raw/logs/a.json#v1".into(),
+        message: "AccessDeniedException: not authorized to perform dynamodb:UpdateItem".into(),
+        retryable: false,
+    });
+    let done = json!({"source": "aws.glue", "detail-type": "Glue Job State Change",
+        "detail": {"jobName": "transform", "state": "SUCCEEDED", "jobRunId": "jr_1"}});
+    let r = h.handle(&done, &inv("r2", 30_000)).await;
+    assert!(r.objects.is_empty(), "{:?}", r.objects);
+    assert_eq!(r.failures.len(), 1);
+    let e = r.into_lambda_result().unwrap_err();
+    assert!(e.to_string().contains("AccessDenied"), "{e}");
+    let item = h
+        .ledger
+        .get("s3://raw/logs/a.json#v1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.status, Status::Started);
 }
 
 #[tokio::test]
