@@ -7,7 +7,9 @@
 # requirements-package.txt) into a venv; nothing else is downloaded.
 #
 # Usage: scripts/package.sh [trigger|glue|all]   (default: all)
-# Env:   LOGLAKE_ARCH=x86_64|arm64 (default x86_64; arm64 needs the aarch64 Rust std installed)
+# Env:   LOGLAKE_ARCH=x86_64|arm64: the Lambda's architecture (default x86_64; arm64 needs the
+#          aarch64 Rust std installed). The Glue binary is always x86_64: Glue workers are.
+#        LOGLAKE_PACKAGE_PLAN=1: print what would be built (artifact, package, target) and stop.
 #        CARGO_TARGET_DIR (default /var/tmp/loglake-target), LOGLAKE_PKG_VENV
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,14 +19,22 @@ case "$what" in trigger|glue|all) ;; *) echo "usage: scripts/package.sh [trigger
 
 arch="${LOGLAKE_ARCH:-x86_64}"
 case "$arch" in
-  x86_64) triple=x86_64-unknown-linux-gnu ;;
-  arm64)  triple=aarch64-unknown-linux-gnu ;;
+  x86_64) lambda_triple=x86_64-unknown-linux-gnu ;;
+  arm64)  lambda_triple=aarch64-unknown-linux-gnu ;;
   *) echo "error: LOGLAKE_ARCH=$arch is not x86_64 or arm64" >&2; exit 2 ;;
 esac
+# Glue workers are x86_64 whatever the Lambda runs on.
+glue_triple=x86_64-unknown-linux-gnu
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/loglake-target}"
 venv="${LOGLAKE_PKG_VENV:-/var/tmp/loglake-pkg-venv}"
 max_glibc="2.17"       # what the binaries may need; Amazon Linux 2023 has 2.34
 max_bootstrap_mb=15    # issue 4's size budget for the Lambda binary
+
+if [[ "${LOGLAKE_PACKAGE_PLAN:-}" == 1 ]]; then
+  [[ "$what" == glue ]] || echo "build/trigger_glue.zip loglake-lambda $lambda_triple.$max_glibc"
+  [[ "$what" == trigger ]] || echo "build/loglake loglake $glue_triple.$max_glibc"
+  exit 0
+fi
 
 # The tools, idempotently: pip runs only when requirements-package.txt changed.
 [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
@@ -52,15 +62,15 @@ check_glibc() {
   echo "$bin: needs GLIBC_$need at most; $(objdump -p "$bin" | awk '/NEEDED/ {printf "%s ", $2}')" >&2
 }
 
-build() { # build <package> <binary> <profile>: prints the built binary's path
-  local package=$1 bin=$2 profile=$3
+build() { # build <package> <binary> <profile> <triple>: prints the built binary's path
+  local package=$1 bin=$2 profile=$3 triple=$4
   echo "building $package ($bin, profile $profile) for $triple with glibc $max_glibc ..." >&2
   cargo zigbuild --locked --profile "$profile" -p "$package" --bin "$bin" --target "$triple.$max_glibc" >&2
   echo "$CARGO_TARGET_DIR/$triple/$profile/$bin"
 }
 
 if [[ "$what" == trigger || "$what" == all ]]; then
-  bin=$(build loglake-lambda bootstrap dist)
+  bin=$(build loglake-lambda bootstrap dist "$lambda_triple")
   check_glibc "$bin"
   size=$(stat -c %s "$bin")
   echo "bootstrap: $((size / 1024 / 1024)) MiB ($size bytes)" >&2
@@ -74,7 +84,7 @@ if [[ "$what" == trigger || "$what" == all ]]; then
 fi
 
 if [[ "$what" == glue || "$what" == all ]]; then
-  bin=$(build loglake loglake dist-glue)
+  bin=$(build loglake loglake dist-glue "$glue_triple")
   check_glibc "$bin"
   install -m 0755 "$bin" build/loglake
   echo "wrote build/loglake ($(stat -c %s build/loglake) bytes)" >&2

@@ -49,6 +49,14 @@ setsid bash -c '
 ' >"$work/terraform.log" 2>&1 &
 tf_pid=$!
 
+step "packaging plan: the Lambda follows LOGLAKE_ARCH, the Glue binary stays x86_64"
+plan=$(LOGLAKE_ARCH=arm64 LOGLAKE_PACKAGE_PLAN=1 scripts/package.sh all)
+if ! grep -qx "build/trigger_glue.zip loglake-lambda aarch64-unknown-linux-gnu.2.17" <<<"$plan" \
+  || ! grep -qx "build/loglake loglake x86_64-unknown-linux-gnu.2.17" <<<"$plan"; then
+  printf 'error: unexpected packaging plan for LOGLAKE_ARCH=arm64:\n%s\n' "$plan" >&2
+  exit 1
+fi
+
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
