@@ -472,6 +472,7 @@ impl Pipeline {
             name: v.source_name(),
             display: object.display.clone(),
             written_us: object.written_us(),
+            size: Some(object.version.size),
         };
         let hasher = Arc::new(Mutex::new(Sha256::new()));
         let reader = self.raw.reader(object, self.runtime.handle())?;

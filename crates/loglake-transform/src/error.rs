@@ -13,6 +13,20 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Reading the object failed part-way, or ended before its known size: an I/O failure of
+    /// the object, not bad data (DESIGN.md invariant 5). Nothing was published for it; reading
+    /// it again may succeed.
+    #[error(
+        "reading `{path}` failed at byte {offset}: {source}; nothing was published for it (run it again)"
+    )]
+    Read {
+        /// The input path or URI.
+        path: String,
+        /// Bytes read from the object before the failure.
+        offset: u64,
+        /// The I/O error (`UnexpectedEof` for a short read).
+        source: std::io::Error,
+    },
     /// An output file could not be written, renamed or removed.
     #[error("cannot write `{path}`: {source}")]
     Output {

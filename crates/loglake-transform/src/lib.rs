@@ -12,6 +12,7 @@
 //! let input = b"{\"ts\":\"2024-05-01T07:08:09Z\",\"level\":\"info\",\"msg\":\"up\"}\nnot json\n";
 //! let source = Source {
 //!     name: "raw-bucket/app/a.json".into(), display: "a.json".into(), written_us: None,
+//!     size: None,
 //! };
 //! let summary = transform_reader(
 //!     &input[..], &source, &schema, &LocalOutput::new(dir.path()),

@@ -77,16 +77,48 @@ pub struct Summary {
 }
 
 /// Counts bytes as they are read, for `bytes_in` and progress.
+/// The object's bytes as they come from the store (before decompression): counted, and any
+/// failure of the source itself noted in `failed`, so that the decoder, which turns what a
+/// stream error leaves behind into a truncated record, cannot hide a failed read as bad data.
+/// The end of the stream before the object's known size is such a failure too (a short read).
 struct Counting<'a, R> {
     inner: R,
     count: &'a AtomicU64,
     progress: &'a (dyn Fn(u64) + Sync),
+    /// The object's size when known.
+    size: Option<u64>,
+    /// The first failure: (bytes read before it, the error).
+    failed: &'a std::sync::Mutex<Option<(u64, std::io::Error)>>,
+}
+
+impl<R: Read> Counting<'_, R> {
+    fn fail(&self, e: std::io::Error) -> std::io::Error {
+        let offset = self.count.load(Ordering::Relaxed);
+        let copy = std::io::Error::new(e.kind(), e.to_string());
+        if let Ok(mut slot) = self.failed.lock() {
+            slot.get_or_insert((offset, e));
+        }
+        copy
+    }
 }
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => return Err(self.fail(e)),
+        };
+        let count = self.count.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if n == 0
+            && !buf.is_empty()
+            && let Some(size) = self.size.filter(|size| count < *size)
+        {
+            return Err(self.fail(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the stream ended after {count} of the object's {size} bytes"),
+            )));
+        }
         (self.progress)(n as u64);
         Ok(n)
     }
@@ -104,6 +136,9 @@ pub struct Source {
     /// microseconds: the accepted time window ends `timestamp.window.max_future_days` after it.
     /// `None` (unknown): the time the transform starts.
     pub written_us: Option<i64>,
+    /// The object's size in bytes (file length, S3 Content-Length or listing size): reading
+    /// fewer bytes fails the object. `None`: unknown (a pipe), not checked.
+    pub size: Option<u64>,
 }
 
 impl Source {
@@ -258,6 +293,7 @@ pub fn transform_reader<R: Read + Send>(
         .record_path
         .clone_from(&schema.schema.input.record_path);
     let bytes_in = AtomicU64::new(0);
+    let read_failure = std::sync::Mutex::new(None);
 
     let mut writer = PartitionedWriter::new(
         out,
@@ -289,11 +325,14 @@ pub fn transform_reader<R: Read + Send>(
         let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let split_opts = &split_opts;
         let bytes_in = &bytes_in;
+        let read_failure = &read_failure;
         let reader_thread = s.spawn(move || -> std::io::Result<(decode::Compression, u64)> {
             let counting = Counting {
                 inner: reader,
                 count: bytes_in,
                 progress,
+                size: source.size,
+                failed: read_failure,
             };
             let (compression, mut stream) = decode::decompress(counting)?;
             let mut decoded = 0u64;
@@ -408,6 +447,14 @@ pub fn transform_reader<R: Read + Send>(
                 (decode::Compression::None, 0)
             }
         };
+        // A failed read of the object wins over everything it caused downstream.
+        if let Some((offset, e)) = read_failure.lock().ok().and_then(|mut f| f.take()) {
+            result = Err(Error::Read {
+                path: source.display.clone(),
+                offset,
+                source: e,
+            });
+        }
         (Some(sink), decoded, compression, result)
     });
     // The scope returns no sink only when the normaliser thread panicked, with that error.
@@ -484,10 +531,8 @@ pub fn transform_file(
         source,
     };
     let file = std::fs::File::open(path).map_err(input_err)?;
-    let written_us = file
-        .metadata()
-        .ok()
-        .and_then(|m| Source::file_written_us(&m));
+    let meta = file.metadata().map_err(input_err)?;
+    let written_us = Source::file_written_us(&meta);
     let name = match source_name {
         Some(n) => n.to_owned(),
         None => std::path::absolute(path)
@@ -499,6 +544,7 @@ pub fn transform_file(
         name,
         display: display.clone(),
         written_us,
+        size: Some(meta.len()),
     };
     transform_reader(file, &source, schema, out, opts, progress)
 }

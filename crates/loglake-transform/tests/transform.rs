@@ -24,6 +24,7 @@ fn run(input: &[u8], name: &str, root: &Path, opts: &TransformOptions) -> Summar
         name: name.to_owned(),
         display: name.to_owned(),
         written_us: None,
+        size: None,
     };
     transform_reader(
         input,
@@ -259,6 +260,7 @@ fn extra_partition_key_from_a_column() {
         name: "b/k".into(),
         display: "k".into(),
         written_us: None,
+        size: None,
     };
     let s = transform_reader(
         &input[..],
@@ -456,5 +458,147 @@ proptest! {
         let s3 = run(&input, "p/x", a.path(), &opts);
         prop_assert_eq!(snapshot(a.path()), before);
         prop_assert_eq!(s2.records_written, s3.records_written);
+    }
+}
+
+/// A failed read is not bad data (DESIGN.md invariant 5).
+mod read_failures {
+    use super::*;
+    use loglake_transform::Error;
+    use std::io::Read;
+
+    /// A body that breaks off after `good` bytes, as an S3 GET cut mid-stream does.
+    struct BreaksAfter {
+        data: Vec<u8>,
+        pos: usize,
+        good: usize,
+    }
+
+    impl Read for BreaksAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos >= self.good {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset by peer (injected)",
+                ));
+            }
+            let n = buf.len().min(self.good - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    fn lines(n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|i| format!("{{\"ts\":{},\"msg\":\"line {i}\"}}\n", 1_714_521_600 + i))
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn transform(
+        reader: impl Read + Send,
+        size: Option<u64>,
+        root: &Path,
+    ) -> Result<Summary, Error> {
+        let source = Source {
+            name: "bucket/obj".into(),
+            display: "s3://bucket/obj".into(),
+            written_us: None,
+            size,
+        };
+        transform_reader(
+            reader,
+            &source,
+            &schema(),
+            &LocalOutput::new(root),
+            &TransformOptions::default(),
+            &|_| {},
+        )
+    }
+
+    /// Regression (issue 14): a body cut mid-stream became one quarantined "truncated" record;
+    /// the object counted as processed and the records after the break were lost for good.
+    #[test]
+    fn a_read_that_breaks_off_fails_the_object_and_publishes_nothing() {
+        let plain = lines(40_000);
+        for (what, data) in [("plain", plain.clone()), ("gzip", gz(&plain))] {
+            let dir = tempfile::tempdir().unwrap();
+            let good = data.len() / 2;
+            let reader = BreaksAfter {
+                data: data.clone(),
+                pos: 0,
+                good,
+            };
+            let e = transform(reader, Some(data.len() as u64), dir.path()).unwrap_err();
+            match &e {
+                Error::Read {
+                    path,
+                    offset,
+                    source,
+                } => {
+                    assert_eq!(path, "s3://bucket/obj");
+                    assert_eq!(*offset, good as u64, "{what}");
+                    assert_eq!(source.kind(), std::io::ErrorKind::ConnectionReset);
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+            assert!(e.to_string().contains(&format!("at byte {good}")), "{e}");
+            let left = snapshot(dir.path());
+            assert!(
+                left.keys()
+                    .all(|k| !k.ends_with(".parquet") && !k.contains("quarantine")),
+                "{what}: published {:?}",
+                left.keys().collect::<Vec<_>>()
+            );
+            // Read whole, the same object is every record.
+            let s = transform(&data[..], Some(data.len() as u64), dir.path()).unwrap();
+            assert_eq!(
+                (s.records_in, s.records_written),
+                (40_000, 40_000),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_read_fails_the_object() {
+        let data = lines(1000);
+        let dir = tempfile::tempdir().unwrap();
+        let claimed = data.len() as u64 + 100;
+        let e = transform(&data[..], Some(claimed), dir.path()).unwrap_err();
+        match &e {
+            Error::Read { offset, source, .. } => {
+                assert_eq!(*offset, data.len() as u64);
+                assert_eq!(source.kind(), std::io::ErrorKind::UnexpectedEof);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            snapshot(dir.path())
+                .keys()
+                .all(|k| !k.ends_with(".parquet"))
+        );
+    }
+
+    /// A complete object whose content ends inside a record (a truncated gzip stream as
+    /// stored) is data: its whole records are written, the broken one quarantined.
+    #[test]
+    fn a_complete_object_with_truncated_content_is_quarantined_not_failed() {
+        let whole = gz(&lines(1000));
+        let cut = whole[..whole.len() - 20].to_vec();
+        let dir = tempfile::tempdir().unwrap();
+        let s = transform(&cut[..], Some(cut.len() as u64), dir.path()).unwrap();
+        conserved(&s);
+        assert!(
+            s.records_written > 900 && s.records_quarantined >= 1,
+            "{s:?}"
+        );
     }
 }

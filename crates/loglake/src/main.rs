@@ -548,6 +548,9 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
             (Work::File(path), Sink::Remote(publisher, _)) => {
                 let file = std::fs::File::open(path)
                     .with_context(|| format!("cannot open `{}`", path.display()))?;
+                let meta = file
+                    .metadata()
+                    .with_context(|| format!("cannot read `{}`", path.display()))?;
                 let name = match source_name {
                     Some(n) => n.to_owned(),
                     None => std::path::absolute(path)?.display().to_string(),
@@ -555,10 +558,8 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
                 let source = Source {
                     name,
                     display: path.display().to_string(),
-                    written_us: file
-                        .metadata()
-                        .ok()
-                        .and_then(|m| Source::file_written_us(&m)),
+                    written_us: Source::file_written_us(&meta),
+                    size: Some(meta.len()),
                 };
                 let rt = rt
                     .as_ref()
@@ -576,6 +577,7 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
                     name: source_name.map_or_else(|| object.version.source_name(), str::to_owned),
                     display: object.display.clone(),
                     written_us: object.written_us(),
+                    size: Some(object.version.size),
                 };
                 Ok(match sink {
                     Sink::Local(out) => {
