@@ -26,7 +26,10 @@ configuration + infra/emulator/*_override.tf + infra/emulator/e2e/) and runs thi
    and `loglake query --glue` (DataFusion over the Glue catalog's table) against the generated
    counts: written = generated - bad, no duplicate rows, the new version's rows replacing the
    old version's;
-7. empties the buckets and runs `terraform destroy`.
+7. least privilege: assumes the function's and the job's roles in moto, turns moto's IAM
+   enforcement on and checks the S3 calls each component makes (the transform included) are
+   allowed and a few outside its job are denied (moto evaluates resources for S3 only);
+8. empties the buckets and runs `terraform destroy`.
 
 Prints progress and each check on stderr, one JSON report on stdout. Exit 1 on any mismatch.
 """
@@ -48,6 +51,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 import zipfile
 
 import boto3
@@ -841,6 +845,9 @@ def main():
     d.fn.stop()
     d.glue_runner.stop()
 
+    step("least privilege: the roles' own credentials under moto's IAM enforcement (S3)")
+    report["iam_checked_calls"] = least_privilege(d, args, out, objs["gzip"][0])
+
     step("empty the buckets, terraform destroy")
     for b in (raw, clean, out["code_bucket"]):
         empty_bucket(d.s3, b)
@@ -848,6 +855,102 @@ def main():
     report["timings_s"]["total"] = round(time.monotonic() - t_all, 1)
     print(json.dumps(report, indent=2))
     log(f"e2e ok: {len(CHECKS)} checks passed")
+
+
+def least_privilege(d, args, out, sample_key):
+    """The roles Terraform created, used with their own credentials (assumed in moto), with
+    moto's IAM enforcement on (docs/aws-contracts.md I1). moto evaluates resource ARNs for S3
+    only (other services' calls are matched against "*", which no scoped statement names), so
+    this checks the S3 calls each component makes and a few it must not be able to make.
+    Returns the number of calls made under enforcement."""
+    raw, clean, code = out["raw_bucket"], out["clean_bucket"], out["code_bucket"]
+    sts = boto3.client("sts")
+    roles = {
+        "trigger": d.lam.get_function_configuration(FunctionName=out["function_name"])["Role"],
+        "glue": d.glue.get_job(JobName=out["glue_job_name"])["Job"]["Role"],
+    }
+    creds = {}
+    for name, arn in roles.items():
+        c = sts.assume_role(RoleArn=arn, RoleSessionName=f"e2e-{name}")["Credentials"]
+        creds[name] = {"AWS_ACCESS_KEY_ID": c["AccessKeyId"],
+                       "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
+                       "AWS_SESSION_TOKEN": c["SessionToken"]}
+
+    def s3_as(name):
+        c = creds[name]
+        return boto3.client("s3", aws_access_key_id=c["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=c["AWS_SECRET_ACCESS_KEY"],
+                            aws_session_token=c["AWS_SESSION_TOKEN"])
+
+    def outcome(call):
+        try:
+            call()
+            return "allowed"
+        except d.s3.exceptions.ClientError as e:
+            code_ = e.response.get("Error", {}).get("Code", "")
+            return "denied" if code_ in ("AccessDenied", "403") else code_
+
+    def enforce(value):
+        # Not a form content type: moto reads the raw body (the number of unchecked requests).
+        req = urllib.request.Request(f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/reset-auth",
+                                     data=value.encode(), method="POST",
+                                     headers={"Content-Type": "text/plain"})
+        urllib.request.urlopen(req, timeout=30).read()
+
+    calls = []
+
+    def expect(who, what, call, want):
+        got = outcome(call)
+        calls.append((who, what, got))
+        check(got == want, f"IAM: the {who} role: {what} is {want}", got)
+
+    trigger, glue = s3_as("trigger"), s3_as("glue")
+    missing = f"{sample_key}.missing"
+    enforce("0")
+    try:
+        # The trigger: HeadObject of raw objects (a missing one must be a 404, not a 403),
+        # batch manifests in the code bucket; nothing else in the raw bucket.
+        expect("trigger", "HeadObject of a raw object", lambda: trigger.head_object(
+            Bucket=raw, Key=sample_key), "allowed")
+        expect("trigger", "HeadObject of a missing raw key", lambda: trigger.head_object(
+            Bucket=raw, Key=missing), "404")
+        expect("trigger", "PutObject of a batch manifest", lambda: trigger.put_object(
+            Bucket=code, Key="tmp/manifests/iam-check.jsonl", Body=b"{}\n"), "allowed")
+        expect("trigger", "GetObject of a batch manifest", lambda: trigger.get_object(
+            Bucket=code, Key="tmp/manifests/iam-check.jsonl")["Body"].read(), "allowed")
+        expect("trigger", "DeleteObject of a raw object", lambda: trigger.delete_object(
+            Bucket=raw, Key=sample_key), "denied")
+        expect("trigger", "PutObject into the raw bucket", lambda: trigger.put_object(
+            Bucket=raw, Key=f"{sample_key}.x", Body=b"x"), "denied")
+        expect("trigger", "ListBucket on the clean bucket", lambda: trigger.list_objects_v2(
+            Bucket=clean, Prefix="clean/"), "denied")
+        # The Glue job: what the entry script reads itself ...
+        expect("glue", "GetObject of the schema", lambda: glue.get_object(
+            Bucket=code, Key=f"schemas/{out['glue_table']}.json")["Body"].read(), "allowed")
+        expect("glue", "GetObject of a batch manifest", lambda: glue.get_object(
+            Bucket=code, Key="tmp/manifests/iam-check.jsonl")["Body"].read(), "allowed")
+        expect("glue", "HeadObject of a raw object", lambda: glue.head_object(
+            Bucket=raw, Key=sample_key), "allowed")
+        expect("glue", "DeleteObject of a raw object", lambda: glue.delete_object(
+            Bucket=raw, Key=sample_key), "denied")
+        expect("glue", "PutObject into the code bucket's artifacts", lambda: glue.put_object(
+            Bucket=code, Key="artifacts/loglake", Body=b"x"), "denied")
+        # ... and the transform itself, the loglake binary with only the role's credentials:
+        # read the raw object, write Parquet and quarantine, rewrite its manifest.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(creds["glue"], AWS_ENDPOINT_URL=os.environ["AWS_ENDPOINT_URL"],
+                   AWS_REGION=os.environ["AWS_REGION"], AWS_EC2_METADATA_DISABLED="true")
+        p = subprocess.run([args.bin, "transform", "--quiet", "--input", f"s3://{raw}/{sample_key}",
+                            "--output", f"s3://{clean}", "--schema", args.schema],
+                           capture_output=True, text=True, env=env, timeout=300)
+        summary = json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.strip() else {}
+        calls.append(("glue", "loglake transform s3 -> s3", p.returncode))
+        check(p.returncode in (0, 1) and summary.get("records_written", 0) > 0,
+              "IAM: the Glue role's credentials suffice for the transform's S3 reads and writes",
+              (p.returncode, p.stderr[-800:]))
+    finally:
+        enforce("inf")
+    return len(calls)
 
 
 def tf_var(var_file, name):
