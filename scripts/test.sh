@@ -88,6 +88,10 @@ step "Glue entry script as Glue 5.0 runs it: its own process, Glue's argv, awsgl
 LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" \
   "$venv/bin/python" tests/glue/test_glue_as_glue.py 2>"$work/glue-as-glue.log" \
   || { tail -n 80 "$work/glue-as-glue.log" >&2; exit 1; }
+step "faults at the process boundary: transform S3 -> S3 through the fault proxy (scripts/fault_proxy.py)"
+LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" \
+  "$venv/bin/python" tests/faults/test_s3_faults.py 2>"$work/faults.log" \
+  || { tail -n 60 "$work/faults.log" >&2; exit 1; }
 stop_moto
 
 step "python readers (pyarrow, DuckDB) read the output with Hive partitioning"
