@@ -74,6 +74,27 @@ def transform(bin_path, endpoint, raw, clean, prefix):
     return p.returncode, lines, p.stderr
 
 
+def run_pipeline(bin_path, endpoint, root, raw, clean):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
+    p = subprocess.run([bin_path, "run", "--root", root, "--raw", f"s3://{raw}/logs/",
+                        "--clean", f"s3://{clean}/clean"], capture_output=True, text=True,
+                       env=env, timeout=600)
+    lines = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
+    return p.returncode, lines, p.stderr
+
+
+def ledger_items(root):
+    """The local ledger, read straight from state.db: id -> (status, attempts)."""
+    import sqlite3
+    con = sqlite3.connect(os.path.join(root, "state.db"))
+    try:
+        return {i: (st, n) for i, st, n in con.execute("SELECT id, status, attempts FROM ledger")}
+    finally:
+        con.close()
+
+
 def table_rows(s3, clean):
     """Rows and trace ids of every Parquet file in the clean bucket, read back with pyarrow."""
     ids, files = [], []
@@ -180,6 +201,33 @@ def main():
         check(len(ids) == want and len(set(ids)) == want,
               f"after lost responses: {len(ids)} rows ({len(set(ids))} distinct), want {want}")
         observed["lost_responses"] = {"injected": dict(injected), "objects_failed_then": failed,
+                                      "rows_lost": want - len(set(ids)),
+                                      "rows_duplicated": len(ids) - len(set(ids))}
+
+        # 4. `loglake run` (the local pipeline) with S3 raw and clean stores, every raw GET cut:
+        # each object FAILED in the ledger (read straight from state.db), nothing published;
+        # then healthy: each SUCCEEDED on its second attempt, every row once.
+        clean2 = f"faults-run-{tag}"
+        s3.create_bucket(Bucket=clean2)
+        root = os.path.join(work, "root")
+        proxy.rules([{"name": "cut raw bodies (run)", "service": "s3", "method": "GET",
+                      "path": rf"^/{raw}/logs/.+", "action": "cut_body", "fraction": 0.3}])
+        code, lines, stderr = run_pipeline(bin_path, proxy.url, root, raw, clean2)
+        cuts = len(proxy.log())
+        ledger = ledger_items(root)
+        check(code == 1 and len(ledger) == len(current)
+              and all(st == "FAILED" for st, _ in ledger.values()),
+              f"run with cut bodies: exit {code}, ledger {ledger}; stderr {stderr[-600:]}")
+        check(not table_rows(s3, clean2)[1], "run with cut bodies: nothing may be published")
+        proxy.rules([])
+        code, lines, stderr = run_pipeline(bin_path, proxy.url, root, raw, clean2)
+        ledger = ledger_items(root)
+        ids, _ = table_rows(s3, clean2)
+        check(all(v == ("SUCCEEDED", 2) for v in ledger.values()),
+              f"run after the faults: ledger {ledger}; stderr {stderr[-600:]}")
+        check(len(ids) == want and len(set(ids)) == want,
+              f"run after the faults: {len(ids)} rows ({len(set(ids))} distinct), want {want}")
+        observed["run_cut_bodies"] = {"injected": cuts, "failed_then_succeeded": len(ledger),
                                       "rows_lost": want - len(set(ids)),
                                       "rows_duplicated": len(ids) - len(set(ids))}
     finally:
