@@ -11,7 +11,8 @@ the proxy's own control paths, so a test changes the schedule between steps:
 A rule: {"name": str, "service": "s3"|"dynamodb"|"glue"|null, "operation": str|null (the
 X-Amz-Target operation, e.g. "UpdateItem"), "method": str|null, "path": regex|null,
 "action": str, "times": int (most injections; default unlimited), "probability": float
-(default 1, drawn from one seeded generator: "seed" on the first rule), and per action:
+(default 1, drawn from one seeded generator: "seed" on the first rule), "body" (a JSON error
+document to answer instead of the default one), and per action:
   status        answer `status` with error `code` without forwarding (5xx, SlowDown, throttling)
   status_after  forward (the write happens), then answer `status`/`code` (the response is lost)
   reset_before  close the connection without forwarding
@@ -89,7 +90,11 @@ def matches(rule, req):
     return rule.get("path") is None or re.search(rule["path"], req["path"]) is not None
 
 
-def error_body(req, status, code):
+def error_body(req, rule, code):
+    """The error document of an injected answer: the rule's own `body` (JSON), else one in
+    the service's protocol (S3 XML, JSON elsewhere) with `code`."""
+    if rule.get("body") is not None:
+        return json.dumps(rule["body"]).encode(), "application/x-amz-json-1.0"
     if req["service"] == "s3":
         body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
                 f"<Message>injected by the fault proxy</Message></Error>").encode()
@@ -133,14 +138,15 @@ def make_handler(upstream, faults):
                     return self.answer(200, json.dumps(faults.log).encode())
             return self.answer(404, b'{"error":"unknown control path"}')
 
-        def answer(self, status, body, content_type="application/json", headers=()):
+        def answer(self, status, body, content_type="application/json", headers=(), length=None):
             self.send_response(status)
             for k, v in headers:
                 self.send_header(k, v)
             self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(body) if length is None else length))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
         def forward(self, data):
             conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)
@@ -150,11 +156,12 @@ def make_handler(upstream, faults):
             conn.request(self.command, self.path, body=data, headers=headers)
             resp = conn.getresponse()
             body = resp.read()
-            out = (resp.status, [(k, v) for k, v in resp.getheaders()
-                                 if k.lower() not in ("transfer-encoding", "connection",
-                                                      "content-length")], body)
+            headers = [(k, v) for k, v in resp.getheaders()
+                       if k.lower() not in ("transfer-encoding", "connection", "content-length")]
+            # A HEAD answer has no body but the object's length.
+            length = resp.getheader("Content-Length") if self.command == "HEAD" else None
             conn.close()
-            return out
+            return resp.status, headers, body, length
 
         def drop(self):
             self.close_connection = True
@@ -177,14 +184,13 @@ def make_handler(upstream, faults):
             if action == "reset_before":
                 return self.drop()
             if action == "status":
-                body, ctype = error_body(req, int(rule.get("status", 503)), rule.get("code", "SlowDown"))
+                body, ctype = error_body(req, rule, rule.get("code", "SlowDown"))
                 return self.answer(int(rule.get("status", 503)), body, ctype)
-            status, headers, body = self.forward(data)
+            status, headers, body, length = self.forward(data)
             if action == "reset_after":
                 return self.drop()
             if action == "status_after":
-                body, ctype = error_body(req, int(rule.get("status", 500)),
-                                         rule.get("code", "InternalError"))
+                body, ctype = error_body(req, rule, rule.get("code", "InternalError"))
                 return self.answer(int(rule.get("status", 500)), body, ctype)
             if action == "cut_body" and body:
                 keep = int(len(body) * float(rule.get("fraction", 0.5)))
@@ -197,7 +203,8 @@ def make_handler(upstream, faults):
                 self.wfile.flush()
                 return self.drop()
             ctype = next((v for k, v in headers if k.lower() == "content-type"), "application/octet-stream")
-            self.answer(status, body, ctype, [(k, v) for k, v in headers if k.lower() != "content-type"])
+            self.answer(status, body, ctype, [(k, v) for k, v in headers if k.lower() != "content-type"],
+                        length)
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 
