@@ -74,13 +74,13 @@ def transform(bin_path, endpoint, raw, clean, prefix):
     return p.returncode, lines, p.stderr
 
 
-def run_pipeline(bin_path, endpoint, root, raw, clean):
+def run_pipeline(bin_path, endpoint, root, raw, clean, extra=(), prefix="logs/"):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
                AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
-    p = subprocess.run([bin_path, "run", "--root", root, "--raw", f"s3://{raw}/logs/",
-                        "--clean", f"s3://{clean}/clean"], capture_output=True, text=True,
-                       env=env, timeout=600)
+    p = subprocess.run([bin_path, "run", "--root", root, "--raw", f"s3://{raw}/{prefix}",
+                        "--clean", f"s3://{clean}/clean", *extra], capture_output=True,
+                       text=True, env=env, timeout=900)
     lines = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
     return p.returncode, lines, p.stderr
 
