@@ -93,6 +93,7 @@ def glue_argv(names, run_id, manifest):
 
 def glue_env(url, creds_dir):
     """No region variables; credentials only in a shared credentials file."""
+    os.makedirs(creds_dir, exist_ok=True)
     creds = os.path.join(creds_dir, "credentials")
     with open(creds, "w") as f:
         f.write(f"[default]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n")
@@ -163,8 +164,48 @@ def main():
                                                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
                                                 "AWS_WEB_IDENTITY_TOKEN_FILE"))
         check(not leaked, f"the subprocess could find credentials on its own: {leaked}")
+    lost = failing_object_and_lost_ledger_responses(s3, ddb, names, work, real_binary, url, tag)
     print(json.dumps({"glue_as_glue": "ok", "objects": len(objects), "rows": rows,
-                      "partitions": len(parts), "subprocesses": len(envs)}))
+                      "partitions": len(parts), "subprocesses": len(envs),
+                      "lost_ledger_responses": lost}))
+
+
+def failing_object_and_lost_ledger_responses(s3, ddb, names, work, real_binary, url, tag):
+    """A run with an object whose version is gone, whose ledger answers are lost after DynamoDB
+    applied them (the fault proxy answers 500, botocore retries): the run fails, the good
+    object is SUCCEEDED, the gone one FAILED with its error (read from DynamoDB directly)."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "faults"))
+    from test_s3_faults import Proxy
+    rep = generate(real_binary, os.path.join(work, "raw2"))
+    good = base.put(s3, names["raw"], "logs/good.ndjson.gz", rep["files"][0])
+    gone = base.put(s3, names["raw"], "logs/gone.ndjson.gz", rep["files"][1])
+    s3.delete_object(Bucket=names["raw"], Key=gone["key"], VersionId=gone["version_id"])
+    run_id = "jr_" + tag + "_lost"
+    for o in (good, gone):
+        base.claim_started(ddb, names["ledger"], o, run_id)
+    manifest = base.write_manifest(s3, names, run_id, [good, gone])
+    proxy = Proxy(url)
+    try:
+        proxy.rules([{"name": "ledger response lost", "service": "dynamodb",
+                      "operation": "UpdateItem", "action": "status_after", "status": 500,
+                      "code": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                      "times": 2}])
+        dump = os.path.join(work, "env-lost")
+        os.makedirs(dump)
+        p = subprocess.run(glue_argv(names, run_id, manifest), cwd=job_dir(real_binary, dump),
+                           env=glue_env(proxy.url, os.path.join(work, "creds-lost")),
+                           capture_output=True, text=True, timeout=900)
+        lost = len(proxy.log())
+    finally:
+        proxy.stop()
+    check(lost == 2, f"the proxy lost {lost} ledger responses, want 2")
+    check(p.returncode != 0 and "1 of 2 object(s) failed" in p.stderr,
+          f"the run must fail for the gone object: exit {p.returncode}; {p.stderr[-1500:]}")
+    check(base.status(ddb, names["ledger"], good) == ("SUCCEEDED", None),
+          f"good object: {base.status(ddb, names['ledger'], good)}")
+    st, err = base.status(ddb, names["ledger"], gone)
+    check(st == "FAILED" and err and "not found" in err, f"gone object: {st} {err}")
+    return lost
 
 
 if __name__ == "__main__":
