@@ -105,11 +105,13 @@ stop_moto
 step "python readers (pyarrow, DuckDB) read the output with Hive partitioning"
 readers_dir="$work/readers"
 bin="$CARGO_TARGET_DIR/debug/loglake"
-"$bin" gen --out "$readers_dir/raw" --files 3 --lines 5000 --seed 3 --gzip >/dev/null
+mkdir -p "$readers_dir"
+"$bin" gen --out "$readers_dir/raw" --files 3 --lines 5000 --seed 3 --gzip >"$readers_dir/gen.json"
 # Exit code 1 is expected: the generated data has bad lines, which are quarantined.
 "$bin" transform --input "$readers_dir/raw" --output "$readers_dir/out" --quiet \
-  >"$readers_dir/summaries.jsonl" || [[ $? -eq 1 ]]
-"$venv/bin/python" tests/readers/check_readers.py "$readers_dir/out" app_logs "$readers_dir/summaries.jsonl"
+  >/dev/null || [[ $? -eq 1 ]]
+# Rows are checked against the generator's own report, not the transform's summaries.
+"$venv/bin/python" tests/readers/check_readers.py "$readers_dir/out" app_logs "$readers_dir/gen.json"
 
 step "decoder fuzz smoke (random and mutated inputs through decode + normalise)"
 LOGLAKE_FUZZ_CASES=50000 \

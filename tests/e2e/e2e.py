@@ -271,7 +271,8 @@ class GlueRunner:
 
 
 def split_s3(uri):
-    assert uri.startswith("s3://"), uri
+    if not uri.startswith("s3://"):
+        raise Mismatch(f"not an s3:// URI: {uri}")
     bucket, key = uri[5:].split("/", 1)
     return bucket, key
 

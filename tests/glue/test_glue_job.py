@@ -23,6 +23,16 @@ sys.path.insert(0, os.path.join(ROOT, "glue"))
 import loglake_glue_job as job  # noqa: E402
 
 
+class Failed(Exception):
+    pass
+
+
+def check(ok, detail):
+    """An explicit check (a bare assert would vanish under python -O)."""
+    if not ok:
+        raise Failed(repr(detail)[:2000])
+
+
 def env():
     url = os.environ["LOGLAKE_MOTO_URL"]
     os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing",
@@ -148,37 +158,37 @@ def main():
     results = run_job(names, run1, write_manifest(s3, names, run1, objects))
     run_seconds = time.monotonic() - t0
 
-    assert all(r["ok"] for r in results), results
+    check(all(r["ok"] for r in results), results)
     by_source = {r["source"]: r["summary"] for r in results}
     gz = by_source[f"s3://{names['raw']}/logs/bunyan/log1.log.gz"]
     bad = by_source[f"s3://{names['raw']}/logs/lnav/invalid json with spaces.json"]
-    assert gz["records_written"] > 0, gz
-    assert bad["records_quarantined"] > 0, bad
+    check(gz["records_written"] > 0, gz)
+    check(bad["records_quarantined"] > 0, bad)
     for s in by_source.values():
-        assert s["records_in"] == s["records_written"] + s["records_quarantined"], s
+        check(s["records_in"] == s["records_written"] + s["records_quarantined"], s)
 
     # Parquet in moto S3 with the summaries' rows.
     rows = 0
     for s in by_source.values():
         for uri in s["files"]:
             bucket, key = job.split_s3(uri)
-            assert key.startswith("clean/app_logs/dt="), uri
+            check(key.startswith("clean/app_logs/dt="), uri)
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             rows += pq.read_table(io.BytesIO(body)).num_rows
-    assert rows == sum(s["records_written"] for s in by_source.values()), rows
+    check(rows == sum(s["records_written"] for s in by_source.values()), rows)
 
     # Partitions registered, at the table's location.
     expected = sorted({p for s in by_source.values() for p in s["partitions"]})
     got = glue.get_partitions(DatabaseName=names["db"], TableName="app_logs")["Partitions"]
     got_paths = sorted(p["StorageDescriptor"]["Location"][len(location) + 1:] for p in got)
-    assert got_paths == expected, (got_paths, expected)
-    assert all(p["Values"] == [kv.split("=", 1)[1] for kv in path.split("/")]
+    check(got_paths == expected, (got_paths, expected))
+    check(all(p["Values"] == [kv.split("=", 1)[1] for kv in path.split("/")]
                for p, path in zip(sorted(got, key=lambda p: p["StorageDescriptor"]["Location"]),
-                                  got_paths))
+                                  got_paths)), "partition values are the path's values")
 
     # Ledger: SUCCEEDED for each.
     for o in objects:
-        assert status(ddb, names["ledger"], o) == ("SUCCEEDED", None), o
+        check(status(ddb, names["ledger"], o) == ("SUCCEEDED", None), o)
 
     # A run where one object fails (its version is gone): the others are processed and
     # recorded, the failed one is FAILED with its error, and the run fails.
@@ -191,19 +201,19 @@ def main():
         claim_started(ddb, names["ledger"], o, run2)
     try:
         run_job(names, run2, write_manifest(s3, names, run2, [gone, good]))
-        raise AssertionError("the run should fail")
+        raise Failed("the run should fail")
     except RuntimeError as e:
-        assert "1 of 2 object(s) failed" in str(e) and gone["key"] in str(e), e
-    assert status(ddb, names["ledger"], good) == ("SUCCEEDED", None)
+        check("1 of 2 object(s) failed" in str(e) and gone["key"] in str(e), e)
+    check(status(ddb, names["ledger"], good) == ("SUCCEEDED", None), "the good object SUCCEEDED")
     st, err = status(ddb, names["ledger"], gone)
-    assert st == "FAILED" and "not found" in err, (st, err)
+    check(st == "FAILED" and "not found" in err, (st, err))
 
     # A run whose item another run took over leaves the item alone.
     claim_started(ddb, names["ledger"], good, "jr_other")
     run_job(names, run2, write_manifest(s3, names, run2 + "b", [good]))
     item = ddb.get_item(TableName=names["ledger"], Key={
         "id": {"S": f"s3://{good['bucket']}/{good['key']}#{good['version']}"}})["Item"]
-    assert item["status"]["S"] == "STARTED" and item["job_run_id"]["S"] == "jr_other"
+    check(item["status"]["S"] == "STARTED" and item["job_run_id"]["S"] == "jr_other", item)
 
     # Two versions of one key in flight at once (on AWS nothing orders their runs): the newer
     # version's run ends first, then the older one's must not put its rows back.
@@ -213,26 +223,28 @@ def main():
         claim_started(ddb, names["ledger"], o, run)
     (newer,) = run_job(names, "jr_" + tag + "_v2", write_manifest(s3, names, "v2", [v2]))
     (older,) = run_job(names, "jr_" + tag + "_v1", write_manifest(s3, names, "v1", [v1]))
-    assert older["ok"] and older["superseded_by"] == v2["version"] and older["summary"] is None, older
+    check(older["ok"] and older["superseded_by"] == v2["version"] and older["summary"] is None, older)
     item = ddb.get_item(TableName=names["ledger"], Key={
         "id": {"S": f"s3://{v1['bucket']}/{v1['key']}#{v1['version']}"}})["Item"]
-    assert item["status"]["S"] == "SUCCEEDED" and item["superseded_by"]["S"] == v2["version"], item
-    assert rows_of(s3, names, v1["key"]) == newer["summary"]["records_written"]
+    check(item["status"]["S"] == "SUCCEEDED" and item["superseded_by"]["S"] == v2["version"], item)
+    check(rows_of(s3, names, v1["key"]) == newer["summary"]["records_written"],
+          "the newer version's rows are the key's rows")
 
     # A newer version lands after an older one was published: the task that published the older
     # one publishes the newer one again (it may have replaced the newer run's files).
     old = put(s3, names["raw"], "logs/late.log", os.path.join(logs, "bunyan/all.log"))
     claim_started(ddb, names["ledger"], old, "jr_" + tag + "_old")
     (first,) = run_job(names, "jr_" + tag + "_old", write_manifest(s3, names, "old", [old]))
-    assert "republished" not in first and rows_of(s3, names, old["key"]) == 13, first
+    check("republished" not in first and rows_of(s3, names, old["key"]) == 13, first)
     new = put(s3, names["raw"], "logs/late.log", os.path.join(logs, "lnav/logfile_invalid_json.json"))
     conf = {"binary": os.environ["LOGLAKE_BIN"], "output": f"s3://{names['clean']}",
             "catalog": f"{names['db']}.app_logs", "region": "us-east-1",
             "schema": s3.get_object(Bucket=names["code"], Key="schemas/app_logs.json")[
                 "Body"].read().decode()}
-    assert job.publish_newest(s3, old, conf, old["version"]) == new["version"]
-    assert rows_of(s3, names, old["key"]) == 4, "the newer version's 4 rows, not the older's 13"
-    assert job.publish_newest(s3, old, conf, new["version"]) is None, "nothing newer: no-op"
+    check(job.publish_newest(s3, old, conf, old["version"]) == new["version"],
+          "publish_newest republishes the newer version")
+    check(rows_of(s3, names, old["key"]) == 4, "the newer version's 4 rows, not the older's 13")
+    check(job.publish_newest(s3, old, conf, new["version"]) is None, "nothing newer: no-op")
 
     per_object = run_seconds / len(objects)
     print(json.dumps({"glue_entry_script": "ok", "objects": len(objects) + 3,
@@ -243,4 +255,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Failed as e:
+        sys.exit(f"FAILED: {e}")
