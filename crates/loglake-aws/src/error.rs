@@ -69,3 +69,50 @@ where
         kind,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    use aws_sdk_s3::primitives::ByteStream;
+
+    use super::*;
+
+    fn service(code: &str, status: u16) -> SdkError<UpdateItemError, HttpResponse> {
+        let raw = HttpResponse::new(
+            status.try_into().expect("a status code"),
+            ByteStream::from_static(b"").into_inner(),
+        );
+        let err = ErrorMetadata::builder()
+            .code(code)
+            .message("injected")
+            .build();
+        SdkError::service_error(UpdateItemError::generic(err), raw)
+    }
+
+    #[test]
+    fn throttling_transient_and_permanent_errors_are_told_apart() {
+        use ErrorKind::{Permanent, Throttled, Transient};
+        for (code, status, kind) in [
+            ("ProvisionedThroughputExceededException", 400, Throttled),
+            ("ThrottlingException", 400, Throttled),
+            ("SlowDown", 503, Throttled),
+            ("ConcurrentRunsExceededException", 400, Throttled),
+            ("SomethingNew", 429, Throttled),
+            ("InternalServerError", 500, Transient),
+            ("ServiceUnavailable", 503, Transient),
+            ("TransactionConflictException", 400, Transient),
+            ("SomethingNew", 502, Transient),
+            ("AccessDeniedException", 400, Permanent),
+            ("ValidationException", 400, Permanent),
+            ("ResourceNotFoundException", 400, Permanent),
+            ("ConditionalCheckFailedException", 400, Permanent),
+        ] {
+            let (got, message) = classify(&service(code, status));
+            assert_eq!(got, kind, "{code} {status}");
+            assert!(message.contains(code), "{message}");
+        }
+        let slow: SdkError<UpdateItemError, HttpResponse> = SdkError::timeout_error("no answer");
+        assert_eq!(classify(&slow).0, Transient);
+    }
+}

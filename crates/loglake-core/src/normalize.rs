@@ -678,6 +678,34 @@ mod tests {
             .unwrap();
     }
 
+    /// NaN and Infinity are not JSON: as literals the record is not JSON; as strings they are
+    /// not a number a `double` column can hold, so the cell is null and counted.
+    #[test]
+    fn nan_and_infinity() {
+        let s = schema();
+        for lit in ["NaN", "Infinity", "-Infinity"] {
+            let line = format!(r#"{{"ts":1714521601,"latency_ms":{lit}}}"#);
+            let e = Normalizer::new(&s)
+                .normalize(line.as_bytes(), &mut Row::new(&s))
+                .unwrap_err();
+            assert_eq!(e.kind, "invalid_json", "{lit}: {}", e.reason);
+        }
+        for text in ["NaN", "Infinity", "-inf"] {
+            let line = format!(r#"{{"ts":1714521601,"latency_ms":"{text}"}}"#);
+            let mut row = Row::new(&s);
+            Normalizer::new(&s)
+                .normalize(line.as_bytes(), &mut row)
+                .unwrap();
+            let col = s
+                .columns()
+                .iter()
+                .position(|c| c.name == "latency_ms")
+                .unwrap();
+            assert_eq!(row.cells[col], Cell::Null, "{text}");
+            assert_eq!(row.coercion_failures, [col], "{text}");
+        }
+    }
+
     #[test]
     fn a_window_that_is_not_a_date_is_refused() {
         let mut bad = Schema::default_app_logs();

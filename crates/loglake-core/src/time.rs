@@ -88,7 +88,7 @@ fn in_range(us: i128) -> Option<i64> {
     (MIN_MICROS..=MAX_MICROS).contains(&us).then_some(us)
 }
 
-/// Converts an integer epoch value to microseconds, rounding half-up.
+/// Converts an integer epoch value to microseconds, rounding halves away from zero.
 pub fn epoch_int_to_micros(v: i128, unit: EpochUnit) -> Option<i64> {
     let ns = v.checked_mul(unit.nanos_per_unit())?;
     in_range(div_round(ns, 1000))
@@ -452,6 +452,37 @@ mod tests {
         assert_eq!(
             parse_epoch_text("1737735732", Some(EpochUnit::Millis)),
             Some(1_737_735_732_000)
+        );
+    }
+
+    #[test]
+    fn the_edges_of_the_calendar_and_negative_epochs() {
+        // The calendar is years 1 to 9999 (what the table accepts is the schema's window's
+        // business); year 0 is refused, not wrapped.
+        assert_eq!(parse_rfc3339("0000-01-01T00:00:00Z"), None);
+        let y1 = parse_rfc3339("0001-01-01T00:00:00Z").unwrap();
+        assert_eq!(format_rfc3339_micros(y1), "0001-01-01T00:00:00.000000Z");
+        let y9999 = parse_rfc3339("9999-12-31T23:59:59.999999Z").unwrap();
+        assert_eq!(format_rfc3339_micros(y9999), "9999-12-31T23:59:59.999999Z");
+        assert_eq!(parse_rfc3339("10000-01-01T00:00:00Z"), None);
+        // Negative epochs are before 1970, in every unit, rounded half-up to micros.
+        assert_eq!(
+            epoch_int_to_micros(-1, EpochUnit::Seconds),
+            Some(-1_000_000)
+        );
+        // Halves round away from zero, as for positive values: -1.5 µs is -2 µs.
+        assert_eq!(epoch_int_to_micros(-1500, EpochUnit::Nanos), Some(-2));
+        assert_eq!(epoch_int_to_micros(1500, EpochUnit::Nanos), Some(2));
+        assert_eq!(parse_epoch_text("-1", Some(EpochUnit::Millis)), Some(-1000));
+        assert_eq!(epoch_float_to_micros(f64::NAN, EpochUnit::Seconds), None);
+        assert_eq!(
+            epoch_float_to_micros(f64::INFINITY, EpochUnit::Seconds),
+            None
+        );
+        // Far outside the calendar: refused, not wrapped.
+        assert_eq!(
+            epoch_int_to_micros(i128::from(i64::MAX), EpochUnit::Seconds),
+            None
         );
     }
 
