@@ -26,6 +26,10 @@ use loglake_trigger::handler::{
 };
 use serde_json::{Value, json};
 
+/// The tests share one moto server, and one of them switches its Glue job-run transitions,
+/// which are global, to manual: they run one at a time, so none depends on another's timing.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Env {
     handler: Handler<S3Objects, GlueJobs, DynamoDbLedger>,
     s3: aws_sdk_s3::Client,
@@ -173,6 +177,7 @@ async fn status(env: &Env, id: &str) -> Option<(Status, u32, Option<String>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn same_event_three_times_and_concurrently_starts_one_run() {
     let Some(moto) = Moto::start() else { return };
+    let _serial = SERIAL.lock().await;
     let env = env(&moto, Mode::PerObject, 50).await;
     let (version, _) = put(&env, "logs/app.json", b"{\"ts\":1}\n").await;
     let ev = eventbridge(&env.raw, "logs/app.json", &version, "0055AED6DCD90281E5");
@@ -209,6 +214,7 @@ async fn same_event_three_times_and_concurrently_starts_one_run() {
 #[tokio::test]
 async fn older_versions_arriving_late_are_skipped() {
     let Some(moto) = Moto::start() else { return };
+    let _serial = SERIAL.lock().await;
     let env = env(&moto, Mode::PerObject, 50).await;
     let (v1, _) = put(&env, "logs/app.json", b"{\"v\":1}\n").await;
     let (v2, _) = put(&env, "logs/app.json", b"{\"v\":2}\n").await;
@@ -242,6 +248,7 @@ async fn older_versions_arriving_late_are_skipped() {
 #[tokio::test]
 async fn keys_with_spaces_plus_and_unicode() {
     let Some(moto) = Moto::start() else { return };
+    let _serial = SERIAL.lock().await;
     let env = env(&moto, Mode::PerObject, 50).await;
     // S3 notifications form-URL-encode keys: `+` is a space, `%2B` a plus.
     let (v1, _) = put(&env, "logs/a b+c é.json", b"{}\n").await;
@@ -280,6 +287,7 @@ async fn keys_with_spaces_plus_and_unicode() {
 #[tokio::test]
 async fn test_events_start_nothing() {
     let Some(moto) = Moto::start() else { return };
+    let _serial = SERIAL.lock().await;
     let env = env(&moto, Mode::PerObject, 50).await;
     for rel in [
         "s3/awsdocs-s3-test-event.json",
@@ -298,6 +306,7 @@ async fn test_events_start_nothing() {
 #[tokio::test]
 async fn lease_expiry_after_a_crash_lets_a_retry_claim() {
     let Some(moto) = Moto::start() else { return };
+    let _serial = SERIAL.lock().await;
     let env = env(&moto, Mode::PerObject, 50).await;
     let (version, _) = put(&env, "logs/app.json", b"{}\n").await;
     let object = ObjectVersion {
@@ -307,12 +316,13 @@ async fn lease_expiry_after_a_crash_lets_a_retry_claim() {
         size: 3,
         sequencer: Some("0A".into()),
     };
-    // A claimant that crashed right after claiming (its invocation would end in 300 ms).
+    // A claimant that crashed right after claiming (its invocation would end in 3 s).
     let now = now_ms();
+    let lease_until_ms = now + 3_000;
     let crashed = ClaimRequest {
         owner: "crashed".into(),
         now_ms: now,
-        lease_until_ms: now + 300,
+        lease_until_ms,
         max_attempts: 3,
         expires_at: now / 1000 + 86_400,
         token: loglake_core::ledger::claim_token("crashed"),
@@ -321,7 +331,9 @@ async fn lease_expiry_after_a_crash_lets_a_retry_claim() {
     let ev = eventbridge(&env.raw, "logs/app.json", &version, "0A");
     let held = env.handler.handle(&ev, &inv("r1", 30_000)).await;
     assert_eq!(outcomes(&held), [Outcome::Duplicate]);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Wait for the lease's own end (a deadline, not a guess), then a little past it.
+    let wait = u64::try_from(lease_until_ms + 50 - now_ms()).unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(wait)).await;
     let retry = env.handler.handle(&ev, &inv("r2", 30_000)).await;
     assert_eq!(outcomes(&retry), [Outcome::Started], "{retry:?}");
     let (status, attempts, _) = status(&env, &object.id()).await.unwrap();
@@ -347,6 +359,7 @@ async fn moto_glue_transitions(moto: &Moto, manual: bool) {
 #[tokio::test]
 async fn too_many_concurrent_runs_releases_the_claim_and_a_retry_succeeds() {
     let Some(moto) = Moto::start() else { return };
+    let _serial = SERIAL.lock().await;
     let env = env(&moto, Mode::PerObject, 1).await;
     // Manual transitions make moto keep runs RUNNING (and enforce MaxConcurrentRuns).
     moto_glue_transitions(&moto, true).await;
@@ -362,7 +375,8 @@ async fn too_many_concurrent_runs_releases_the_claim_and_a_retry_succeeds() {
     let ev = eventbridge(&env.raw, "logs/app.json", &version, "0A");
     let id = format!("s3://{}/logs/app.json#{version}", env.raw);
 
-    let r = env.handler.handle(&ev, &inv("r1", 2_500)).await;
+    // A budget the back-off cannot use up before a second try, even on a loaded machine.
+    let r = env.handler.handle(&ev, &inv("r1", 6_000)).await;
     moto_glue_transitions(&moto, false).await;
     assert!(r.objects.is_empty(), "{r:?}");
     assert_eq!(r.failures.len(), 1);
@@ -416,6 +430,7 @@ fn job_state(job: &str, run: &str, state: &str) -> Value {
 #[tokio::test]
 async fn batch_mode_manifest_partial_failure_and_run_end() {
     let Some(moto) = Moto::start() else { return };
+    let _serial = SERIAL.lock().await;
     let env = env(&moto, Mode::Batch, 50).await;
     let (va, _) = put(&env, "logs/a.json", b"{\"a\":1}\n").await;
     let (vb, _) = put(&env, "logs/b.json", b"{\"b\":1}\n").await;
@@ -531,6 +546,7 @@ async fn batch_mode_manifest_partial_failure_and_run_end() {
 #[tokio::test]
 async fn per_object_run_end_is_recorded() {
     let Some(moto) = Moto::start() else { return };
+    let _serial = SERIAL.lock().await;
     let env = env(&moto, Mode::PerObject, 50).await;
     let (version, _) = put(&env, "logs/app.json", b"{}\n").await;
     let r = env
@@ -652,6 +668,7 @@ async fn lossy_ledger(
 #[tokio::test]
 async fn a_claim_whose_response_was_lost_is_claimed_not_a_duplicate() {
     let Some(moto) = Moto::start() else { return };
+    let _serial = SERIAL.lock().await;
     let env = env(&moto, Mode::PerObject, 50).await;
     let table = env.handler.config.ledger_table.clone();
     for (operation, sequencer) in [("UpdateItem", None), ("TransactWriteItems", Some("0C"))] {

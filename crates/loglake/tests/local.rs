@@ -281,11 +281,31 @@ fn a_killed_run_is_finished_by_the_next_one() {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    // Give the second object time to be claimed and started (it takes far longer than this).
-    std::thread::sleep(Duration::from_millis(150));
+    // Kill once the second object is claimed (read from the ledger itself, not timed): it is
+    // mid-transform then, and only the next run can finish it.
+    let db = loglake_local::StateDb::open(&r.join("state.db")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !db.items().unwrap().iter().any(|i| {
+        matches!(
+            i.status,
+            loglake_core::ledger::Status::InProgress | loglake_core::ledger::Status::Started
+        )
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the second object was never claimed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(first.contains("\"processed\""), "{first}");
+    let done_before = db
+        .items()
+        .unwrap()
+        .iter()
+        .filter(|i| i.status == loglake_core::ledger::Status::Succeeded)
+        .count();
 
     let rerun = loglake(&["run", "--root", r.to_str().unwrap(), "--quiet"]);
     let stderr = String::from_utf8_lossy(&rerun.stderr);
@@ -296,7 +316,7 @@ fn a_killed_run_is_finished_by_the_next_one() {
             .iter()
             .filter(|l| l["outcome"] == "processed")
             .count(),
-        4,
+        5 - done_before,
         "{reports:?}"
     );
     // Exactly the right rows: the same as a clean run on a fresh root.
