@@ -20,6 +20,9 @@ document to answer instead of the default one), and per action:
   cut_body      forward, then send the headers with the full Content-Length and only
                 `fraction` (default 0.5) of the body, and close (a body cut mid-stream)
   latency       wait `ms`, then forward
+  hold          neither forward nor answer for `ms` (default 60000), then close: the caller
+                hangs on this request, which is where a test kills it (`kill -9` mid-publish)
+"after": N lets the first N matching requests through before the rule fires.
 
 Only loopback: it listens on 127.0.0.1 and forwards to the upstream given, which must be a
 loopback URL. Usage: python scripts/fault_proxy.py --upstream http://127.0.0.1:PORT [--port 0]
@@ -63,6 +66,9 @@ class Faults:
                     continue
                 if rule.get("times") is not None and rule["injected"] >= rule["times"]:
                     continue
+                if rule.get("after"):
+                    rule["after"] -= 1
+                    continue
                 if self.random.random() >= float(rule.get("probability", 1.0)):
                     continue
                 rule["injected"] += 1
@@ -84,8 +90,10 @@ def service_of(headers):
 
 
 def matches(rule, req):
+    """`service`, `operation` and `method` match whole (each may be a regex: "PUT|POST"),
+    `path` anywhere."""
     for key in ("service", "operation", "method"):
-        if rule.get(key) is not None and rule[key] != req[key]:
+        if rule.get(key) is not None and re.fullmatch(rule[key], req[key] or "") is None:
             return False
     return rule.get("path") is None or re.search(rule["path"], req["path"]) is not None
 
@@ -111,6 +119,13 @@ def make_handler(upstream, faults):
 
         def log_message(self, *args):  # quiet: the injections are the log
             pass
+
+        def handle(self):
+            # A client killed mid-request (the crash tests do that) is not the proxy's error.
+            try:
+                super().handle()
+            except (ConnectionResetError, BrokenPipeError):
+                pass
 
         def body(self):
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -182,6 +197,9 @@ def make_handler(upstream, faults):
             if action == "latency":
                 time.sleep(float(rule.get("ms", 200)) / 1000)
             if action == "reset_before":
+                return self.drop()
+            if action == "hold":
+                time.sleep(float(rule.get("ms", 60000)) / 1000)
                 return self.drop()
             if action == "status":
                 body, ctype = error_body(req, rule, rule.get("code", "SlowDown"))

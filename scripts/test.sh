@@ -92,6 +92,10 @@ step "faults at the process boundary: transform S3 -> S3 through the fault proxy
 LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" \
   "$venv/bin/python" tests/faults/test_s3_faults.py 2>"$work/faults.log" \
   || { tail -n 60 "$work/faults.log" >&2; exit 1; }
+step "kill -9 of transform --output s3:// at every write of the publish order, then a rerun"
+LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" \
+  "$venv/bin/python" tests/faults/test_crash.py 2>"$work/crash.log" \
+  || { tail -n 60 "$work/crash.log" >&2; exit 1; }
 step "seeded soak: 200 objects through run on S3 stores, every fault kind at 3% (tests/faults/soak.py)"
 LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" \
   "$venv/bin/python" tests/faults/soak.py 2>"$work/soak.log" \

@@ -1,0 +1,147 @@
+"""`kill -9` of `loglake transform --output s3://…` at every step of the S3 publish order, then a
+healthy rerun: the table must be exactly what a clean run gives.
+
+The publish replaces an object's previous version (in other hours), so every step of the order
+is on the path: the per-source manifest (old and new files), the data files, the quarantine
+file, the removals, the final manifest. The fault proxy holds the N-th write request to the
+clean bucket (PUT, POST, DELETE) without answering; once the proxy's log shows it holding, the
+process is killed with SIGKILL. N runs over every write a healthy publish makes. After each
+kill a rerun without faults must leave, read back from moto with pyarrow: the new version's
+rows (the generator's report: lines - bad) each once, and exactly the Parquet keys a clean run
+into a fresh bucket writes (no file of the old version, no stray).
+
+Run by scripts/test.sh (needs LOGLAKE_MOTO_URL and LOGLAKE_BIN).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import boto3
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from test_s3_faults import Failed, Proxy, check, table_rows  # noqa: E402
+
+
+def transform_cmd(bin_path, raw, key, clean):
+    return [bin_path, "transform", "--quiet", "--input", f"s3://{raw}/{key}",
+            "--output", f"s3://{clean}"]
+
+
+def env_for(endpoint):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
+    return env
+
+
+def run(bin_path, endpoint, raw, key, clean):
+    p = subprocess.run(transform_cmd(bin_path, raw, key, clean), capture_output=True, text=True,
+                       env=env_for(endpoint), timeout=300)
+    check(p.returncode in (0, 1) and '"error"' not in p.stdout,
+          f"transform failed: {p.returncode} {p.stdout[-300:]} {p.stderr[-600:]}")
+
+
+def keys_of(s3, bucket):
+    out = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        out |= {o["Key"] for o in page.get("Contents", [])}
+    return out
+
+
+def main():
+    moto, bin_path = os.environ["LOGLAKE_MOTO_URL"], os.environ["LOGLAKE_BIN"]
+    s3 = boto3.client("s3", endpoint_url=moto, aws_access_key_id="testing",
+                      aws_secret_access_key="testing", region_name="us-east-1")
+    tag = uuid.uuid4().hex[:8]
+    raw, reference = f"crash-raw-{tag}", f"crash-ref-{tag}"
+    for b in (raw, reference):
+        s3.create_bucket(Bucket=b)
+    work = tempfile.mkdtemp(prefix="loglake-crash-")
+
+    def generate(name, seed, start):
+        out = os.path.join(work, name)
+        g = subprocess.run([bin_path, "gen", "--out", out, "--files", "1", "--lines", "4000",
+                            "--seed", str(seed), "--gzip", "--bad-ratio", "0.02", "--start",
+                            start, "--hours", "6"], capture_output=True, text=True, check=True)
+        return json.loads(g.stdout)
+
+    key = "logs/app.ndjson.gz"
+    v1, v2 = generate("v1", 1, "2024-05-01T00:00:00Z"), generate("v2", 2, "2024-05-02T00:00:00Z")
+    want = v2["lines"] - v2["bad_lines"]
+
+    def upload(rep):
+        with open(rep["files"][0], "rb") as f:
+            s3.put_object(Bucket=raw, Key=key, Body=f.read())
+
+    # The reference: a clean run of v2 alone.
+    upload(v2)
+    run(bin_path, moto, raw, key, reference)
+    ref_keys = {k for k in keys_of(s3, reference) if k.endswith(".parquet")}
+
+    proxy = Proxy(moto)
+    kills = []
+    try:
+        n, total = 1, None
+        while total is None or n <= total:
+            clean = f"crash-clean-{tag}-{n}"
+            s3.create_bucket(Bucket=clean)
+            upload(v1)
+            run(bin_path, moto, raw, key, clean)
+            upload(v2)
+            if total is None:
+                # Count the writes of a healthy publish of v2 over v1 (a bucket of its own).
+                counted = f"crash-count-{tag}"
+                s3.create_bucket(Bucket=counted)
+                upload(v1)
+                run(bin_path, moto, raw, key, counted)
+                upload(v2)
+                proxy.rules([{"name": "count", "service": "s3", "path": rf"^/{counted}",
+                              "action": "latency", "ms": 0}])
+                run(bin_path, proxy.url, raw, key, counted)
+                total = sum(1 for x in proxy.log() if x["method"] in ("PUT", "POST", "DELETE"))
+                check(total >= 4, f"a publish made only {total} writes")
+            proxy.rules([{"name": f"hold write {n}", "service": "s3", "path": rf"^/{clean}",
+                          "method": "PUT|POST|DELETE", "action": "hold", "ms": 60000,
+                          "after": n - 1}])
+            p = subprocess.Popen(transform_cmd(bin_path, raw, key, clean),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=env_for(proxy.url))
+            deadline = time.monotonic() + 120
+            while not proxy.log() and p.poll() is None:
+                check(time.monotonic() < deadline, f"write {n} was never held")
+                time.sleep(0.01)
+            check(p.poll() is None, f"write {n}: the process ended before it was held")
+            held = proxy.log()[0]
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+            kills.append(f"{held['method']} {held['path'].split('?')[0][len(clean) + 2:]}")
+            proxy.rules([])
+            run(bin_path, proxy.url, raw, key, clean)
+            ids, files = table_rows(s3, clean)
+            check(len(ids) == want and len(set(ids)) == want,
+                  f"killed at write {n} ({kills[-1]}): {len(ids)} rows ({len(set(ids))} "
+                  f"distinct), want {want}")
+            got = {k for k in keys_of(s3, clean) if k.endswith(".parquet")}
+            check(got == ref_keys, f"killed at write {n} ({kills[-1]}): files differ from a "
+                                   f"clean run: extra {sorted(got - ref_keys)[:3]}, missing "
+                                   f"{sorted(ref_keys - got)[:3]}")
+            n += 1
+    finally:
+        proxy.stop()
+    print(json.dumps({"crash": "ok", "writes_per_publish": total, "kills": len(kills),
+                      "killed_at": kills, "rows": want}))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Failed as e:
+        sys.exit(f"FAILED: {e}")
