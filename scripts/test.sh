@@ -80,30 +80,26 @@ echo "moto for the tests: $LOGLAKE_MOTO_URL" >&2
 # Tests that need moto fail instead of skipping when it is required.
 LOGLAKE_REQUIRE_MOTO=1 cargo test --workspace --locked
 
-step "Glue entry script on local PySpark against moto (glue/loglake_glue_job.py)"
-LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" PYSPARK_PYTHON="$venv/bin/python" \
-  "$venv/bin/python" tests/glue/test_glue_job.py 2>"$work/glue-test.log" \
-  || { tail -n 60 "$work/glue-test.log" >&2; exit 1; }
-step "Glue entry script as Glue 5.0 runs it: its own process, Glue's argv, awsglue, eu-west-1"
-LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" \
-  "$venv/bin/python" tests/glue/test_glue_as_glue.py 2>"$work/glue-as-glue.log" \
-  || { tail -n 80 "$work/glue-as-glue.log" >&2; exit 1; }
-step "faults at the process boundary: transform S3 -> S3 through the fault proxy (scripts/fault_proxy.py)"
-LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" \
-  "$venv/bin/python" tests/faults/test_s3_faults.py 2>"$work/faults.log" \
-  || { tail -n 60 "$work/faults.log" >&2; exit 1; }
-step "kill -9 of transform --output s3:// at every write of the publish order, then a rerun"
-LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" \
-  "$venv/bin/python" tests/faults/test_crash.py 2>"$work/crash.log" \
-  || { tail -n 60 "$work/crash.log" >&2; exit 1; }
-step "seeded soak: 200 objects through run on S3 stores, every fault kind at 3% (tests/faults/soak.py)"
-LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" \
-  "$venv/bin/python" tests/faults/soak.py 2>"$work/soak.log" \
-  || { tail -n 60 "$work/soak.log" >&2; exit 1; }
-step "faults at the process boundary: the trigger under DynamoDB and Glue faults, lost claim responses"
-LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" \
-  "$venv/bin/python" tests/faults/test_trigger_faults.py 2>"$work/trigger-faults.log" \
-  || { tail -n 60 "$work/trigger-faults.log" >&2; exit 1; }
+# py_test TITLE SCRIPT: one Python test against the tests' moto and the debug binary; its stderr
+# goes to a log, shown (the end of it) only when it fails.
+py_test() {
+  step "$1"
+  local log="$work/$(basename "$2" .py).log"
+  LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" PYSPARK_PYTHON="$venv/bin/python" \
+    "$venv/bin/python" "$2" 2>"$log" || { tail -n 80 "$log" >&2; exit 1; }
+}
+py_test "Glue entry script on local PySpark against moto (glue/loglake_glue_job.py)" \
+  tests/glue/test_glue_job.py
+py_test "Glue entry script as Glue 5.0 runs it: its own process, Glue's argv, awsglue, eu-west-1" \
+  tests/glue/test_glue_as_glue.py
+py_test "faults at the process boundary: transform and run on S3 through the fault proxy" \
+  tests/faults/test_s3_faults.py
+py_test "kill -9 of transform --output s3:// at every write of the publish order, then a rerun" \
+  tests/faults/test_crash.py
+py_test "seeded soak: 200 objects through run on S3 stores, every fault kind at 3%" \
+  tests/faults/soak.py
+py_test "the trigger under DynamoDB and Glue faults, lost claim responses" \
+  tests/faults/test_trigger_faults.py
 stop_moto
 
 step "python readers (pyarrow, DuckDB) read the output with Hive partitioning"

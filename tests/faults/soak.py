@@ -24,8 +24,9 @@ import boto3
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from test_s3_faults import (Failed, Proxy, check, ledger_items, run_pipeline,  # noqa: E402
-                            source_id, table_rows)
+from harness import (Failed, Proxy, check, generate, ledger_items, source_id,  # noqa: E402
+                     table_rows)
+from test_s3_faults import run_pipeline  # noqa: E402
 
 
 def faults(raw, clean, rate, seed):
@@ -66,12 +67,8 @@ def main():
     for b in (raw, clean):
         s3.create_bucket(Bucket=b)
     work = tempfile.mkdtemp(prefix="loglake-soak-")
-    import subprocess
-    gen = subprocess.run([bin_path, "gen", "--out", os.path.join(work, "gen"), "--files",
-                          str(a.objects), "--lines", str(a.lines), "--seed", str(a.seed),
-                          "--gzip", "--bad-ratio", "0.02"], capture_output=True, text=True,
-                         check=True)
-    report = json.loads(gen.stdout)
+    report = generate(bin_path, os.path.join(work, "gen"), a.objects, a.lines, a.seed,
+                      "--bad-ratio", "0.02")
     want = report["lines"] - report["bad_lines"]
     keys = []
     for path in report["files"]:

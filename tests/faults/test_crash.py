@@ -27,7 +27,7 @@ import boto3
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from test_s3_faults import Failed, Proxy, check, table_rows  # noqa: E402
+from harness import Failed, Proxy, aws_env, check, generate, table_rows  # noqa: E402
 
 
 def transform_cmd(bin_path, raw, key, clean):
@@ -35,16 +35,9 @@ def transform_cmd(bin_path, raw, key, clean):
             "--output", f"s3://{clean}"]
 
 
-def env_for(endpoint):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
-    return env
-
-
 def run(bin_path, endpoint, raw, key, clean):
     p = subprocess.run(transform_cmd(bin_path, raw, key, clean), capture_output=True, text=True,
-                       env=env_for(endpoint), timeout=300)
+                       env=aws_env(endpoint), timeout=300)
     check(p.returncode in (0, 1) and '"error"' not in p.stdout,
           f"transform failed: {p.returncode} {p.stdout[-300:]} {p.stderr[-600:]}")
 
@@ -66,15 +59,12 @@ def main():
         s3.create_bucket(Bucket=b)
     work = tempfile.mkdtemp(prefix="loglake-crash-")
 
-    def generate(name, seed, start):
-        out = os.path.join(work, name)
-        g = subprocess.run([bin_path, "gen", "--out", out, "--files", "1", "--lines", "4000",
-                            "--seed", str(seed), "--gzip", "--bad-ratio", "0.02", "--start",
-                            start, "--hours", "6"], capture_output=True, text=True, check=True)
-        return json.loads(g.stdout)
+    def one_file(name, seed, start):
+        return generate(bin_path, os.path.join(work, name), 1, 4000, seed, "--bad-ratio",
+                        "0.02", "--start", start, "--hours", "6")
 
     key = "logs/app.ndjson.gz"
-    v1, v2 = generate("v1", 1, "2024-05-01T00:00:00Z"), generate("v2", 2, "2024-05-02T00:00:00Z")
+    v1, v2 = one_file("v1", 1, "2024-05-01T00:00:00Z"), one_file("v2", 2, "2024-05-02T00:00:00Z")
     want = v2["lines"] - v2["bad_lines"]
 
     def upload(rep):
@@ -113,7 +103,7 @@ def main():
                           "after": n - 1}])
             p = subprocess.Popen(transform_cmd(bin_path, raw, key, clean),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 env=env_for(proxy.url))
+                                 env=aws_env(proxy.url))
             deadline = time.monotonic() + 120
             while not proxy.log() and p.poll() is None:
                 check(time.monotonic() < deadline, f"write {n} was never held")

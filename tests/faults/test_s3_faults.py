@@ -14,7 +14,6 @@ Run by scripts/test.sh (needs LOGLAKE_MOTO_URL and LOGLAKE_BIN).
 """
 
 import collections
-import io
 import json
 import os
 import subprocess
@@ -23,94 +22,26 @@ import tempfile
 import uuid
 
 import boto3
-import pyarrow.parquet as pq
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class Failed(Exception):
-    pass
-
-
-def check(ok, what):
-    if not ok:
-        raise Failed(what)
-
-
-class Proxy:
-    def __init__(self, upstream):
-        self.p = subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", "fault_proxy.py"),
-                                   "--upstream", upstream], stdout=subprocess.PIPE, text=True)
-        line = self.p.stdout.readline()
-        check(line.startswith("fault proxy: "), f"the fault proxy did not start: {line!r}")
-        self.url = line.split(": ", 1)[1].strip()
-
-    def control(self, path, body=None):
-        import urllib.request
-        req = urllib.request.Request(self.url + path, method="POST" if body is not None else "GET",
-                                     data=None if body is None else json.dumps(body).encode())
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read())
-
-    def rules(self, rules):
-        self.control("/__faults__/rules", rules)
-
-    def log(self):
-        return self.control("/__faults__/log")
-
-    def stop(self):
-        self.p.terminate()
-        self.p.wait(timeout=10)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Failed, Proxy, aws_env, check, generate, ledger_items,  # noqa: E402
+                     source_id, table_rows)
 
 
 def transform(bin_path, endpoint, raw, clean, prefix):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
     p = subprocess.run([bin_path, "transform", "--quiet", "--input", f"s3://{raw}/{prefix}",
-                        "--output", f"s3://{clean}"], capture_output=True, text=True, env=env,
-                       timeout=600)
+                        "--output", f"s3://{clean}"], capture_output=True, text=True,
+                       env=aws_env(endpoint), timeout=600)
     lines = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
     return p.returncode, lines, p.stderr
 
 
 def run_pipeline(bin_path, endpoint, root, raw, clean, extra=(), prefix="logs/"):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
     p = subprocess.run([bin_path, "run", "--root", root, "--raw", f"s3://{raw}/{prefix}",
                         "--clean", f"s3://{clean}/clean", *extra], capture_output=True,
-                       text=True, env=env, timeout=900)
+                       text=True, env=aws_env(endpoint), timeout=900)
     lines = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
     return p.returncode, lines, p.stderr
-
-
-def ledger_items(root):
-    """The local ledger, read straight from state.db: id -> (status, attempts)."""
-    import sqlite3
-    con = sqlite3.connect(os.path.join(root, "state.db"))
-    try:
-        return {i: (st, n) for i, st, n in con.execute("SELECT id, status, attempts FROM ledger")}
-    finally:
-        con.close()
-
-
-def table_rows(s3, clean):
-    """Rows and trace ids of every Parquet file in the clean bucket, read back with pyarrow."""
-    ids, files = [], []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=clean, Prefix="clean/"):
-        for o in page.get("Contents", []):
-            if o["Key"].endswith(".parquet"):
-                files.append(o["Key"])
-                body = s3.get_object(Bucket=clean, Key=o["Key"])["Body"].read()
-                ids += pq.read_table(io.BytesIO(body), columns=["trace_id"]).column(0).to_pylist()
-    return ids, files
-
-
-def source_id(bucket, key):
-    """DESIGN.md invariant 2's source id, computed here independently."""
-    import hashlib
-    return hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:16]
 
 
 def main():
@@ -125,19 +56,15 @@ def main():
     s3.put_bucket_versioning(Bucket=raw, VersioningConfiguration={"Status": "Enabled"})
     work = tempfile.mkdtemp(prefix="loglake-faults-")
 
-    def generate(name, seed, start):
-        """One gzip file and the generator's own report of it."""
-        out = os.path.join(work, name)
-        gen = subprocess.run([bin_path, "gen", "--out", out, "--files", "1", "--lines", "10000",
-                              "--seed", str(seed), "--gzip", "--bad-ratio", "0.01",
-                              "--start", start], capture_output=True, text=True, check=True)
-        return json.loads(gen.stdout)
+    def one_file(name, seed, start):
+        return generate(bin_path, os.path.join(work, name), 1, 10000, seed, "--bad-ratio",
+                        "0.01", "--start", start)
 
     def upload(key, rep):
         with open(rep["files"][0], "rb") as f:
             s3.put_object(Bucket=raw, Key=key, Body=f.read())
 
-    current = {f"logs/app-{i}.ndjson.gz": generate(f"v1-{i}", 41 + i, "2024-05-01T00:00:00Z")
+    current = {f"logs/app-{i}.ndjson.gz": one_file(f"v1-{i}", 41 + i, "2024-05-01T00:00:00Z")
                for i in range(4)}
     for key, rep in current.items():
         upload(key, rep)
@@ -173,7 +100,7 @@ def main():
         # 3. A new version of one key, in other hours (its previous files must be deleted),
         # under lost PUT/DELETE responses and SlowDown, seeded; then a healthy rerun.
         replaced = "logs/app-0.ndjson.gz"
-        current[replaced] = generate("v2-0", 97, "2024-06-01T00:00:00Z")
+        current[replaced] = one_file("v2-0", 97, "2024-06-01T00:00:00Z")
         upload(replaced, current[replaced])
         want = sum(r["lines"] - r["bad_lines"] for r in current.values())
         proxy.rules([

@@ -31,7 +31,7 @@ import boto3
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from test_s3_faults import Failed, Proxy, check  # noqa: E402
+from harness import Failed, Proxy, aws_env, check  # noqa: E402
 
 DDB = "com.amazonaws.dynamodb.v20120810#"
 ATTEMPTS = 12  # deliveries of one event before the test gives up on it
@@ -100,9 +100,8 @@ def deliver(bin_path, proxy_url, env_extra, ev, work):
     path = os.path.join(work, f"ev-{uuid.uuid4().hex}.json")
     with open(path, "w") as f:
         json.dump(ev, f)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOGLAKE_"))}
-    env.update(env_extra, AWS_ENDPOINT_URL=proxy_url, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
+    env = {k: v for k, v in aws_env(proxy_url).items() if not k.startswith("LOGLAKE_")}
+    env.update(env_extra)
     p = subprocess.run([bin_path, "trigger", "--event", path], capture_output=True, text=True,
                        env=env, timeout=300)
     return p.returncode, p.stdout, p.stderr

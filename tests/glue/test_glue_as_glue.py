@@ -26,7 +26,6 @@ import sys
 import tempfile
 import uuid
 
-import boto3
 import pyarrow.parquet as pq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -175,7 +174,7 @@ def failing_object_and_lost_ledger_responses(s3, ddb, names, work, real_binary, 
     applied them (the fault proxy answers 500, botocore retries): the run fails, the good
     object is SUCCEEDED, the gone one FAILED with its error (read from DynamoDB directly)."""
     sys.path.insert(0, os.path.join(ROOT, "tests", "faults"))
-    from test_s3_faults import Proxy
+    from harness import Proxy
     rep = generate(real_binary, os.path.join(work, "raw2"))
     good = base.put(s3, names["raw"], "logs/good.ndjson.gz", rep["files"][0])
     gone = base.put(s3, names["raw"], "logs/gone.ndjson.gz", rep["files"][1])
