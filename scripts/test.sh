@@ -94,7 +94,7 @@ py_test "Glue entry script as Glue 5.0 runs it: its own process, Glue's argv, aw
   tests/glue/test_glue_as_glue.py
 py_test "faults at the process boundary: transform and run on S3 through the fault proxy" \
   tests/faults/test_s3_faults.py
-py_test "kill -9 of transform --output s3:// at every write of the publish order, then a rerun" \
+py_test "kill -9 of transform and of run (S3) at every write of the publish order, then a rerun" \
   tests/faults/test_crash.py
 py_test "seeded soak: 200 objects through run on S3 stores, every fault kind at 3%" \
   tests/faults/soak.py
