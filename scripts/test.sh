@@ -100,6 +100,8 @@ py_test "seeded soak: 200 objects through run on S3 stores, every fault kind at 
   tests/faults/soak.py
 py_test "the trigger under DynamoDB and Glue faults, lost claim responses" \
   tests/faults/test_trigger_faults.py
+py_test "a full disk under transform (a 300 KiB tmpfs), then a rerun with room" \
+  tests/faults/test_disk_full.py
 stop_moto
 
 step "python readers (pyarrow, DuckDB) read the output with Hive partitioning"

@@ -213,11 +213,16 @@ impl<'o> PartitionedWriter<'o> {
     fn close(&mut self, part: usize) -> Result<()> {
         if let Some(f) = self.parts[part].open.take() {
             let path = f.path.display().to_string();
-            f.writer.close().map_err(|source| Error::Parquet {
-                path: path.clone(),
-                source,
-            })?;
-            std::fs::rename(&f.tmp, &f.path).map_err(io_err(&f.path))?;
+            let closed = f
+                .writer
+                .close()
+                .map_err(|source| Error::Parquet { path, source })
+                .and_then(|_| std::fs::rename(&f.tmp, &f.path).map_err(io_err(&f.path)));
+            if closed.is_err() {
+                // A file that could not be finished (a full disk) is not left behind.
+                let _ = std::fs::remove_file(&f.tmp);
+            }
+            closed?;
         }
         Ok(())
     }
@@ -357,7 +362,11 @@ impl<'o> PartitionedWriter<'o> {
     /// to the table folder.
     pub(crate) fn finish(mut self) -> Result<(Vec<String>, Vec<String>)> {
         for i in 0..self.parts.len() {
-            self.close(i)?;
+            if let Err(e) = self.close(i) {
+                // The other partitions' in-progress files go too (abort), as after any failure.
+                self.abort();
+                return Err(e);
+            }
         }
         let table_dir = self.out.table_dir(&self.table);
         let mut removed = Vec::new();
