@@ -48,5 +48,7 @@ pub use pipeline::{
 };
 pub use publish::Publisher;
 pub use state::{CatalogColumn, CatalogTable, Partition, StateDb, now_ms};
-pub use store::{Location, RawObject, RawStore, ignored_name, local_version, s3_store};
+pub use store::{
+    LocalVersion, Location, RawObject, RawStore, ignored_name, local_version, s3_store,
+};
 pub use watch::{WatchOptions, watch};

@@ -386,9 +386,22 @@ pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:x}", h.finalize()))
 }
 
-/// A local file's version: `<mtime ns, 16 hex>-<first 16 hex of SHA-256>`. The hash is cached
-/// in `state.db` by (path, mtime, size), so unchanged files are not re-read on every scan.
-pub fn local_version(state: &StateDb, path: &Path) -> Result<(String, String, u64)> {
+/// A local file's identity as the ledger sees it, from one look at its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalVersion {
+    /// `<mtime ns, 16 hex>-<first 16 hex of SHA-256>`.
+    pub version: String,
+    /// The modification time as a fixed-width upper-case hex sequencer.
+    pub sequencer: String,
+    /// Length in bytes.
+    pub size: u64,
+    /// Modification time, epoch ms.
+    pub modified_ms: i64,
+}
+
+/// A local file's version (see [`LocalVersion`]). The hash is cached in `state.db` by (path,
+/// mtime, size), so unchanged files are not re-read on every scan.
+pub fn local_version(state: &StateDb, path: &Path) -> Result<LocalVersion> {
     let io = |source| Error::Io {
         path: path.display().to_string(),
         source,
@@ -404,12 +417,12 @@ pub fn local_version(state: &StateDb, path: &Path) -> Result<(String, String, u6
             h
         }
     };
-    let sequencer = format!("{mtime:016X}");
-    Ok((
-        format!("{mtime:016x}-{}", &hash[..16]),
-        sequencer,
-        meta.len(),
-    ))
+    Ok(LocalVersion {
+        version: format!("{mtime:016x}-{}", &hash[..16]),
+        sequencer: format!("{mtime:016X}"),
+        size: meta.len(),
+        modified_ms: mtime.div_euclid(1_000_000),
+    })
 }
 
 /// Every object under `folder` (recursively; `""` for the whole bucket), sorted by key: not
@@ -484,7 +497,7 @@ fn list_local(dir: &Path, state: &StateDb) -> Result<Vec<RawObject>> {
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        let (version, sequencer, size) = match local_version(state, &path) {
+        let local = match local_version(state, &path) {
             Ok(v) => v,
             // Deleted between the listing and now: not an object any more.
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
@@ -492,7 +505,7 @@ fn list_local(dir: &Path, state: &StateDb) -> Result<Vec<RawObject>> {
             }
             Err(e) => return Err(e),
         };
-        if size == 0 {
+        if local.size == 0 {
             continue;
         }
         out.push(RawObject {
@@ -500,13 +513,11 @@ fn list_local(dir: &Path, state: &StateDb) -> Result<Vec<RawObject>> {
             version: ObjectVersion {
                 store: "raw".into(),
                 key,
-                version,
-                size,
-                sequencer: Some(sequencer),
+                version: local.version,
+                size: local.size,
+                sequencer: Some(local.sequencer),
             },
-            last_modified_ms: std::fs::metadata(&path)
-                .ok()
-                .map(|m| mtime_ns(&m).div_euclid(1_000_000)),
+            last_modified_ms: Some(local.modified_ms),
             path: Some(path),
             version_id: None,
         });

@@ -76,8 +76,8 @@ pub struct Summary {
     pub duration_ms: u64,
 }
 
-/// Counts bytes as they are read, for `bytes_in` and progress.
-/// The object's bytes as they come from the store (before decompression): counted, and any
+/// The object's bytes as they come from the store (before decompression): counted for
+/// `bytes_in` and progress, and any
 /// failure of the source itself noted in `failed`, so that the decoder, which turns what a
 /// stream error leaves behind into a truncated record, cannot hide a failed read as bad data.
 /// The end of the stream before the object's known size is such a failure too (a short read).
@@ -142,8 +142,33 @@ pub struct Source {
 }
 
 impl Source {
+    /// Opens a local file as a source: named `name`, else by its absolute path; its length
+    /// and modification time from the open file.
+    pub fn open_file(path: &std::path::Path, name: Option<&str>) -> Result<(std::fs::File, Self)> {
+        let input_err = |source| Error::Input {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(input_err)?;
+        let meta = file.metadata().map_err(input_err)?;
+        let name = match name {
+            Some(n) => n.to_owned(),
+            None => std::path::absolute(path)
+                .map_err(input_err)?
+                .display()
+                .to_string(),
+        };
+        let source = Self {
+            name,
+            display: path.display().to_string(),
+            written_us: Self::file_written_us(&meta),
+            size: Some(meta.len()),
+        };
+        Ok((file, source))
+    }
+
     /// A file's modification time, UTC microseconds (`None` when the platform has none).
-    pub fn file_written_us(meta: &std::fs::Metadata) -> Option<i64> {
+    fn file_written_us(meta: &std::fs::Metadata) -> Option<i64> {
         let modified = meta.modified().ok()?;
         let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
         i64::try_from(since.as_micros()).ok()
@@ -525,27 +550,7 @@ pub fn transform_file(
     opts: &TransformOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Summary> {
-    let display = path.display().to_string();
-    let input_err = |source| Error::Input {
-        path: display.clone(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(input_err)?;
-    let meta = file.metadata().map_err(input_err)?;
-    let written_us = Source::file_written_us(&meta);
-    let name = match source_name {
-        Some(n) => n.to_owned(),
-        None => std::path::absolute(path)
-            .map_err(input_err)?
-            .display()
-            .to_string(),
-    };
-    let source = Source {
-        name,
-        display: display.clone(),
-        written_us,
-        size: Some(meta.len()),
-    };
+    let (file, source) = Source::open_file(path, source_name)?;
     transform_reader(file, &source, schema, out, opts, progress)
 }
 

@@ -546,21 +546,7 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
                 &progress,
             )?),
             (Work::File(path), Sink::Remote(publisher, _)) => {
-                let file = std::fs::File::open(path)
-                    .with_context(|| format!("cannot open `{}`", path.display()))?;
-                let meta = file
-                    .metadata()
-                    .with_context(|| format!("cannot read `{}`", path.display()))?;
-                let name = match source_name {
-                    Some(n) => n.to_owned(),
-                    None => std::path::absolute(path)?.display().to_string(),
-                };
-                let source = Source {
-                    name,
-                    display: path.display().to_string(),
-                    written_us: Source::file_written_us(&meta),
-                    size: Some(meta.len()),
-                };
+                let (file, source) = Source::open_file(path, source_name)?;
                 let rt = rt
                     .as_ref()
                     .map(|r| r.handle().clone())
