@@ -4,16 +4,20 @@
 //! structural characters inserted, truncation, splicing) and pushed through decompress → split →
 //! normalise. The properties: no panic; record ranges lie inside their chunk; line numbers never
 //! go backwards; every record is either a row or a rejection with a reason; and the JSON
-//! scanner accepts exactly the objects serde_json accepts (differential check).
+//! scanner accepts exactly the objects serde_json accepts and extracts the same members (keys
+//! in order, each value's exact text and kind): a differential check. Corrupt gzip and zstd
+//! streams (cut, bit-flipped) are part of the inputs.
 //!
 //! `cargo test` runs a short pass; `scripts/test.sh` runs the longer ignored one
-//! (`LOGLAKE_FUZZ_CASES`, 50000 cases there). Failing inputs are printed as hex.
+//! (`LOGLAKE_FUZZ_CASES`, 50000 cases there) from a new seed each run, printed first
+//! (`LOGLAKE_FUZZ_SEED` replays one). Failing inputs are printed as hex.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::io::Write;
 
 use loglake_core::decode::{self, Chunk, SplitOptions};
+use loglake_core::json::Kind;
 use loglake_core::{Normalizer, Row, Schema};
 
 struct Rng(u64);
@@ -88,7 +92,19 @@ fn compress(rng: &mut Rng, data: &[u8]) -> Vec<u8> {
             }
             out
         }
-        1 => zstd::encode_all(data, 1).unwrap(),
+        1 => {
+            let mut out = zstd::encode_all(data, 1).unwrap();
+            // Corrupt zstd as well: cut the frame, or flip a bit past the magic number.
+            match rng.below(4) {
+                0 if !out.is_empty() => out.truncate(rng.below(out.len())),
+                1 if out.len() > 4 => {
+                    let i = 4 + rng.below(out.len() - 4);
+                    out[i] ^= 1 << rng.below(8);
+                }
+                _ => {}
+            }
+            out
+        }
         _ => data.to_vec(),
     }
 }
@@ -132,7 +148,59 @@ fn check_one(schema: &loglake_core::CompiledSchema, input: &[u8], path: &[&str],
     .unwrap();
 }
 
-/// The scanner must accept exactly the objects serde_json accepts.
+/// Objects whose members were compared with serde_json's (printed by the long run).
+static COMPARED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// One member as serde_json reads it: key (unescaped) and the value's exact text.
+struct Members(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Members, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = m.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// serde_json's reading of a value's kind, from its exact text.
+fn serde_kind(raw: &str) -> Kind {
+    let value = match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(v) => v,
+        // serde_json checks syntax first, then refuses a number beyond f64 (`1e999`).
+        Err(e) if e.to_string().contains("number out of range") => return Kind::Num,
+        Err(e) => panic!("serde_json cannot read back the value {raw:?}: {e}"),
+    };
+    match value {
+        serde_json::Value::String(_) => Kind::Str {
+            escaped: raw.contains('\\'),
+        },
+        serde_json::Value::Number(_) => Kind::Num,
+        serde_json::Value::Bool(true) => Kind::True,
+        serde_json::Value::Bool(false) => Kind::False,
+        serde_json::Value::Null => Kind::Null,
+        serde_json::Value::Object(_) => Kind::Object,
+        serde_json::Value::Array(_) => Kind::Array,
+    }
+}
+
+/// The scanner must accept exactly the objects serde_json accepts, and extract the same
+/// members: the same keys in the same order (duplicates included), each value's exact text
+/// and its kind.
 fn differential(record: &[u8]) {
     let Ok(text) = std::str::from_utf8(record) else {
         return;
@@ -140,9 +208,40 @@ fn differential(record: &[u8]) {
     if !text.trim_start().starts_with('{') {
         return;
     }
-    let ours = loglake_core::json::scan_object(text, &mut |_, _| {}).is_ok();
-    let serde = serde_json::from_str::<&serde_json::value::RawValue>(text).is_ok();
-    assert_eq!(ours, serde, "scanner and serde_json disagree on {text:?}");
+    let mut ours = Vec::new();
+    let accepted = loglake_core::json::scan_object(text, &mut |k, v| {
+        ours.push((k.text().into_owned(), v.raw.to_owned(), v.kind));
+    })
+    .is_ok();
+    // Acceptance is syntax: RawValue checks it without decoding strings.
+    let syntax = serde_json::from_str::<&serde_json::value::RawValue>(text);
+    assert_eq!(
+        accepted,
+        syntax.is_ok(),
+        "scanner and serde_json disagree on accepting {text:?}: {err:?}",
+        err = syntax.err()
+    );
+    if !accepted {
+        return;
+    }
+    // Decoding keys can still fail on a lone surrogate escape, which the scanner keeps as text.
+    let Members(theirs) = match serde_json::from_str::<Members>(text) {
+        Ok(m) => m,
+        Err(e) if e.to_string().contains("surrogate") => return,
+        Err(e) => panic!("serde_json accepted {text:?} but could not read its members: {e}"),
+    };
+    let theirs: Vec<_> = theirs
+        .into_iter()
+        .map(|(k, v)| {
+            let kind = serde_kind(v.get());
+            (k, v.get().to_owned(), kind)
+        })
+        .collect();
+    assert_eq!(
+        ours, theirs,
+        "scanner and serde_json extract different members of {text:?}"
+    );
+    COMPARED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn fuzz(cases: usize, seed: u64) {
@@ -177,10 +276,20 @@ fn fuzz_long() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(4000);
+    // A new seed each run unless one is given, so runs explore new inputs; it is printed first
+    // so a failure can be replayed with `LOGLAKE_FUZZ_SEED`.
     let seed = std::env::var("LOGLAKE_FUZZ_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5EED);
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0x5EED, |d| d.as_nanos() as u64)
+        });
+    println!("fuzzing {cases} cases from seed {seed} (replay: LOGLAKE_FUZZ_SEED={seed})");
     fuzz(cases, seed);
-    println!("fuzzed {cases} cases from seed {seed}");
+    println!(
+        "fuzzed {cases} cases from seed {seed}; {} objects compared member by member with serde_json",
+        COMPARED.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
