@@ -341,6 +341,18 @@ impl DynamoDbLedger {
                 tokio::time::sleep(Duration::from_millis(10 * u64::from(conflicts))).await;
                 continue;
             }
+            // A conflict that outlasted our retries, or a cancellation for capacity: nothing
+            // was written and a later attempt can succeed, whatever the exception's own class.
+            let transient = (0..2).any(|i| {
+                matches!(
+                    code(i),
+                    "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+                )
+            });
+            if transient {
+                let (_, message) = classify(&e);
+                return Err(self.error("claim", &id, message, ErrorKind::Transient));
+            }
             return Err(self.sdk_error("claim", &id, &e));
         }
     }

@@ -736,3 +736,243 @@ async fn a_claim_whose_response_was_lost_is_claimed_not_a_duplicate() {
     let again = env.handler.handle(&ev, &inv("req-2", 30_000)).await;
     assert_eq!(outcomes(&again), [Outcome::Duplicate]);
 }
+
+/// A DynamoDB that answers `operation` with scripted errors: each scripted attempt is turned
+/// into a harmless `ListTables` before it leaves (so DynamoDB never applies it, as with a real
+/// throttle or conflict) and its answer replaced by the scripted status and body. Attempts
+/// past the script go through unchanged.
+#[derive(Debug)]
+struct Scripted {
+    operation: &'static str,
+    answers: std::sync::Mutex<std::collections::VecDeque<(u16, &'static str)>>,
+    armed: std::sync::Mutex<Option<(u16, &'static str)>>,
+    /// Scripted answers given.
+    given: Arc<AtomicUsize>,
+}
+
+impl Intercept for Scripted {
+    fn name(&self) -> &'static str {
+        "Scripted"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        ctx: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = ctx.request_mut();
+        let target = request
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default()
+            .to_owned();
+        if !target.ends_with(&format!(".{}", self.operation)) {
+            return Ok(());
+        }
+        let Some(answer) = self.answers.lock().unwrap().pop_front() else {
+            return Ok(());
+        };
+        *self.armed.lock().unwrap() = Some(answer);
+        request
+            .headers_mut()
+            .insert("x-amz-target", "DynamoDB_20120810.ListTables");
+        request.headers_mut().insert("content-length", "2");
+        *request.body_mut() = ByteStream::from_static(b"{}").into_inner();
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some((status, body)) = self.armed.lock().unwrap().take() {
+            self.given.fetch_add(1, AtomicOrdering::SeqCst);
+            let response = ctx.response_mut();
+            *response.status_mut() = status.try_into()?;
+            *response.body_mut() = ByteStream::from_static(body.as_bytes()).into_inner();
+        }
+        Ok(())
+    }
+}
+
+const THROTTLED: (u16, &str) = (
+    400,
+    r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput (injected)"}"#,
+);
+const OVER_CAPACITY: (u16, &str) = (
+    400,
+    r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded (injected)"}"#,
+);
+const INTERNAL: (u16, &str) = (
+    500,
+    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error (injected)"}"#,
+);
+const CONFLICT: (u16, &str) = (
+    400,
+    r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None]","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}]}"#,
+);
+
+/// A ledger over moto whose `operation` first gets `answers`; the SDK retries with short
+/// back-off (its standard strategy, 3 attempts) so the test does not wait seconds.
+async fn scripted_ledger(
+    moto: &Moto,
+    table: &str,
+    operation: &'static str,
+    answers: &[(u16, &'static str)],
+) -> (DynamoDbLedger, Arc<AtomicUsize>) {
+    let sdk = aws::sdk(moto).await;
+    let given = Arc::new(AtomicUsize::new(0));
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .retry_config(
+            aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+                .with_initial_backoff(Duration::from_millis(5)),
+        )
+        .interceptor(Scripted {
+            operation,
+            answers: std::sync::Mutex::new(answers.iter().copied().collect()),
+            armed: std::sync::Mutex::new(None),
+            given: given.clone(),
+        })
+        .build();
+    (
+        DynamoDbLedger::new(aws_sdk_dynamodb::Client::from_conf(conf), table),
+        given,
+    )
+}
+
+/// DynamoDB's throttles, 5xx and transaction conflicts, answered by a fake in front of moto:
+/// a transient fault is retried and the claim lands once; a persistent one is a retryable
+/// error with nothing written; never a duplicate, never a stranded claim.
+#[tokio::test]
+async fn throttles_5xx_and_conflicts_are_retried_or_retryable() {
+    let Some(moto) = Moto::start() else { return };
+    let _serial = SERIAL.lock().await;
+    let env = env(&moto, Mode::PerObject, 50).await;
+    let table = env.handler.config.ledger_table.clone();
+    let now = now_ms();
+    let request = ClaimRequest {
+        owner: "req-fake".into(),
+        now_ms: now,
+        lease_until_ms: now + 60_000,
+        max_attempts: 3,
+        expires_at: now / 1000 + 86_400,
+        token: loglake_core::ledger::claim_token("req-fake"),
+    };
+    // (case, operation, sequencer, script, claimed afterwards?)
+    let cases: [(
+        &str,
+        &'static str,
+        Option<&str>,
+        Vec<(u16, &'static str)>,
+        bool,
+    ); 7] = [
+        ("throttle-once", "UpdateItem", None, vec![THROTTLED], true),
+        (
+            "capacity-once",
+            "UpdateItem",
+            None,
+            vec![OVER_CAPACITY],
+            true,
+        ),
+        ("5xx-once", "UpdateItem", None, vec![INTERNAL], true),
+        (
+            "throttle-always",
+            "UpdateItem",
+            None,
+            vec![THROTTLED; 3],
+            false,
+        ),
+        ("5xx-always", "UpdateItem", None, vec![INTERNAL; 3], false),
+        (
+            "conflict-twice",
+            "TransactWriteItems",
+            Some("0A"),
+            vec![CONFLICT; 2],
+            true,
+        ),
+        (
+            "conflict-always",
+            "TransactWriteItems",
+            Some("0A"),
+            vec![CONFLICT; 6],
+            false,
+        ),
+    ];
+    for (case, operation, sequencer, script, claimed) in cases {
+        let (ledger, given) = scripted_ledger(&moto, &table, operation, &script).await;
+        let object = ObjectVersion {
+            store: format!("s3://{}", env.raw),
+            key: format!("logs/{case}.json"),
+            version: "v1".into(),
+            size: 3,
+            sequencer: sequencer.map(str::to_owned),
+        };
+        let result = ledger.claim(&object, &request).await;
+        assert_eq!(
+            given.load(AtomicOrdering::SeqCst),
+            script.len(),
+            "{case}: every scripted answer was given"
+        );
+        // Read straight from the table.
+        let item = env.handler.ledger.get(&object.id()).await.unwrap();
+        if claimed {
+            assert!(
+                matches!(result, Ok(Claim::Claimed { .. })),
+                "{case}: {result:?}"
+            );
+            let item = item.unwrap();
+            assert_eq!(
+                (item.status, item.attempts, item.owner.as_str()),
+                (Status::InProgress, 1, "req-fake"),
+                "{case}"
+            );
+        } else {
+            let err = result.expect_err(case);
+            assert!(err.retryable, "{case}: a fault is retryable: {err}");
+            assert!(item.is_none(), "{case}: nothing written: {item:?}");
+            // The next attempt, with the fault gone, claims it.
+            let retry = env.handler.ledger.claim(&object, &request).await;
+            assert!(
+                matches!(retry, Ok(Claim::Claimed { .. })),
+                "{case}: retry {retry:?}"
+            );
+        }
+    }
+
+    // A finish whose write is throttled throughout is retryable, and the claim stays the
+    // owner's to finish: a retry records it.
+    let object = ObjectVersion {
+        store: format!("s3://{}", env.raw),
+        key: "logs/finish-throttled.json".into(),
+        version: "v1".into(),
+        size: 3,
+        sequencer: None,
+    };
+    assert!(matches!(
+        env.handler.ledger.claim(&object, &request).await,
+        Ok(Claim::Claimed { .. })
+    ));
+    env.handler
+        .ledger
+        .start(&object.id(), "req-fake", "jr-fake", now + 60_000)
+        .await
+        .unwrap();
+    let (ledger, _) = scripted_ledger(&moto, &table, "UpdateItem", &[OVER_CAPACITY; 3]).await;
+    let err = ledger
+        .finish(&object.id(), "jr-fake", &RunResult::Succeeded)
+        .await
+        .expect_err("throttled finish");
+    assert!(err.retryable, "{err}");
+    let item = env.handler.ledger.get(&object.id()).await.unwrap().unwrap();
+    assert_eq!(item.status, Status::Started, "nothing recorded");
+    assert!(matches!(
+        env.handler
+            .ledger
+            .finish(&object.id(), "jr-fake", &RunResult::Succeeded)
+            .await,
+        Ok(Finished::Recorded { attempts: 1 })
+    ));
+}

@@ -1,4 +1,4 @@
-//! Test support: the moto server (AWS emulator) on loopback.
+//! Test support: the moto server (AWS emulator) on loopback, and golden files.
 //!
 //! [`Moto::start`] uses the server `scripts/test.sh` started (`LOGLAKE_MOTO_URL`), else starts
 //! `scripts/moto-server.py` with the test venv's Python (`LOGLAKE_VENV`, default
@@ -159,6 +159,38 @@ pub fn fixtures_dir() -> PathBuf {
     let manifest =
         std::env::var("CARGO_MANIFEST_DIR").map_or_else(|_| PathBuf::from("."), PathBuf::from);
     manifest.join("../../../shared/fixtures")
+}
+
+/// Compares `actual` with the golden file `testdata/golden/<name>` of the repository.
+///
+/// `UPDATE_GOLDEN=1` rewrites the file instead (review the diff), except under CI (`CI` set),
+/// where a test that rewrote its own expectation could never fail: there it panics.
+///
+/// # Panics
+/// When the output differs, the file is missing, or `UPDATE_GOLDEN` is set under CI.
+pub fn golden(name: &str, actual: &str) {
+    let manifest =
+        std::env::var("CARGO_MANIFEST_DIR").map_or_else(|_| PathBuf::from("."), PathBuf::from);
+    let path = manifest.join("../../testdata/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "UPDATE_GOLDEN is set under CI: refusing to rewrite {}; update goldens locally and \
+             commit the reviewed diff",
+            path.display()
+        );
+        std::fs::write(&path, actual)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert_eq!(
+        actual,
+        expected,
+        "golden file {} differs; if the change is intended, rerun with UPDATE_GOLDEN=1 and \
+         review the diff",
+        path.display()
+    );
 }
 
 /// AWS resources on moto, made through the SDK (as Terraform would make them).
