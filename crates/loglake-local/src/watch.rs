@@ -76,11 +76,10 @@ pub fn watch(
     while !stop.load(Ordering::Relaxed) {
         match rx.recv_timeout(tick) {
             Ok(Ok(event)) => {
-                note_event(&event, &mut closed);
-                dirty = true;
+                dirty |= note_event(&event, &mut closed);
                 // Drain what else is queued, so a burst of events makes one pass.
                 while let Ok(Ok(event)) = rx.try_recv() {
-                    note_event(&event, &mut closed);
+                    dirty |= note_event(&event, &mut closed);
                 }
             }
             Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -127,19 +126,25 @@ pub fn watch(
     Ok(totals)
 }
 
-fn note_event(event: &notify::Event, closed: &mut HashSet<PathBuf>) {
+/// Notes what an event says about a file's writer; returns whether it can make work (a file
+/// written, closed or renamed into place). Opens, reads and metadata changes cannot: the
+/// pass's own listing opens the folder, and counting that as work would make the watcher
+/// list in a loop while a file settles.
+fn note_event(event: &notify::Event, closed: &mut HashSet<PathBuf>) -> bool {
     match event.kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write))
         | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => {
             closed.extend(event.paths.iter().cloned());
+            true
         }
         EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any)
         | EventKind::Create(CreateKind::File | CreateKind::Any) => {
             for p in &event.paths {
                 closed.remove(p);
             }
+            true
         }
-        _ => {}
+        _ => false,
     }
 }
 

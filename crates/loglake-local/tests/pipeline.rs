@@ -383,6 +383,11 @@ fn a_schema_that_disagrees_with_the_catalog_is_refused() {
     );
 }
 
+/// The watcher takes a file when its writer closes it or renames it into place, never while
+/// it is being written, and a file already there and settled on the first pass. No step
+/// depends on a sleep being long enough: the settle time is an hour, so only the close and
+/// rename events (or an old mtime) can make a file ready, and the test starts writing only
+/// once the watcher's first pass has listed the folder (its watch is in place by then).
 #[test]
 fn watch_picks_up_files_once_their_writer_is_done() {
     let root = tempfile::tempdir().unwrap();
@@ -391,77 +396,99 @@ fn watch_picks_up_files_once_their_writer_is_done() {
     let p = open(root.path());
     let stop = p.stop_flag();
     let src = tempfile::tempdir().unwrap();
-    let g = make(src.path(), 3, 4000, 11);
+    let g = make(src.path(), 4, 3000, 11);
+    // 0. Already there and settled (written two hours ago): taken by the first pass.
+    std::fs::copy(&g.files[3], raw.join("0.ndjson.gz")).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(raw.join("0.ndjson.gz"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(7200))
+        .unwrap();
+    let listed = std::sync::atomic::AtomicUsize::new(0);
+    let succeeded = || {
+        p.state()
+            .items()
+            .unwrap()
+            .iter()
+            .filter(|i| i.status == Status::Succeeded)
+            .count()
+    };
+    let wait_until = |what: &str, ok: &dyn Fn() -> bool| {
+        let t = Instant::now();
+        while !ok() {
+            if t.elapsed() > Duration::from_secs(120) {
+                panic!("timed out waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
     std::thread::scope(|s| {
         let watcher = s.spawn(|| {
             loglake_local::watch(
                 &p,
                 &WatchOptions {
-                    settle: Duration::from_millis(1500),
-                    rescan: Duration::from_secs(60),
+                    settle: Duration::from_secs(3600),
+                    rescan: Duration::from_secs(3600),
                 },
-                &|_| {},
+                &|e| {
+                    if matches!(e, loglake_local::Progress::Listed { .. }) {
+                        listed.fetch_add(1, Ordering::SeqCst);
+                    }
+                },
                 &|_| {},
             )
             .unwrap()
         });
-        let wait_for = |n: usize| {
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_secs(30) {
-                let done = p
-                    .state()
-                    .items()
-                    .unwrap()
-                    .iter()
-                    .filter(|i| i.status == Status::Succeeded)
-                    .count();
-                if done >= n {
-                    return t.elapsed();
-                }
-                std::thread::sleep(Duration::from_millis(20));
+        // A failed check below must stop the watcher, or the scope would wait for it forever.
+        struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
             }
-            panic!("timed out waiting for {n} objects");
-        };
-        // 1. Written and closed: picked up on the close event, well before the settle time.
+        }
+        let _stop_on_panic = StopOnDrop(&stop);
+        wait_until("the first pass", &|| listed.load(Ordering::SeqCst) > 0);
+        wait_until("the settled file", &|| succeeded() >= 1);
+        // 1. Written and closed: picked up on the close event.
         std::fs::copy(&g.files[0], raw.join("a.ndjson.gz")).unwrap();
-        let took = wait_for(1);
-        println!("close-to-SUCCEEDED: {took:?}");
+        wait_until("a (closed)", &|| succeeded() >= 2);
         // 2. Written under a temp name, renamed into place.
         std::fs::copy(&g.files[1], raw.join("b.ndjson.gz.tmp")).unwrap();
         std::fs::rename(raw.join("b.ndjson.gz.tmp"), raw.join("b.ndjson.gz")).unwrap();
-        wait_for(2);
-        // 3. A slow writer: half, a pause shorter than the settle time, the rest.
+        wait_until("b (renamed)", &|| succeeded() >= 3);
+        // 3. A slow writer: half, a pause (any length: nothing but its close makes it ready),
+        // the rest.
         let bytes = std::fs::read(&g.files[2]).unwrap();
         {
             use std::io::Write;
             let mut f = std::fs::File::create(raw.join("c.ndjson.gz")).unwrap();
             f.write_all(&bytes[..bytes.len() / 2]).unwrap();
             f.flush().unwrap();
-            std::thread::sleep(Duration::from_millis(500));
+            let passes = listed.load(Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(succeeded(), 3, "c was taken while open");
+            assert!(
+                listed.load(Ordering::SeqCst) <= passes + 3,
+                "the watcher lists in a loop while a file is open"
+            );
             f.write_all(&bytes[bytes.len() / 2..]).unwrap();
         }
-        wait_for(3);
-        std::thread::sleep(Duration::from_millis(300));
+        wait_until("c (slow writer)", &|| succeeded() >= 4);
         stop.store(true, Ordering::Relaxed);
         let totals = watcher.join().unwrap();
         assert_eq!(totals.failed, 0, "{totals:?}");
     });
     // Each file processed exactly once, whole: no partial read of c.
     let items = p.state().items().unwrap();
-    assert_eq!(items.len(), 3, "{items:?}");
+    assert_eq!(items.len(), 4, "{items:?}");
     for i in &items {
         assert_eq!((i.status, i.attempts), (Status::Succeeded, 1), "{i:?}");
     }
     assert_eq!(
         clean_rows(root.path()),
         (g.lines - g.bad_lines) as u64,
-        "all rows of the three files"
-    );
-    // Shut down cleanly: nothing left IN_PROGRESS or STARTED.
-    assert!(
-        items
-            .iter()
-            .all(|i| !matches!(i.status, Status::InProgress | Status::Started))
+        "all rows of the four files"
     );
 }
 
