@@ -744,8 +744,8 @@ async fn a_claim_whose_response_was_lost_is_claimed_not_a_duplicate() {
 #[derive(Debug)]
 struct Scripted {
     operation: &'static str,
-    answers: std::sync::Mutex<std::collections::VecDeque<(u16, &'static str)>>,
-    armed: std::sync::Mutex<Option<(u16, &'static str)>>,
+    answers: std::sync::Mutex<std::collections::VecDeque<Answer>>,
+    armed: std::sync::Mutex<Option<Answer>>,
     /// Scripted answers given.
     given: Arc<AtomicUsize>,
 }
@@ -798,21 +798,32 @@ impl Intercept for Scripted {
     }
 }
 
-const THROTTLED: (u16, &str) = (
+const THROTTLED: Answer = (
     400,
     r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput (injected)"}"#,
 );
-const OVER_CAPACITY: (u16, &str) = (
+const OVER_CAPACITY: Answer = (
     400,
     r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded (injected)"}"#,
 );
-const INTERNAL: (u16, &str) = (
+const INTERNAL: Answer = (
     500,
     r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error (injected)"}"#,
 );
-const CONFLICT: (u16, &str) = (
+const CONFLICT: Answer = (
     400,
     r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None]","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}]}"#,
+);
+
+/// A scripted answer: HTTP status and body.
+type Answer = (u16, &'static str);
+/// A fault case: name, operation, sequencer, script, whether the claim lands in the end.
+type Case = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Vec<Answer>,
+    bool,
 );
 
 /// A ledger over moto whose `operation` first gets `answers`; the SDK retries with short
@@ -821,7 +832,7 @@ async fn scripted_ledger(
     moto: &Moto,
     table: &str,
     operation: &'static str,
-    answers: &[(u16, &'static str)],
+    answers: &[Answer],
 ) -> (DynamoDbLedger, Arc<AtomicUsize>) {
     let sdk = aws::sdk(moto).await;
     let given = Arc::new(AtomicUsize::new(0));
@@ -862,13 +873,7 @@ async fn throttles_5xx_and_conflicts_are_retried_or_retryable() {
         token: loglake_core::ledger::claim_token("req-fake"),
     };
     // (case, operation, sequencer, script, claimed afterwards?)
-    let cases: [(
-        &str,
-        &'static str,
-        Option<&str>,
-        Vec<(u16, &'static str)>,
-        bool,
-    ); 7] = [
+    let cases: [Case; 7] = [
         ("throttle-once", "UpdateItem", None, vec![THROTTLED], true),
         (
             "capacity-once",

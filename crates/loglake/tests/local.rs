@@ -327,11 +327,3 @@ fn a_killed_run_is_finished_by_the_next_one() {
     assert_eq!(a, stdout(&query(fresh.path(), "csv", sql)));
     assert!(a.starts_with(&format!("n,traces,b\n{valid},")), "{a}");
 }
-
-/// The crate's folder, as `cargo test` says at run time (a test binary reused from a build in
-/// another checkout must not read that checkout's files).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-}
