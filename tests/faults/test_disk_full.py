@@ -1,13 +1,12 @@
 """A full disk while `loglake transform` writes a local folder: a 300 KiB tmpfs (mounted here; the
 suite runs as root), two objects of 20,000 lines each.
 
-Checks: every object fails with an error naming the file and ENOSPC; no in-progress file is left
-behind (before the fix, the writer's `.inprogress` files of every open partition stayed and kept
-the disk full); every Parquet file that is there is whole (pyarrow reads it). Then the same
-folder with room (remounted at 64 MiB): the rerun writes the generator's lines - bad lines, each
-once. Not yet true (named in the issue): the local-folder output publishes a partition's file as
-soon as it is closed, so after the failure some files of a failed object are visible until the
-rerun replaces them; the S3 output stages and publishes nothing for a failed object.
+Checks: every object fails with an error naming the file and ENOSPC; nothing is published (no
+Parquet file, no quarantine file: a source's files are finished under in-progress names and
+renamed into place only once all of them are whole; before that, 9 files of the failed objects
+were visible here); no in-progress file is left behind (before that fix, the writer's
+`.inprogress` files of every open partition stayed and kept the disk full). Then the same folder
+with room (remounted at 64 MiB): the rerun writes the generator's lines - bad lines, each once.
 
 Run by scripts/test.sh (needs LOGLAKE_BIN; root for mount).
 """
@@ -55,10 +54,9 @@ def main():
               f"the errors name the file and ENOSPC: {[x['error'] for x in lines]}")
         left = [f for f in files_under(out) if f.endswith(".inprogress")]
         check(not left, f"in-progress files left behind: {left[:3]} (+{max(0, len(left) - 3)})")
-        for f in files_under(out):
-            if f.endswith(".parquet"):
-                pq.read_metadata(f)  # raises on a torn file
-        visible = sum(1 for f in files_under(out) if f.endswith(".parquet"))
+        published = [f for f in files_under(out)
+                     if f.endswith(".parquet") or f.endswith(".ndjson.gz")]
+        check(not published, f"a failed object published {len(published)} files: {published[:3]}")
 
         subprocess.run(["mount", "-o", "remount,size=64m", mnt], check=True)
         code, lines = transform(bin_path, os.path.join(work, "raw"), out)
@@ -77,7 +75,7 @@ def main():
     finally:
         subprocess.run(["umount", mnt], check=False)
     print(json.dumps({"disk_full": "ok", "objects_failed": 2, "inprogress_left": 0,
-                      "files_visible_after_failure": visible, "rows_after_rerun": want}))
+                      "files_published_by_failed_objects": 0, "rows_after_rerun": want}))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ pub(crate) struct QuarantineWriter {
     tmp: PathBuf,
     source: String,
     enc: Option<GzEncoder<BufWriter<File>>>,
+    /// The in-progress file is complete (see [`Self::seal`]).
+    sealed: bool,
     pub(crate) count: u64,
 }
 
@@ -42,6 +44,7 @@ impl QuarantineWriter {
             path,
             source: source.to_owned(),
             enc: None,
+            sealed: false,
             count: 0,
         }
     }
@@ -82,20 +85,25 @@ impl QuarantineWriter {
         Ok(())
     }
 
+    /// Finishes the file under its in-progress name, so [`Self::commit`] needs no space.
+    pub(crate) fn seal(&mut self) -> Result<()> {
+        if let Some(enc) = self.enc.take() {
+            let mut w = enc.finish().map_err(io_err(&self.tmp))?;
+            w.flush().map_err(io_err(&self.tmp))?;
+            self.sealed = true;
+        }
+        Ok(())
+    }
+
     /// Publishes the file, or removes a previous run's file when nothing was quarantined.
     pub(crate) fn commit(mut self) -> Result<Option<PathBuf>> {
-        match self.enc.take() {
-            Some(enc) => {
-                let mut w = enc.finish().map_err(io_err(&self.tmp))?;
-                w.flush().map_err(io_err(&self.tmp))?;
-                drop(w);
-                std::fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
-                Ok(Some(self.path))
-            }
-            None => {
-                remove_if_exists(&self.path)?;
-                Ok(None)
-            }
+        self.seal()?;
+        if self.sealed {
+            std::fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
+            Ok(Some(self.path))
+        } else {
+            remove_if_exists(&self.path)?;
+            Ok(None)
         }
     }
 

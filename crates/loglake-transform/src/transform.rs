@@ -483,7 +483,7 @@ pub fn transform_reader<R: Read + Send>(
         (Some(sink), decoded, compression, result)
     });
     // The scope returns no sink only when the normaliser thread panicked, with that error.
-    let sink = match (sink, result) {
+    let mut sink = match (sink, result) {
         (Some(sink), Ok(())) => sink,
         (sink, result) => {
             writer.abort();
@@ -498,13 +498,14 @@ pub fn transform_reader<R: Read + Send>(
     };
     let partitions = writer.partition_names();
     let quarantined = sink.quarantine.count;
-    let (files, removed) = match writer.finish() {
-        Ok(v) => v,
-        Err(e) => {
-            sink.quarantine.abort();
-            return Err(e);
-        }
-    };
+    // Every file finished under its in-progress name before the first one becomes visible: a
+    // full disk here publishes nothing of this source.
+    if let Err(e) = writer.seal().and_then(|()| sink.quarantine.seal()) {
+        writer.abort();
+        sink.quarantine.abort();
+        return Err(e);
+    }
+    let (files, removed) = writer.publish()?;
     let quarantine_file = sink.quarantine.commit()?;
     debug_assert_eq!(sink.records_in, sink.written + quarantined);
     let table_dir = out.table_dir(&table);

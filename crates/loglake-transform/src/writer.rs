@@ -91,6 +91,10 @@ pub(crate) struct PartitionedWriter<'o> {
     old_files: std::collections::BTreeSet<String>,
     /// Files this run has opened, relative to the table folder.
     pub(crate) files: std::collections::BTreeSet<String>,
+    /// Files written whole but not yet visible: `(in-progress name, final name)`. They are
+    /// renamed into place only by [`Self::publish`], once every file of the source is sealed,
+    /// so a source that fails (a broken read, a full disk) publishes nothing.
+    sealed: Vec<(PathBuf, PathBuf)>,
     manifest_source: String,
 }
 
@@ -140,6 +144,7 @@ impl<'o> PartitionedWriter<'o> {
             old_files,
             files: Default::default(),
             manifest_source: source_name.to_owned(),
+            sealed: Vec::new(),
         })
     }
 
@@ -210,19 +215,18 @@ impl<'o> PartitionedWriter<'o> {
         Ok(())
     }
 
+    /// Writes the file's footer under its in-progress name; [`Self::publish`] makes it visible.
     fn close(&mut self, part: usize) -> Result<()> {
         if let Some(f) = self.parts[part].open.take() {
             let path = f.path.display().to_string();
-            let closed = f
-                .writer
-                .close()
-                .map_err(|source| Error::Parquet { path, source })
-                .and_then(|_| std::fs::rename(&f.tmp, &f.path).map_err(io_err(&f.path)));
-            if closed.is_err() {
-                // A file that could not be finished (a full disk) is not left behind.
-                let _ = std::fs::remove_file(&f.tmp);
+            match f.writer.close() {
+                Ok(_) => self.sealed.push((f.tmp, f.path)),
+                Err(source) => {
+                    // A file that could not be finished (a full disk) is not left behind.
+                    let _ = std::fs::remove_file(&f.tmp);
+                    return Err(Error::Parquet { path, source });
+                }
             }
-            closed?;
         }
         Ok(())
     }
@@ -357,16 +361,19 @@ impl<'o> PartitionedWriter<'o> {
         }
     }
 
-    /// Closes every file, removes the previous run's files that this run did not rewrite, and
-    /// writes the final manifest. Returns `(files written, stale files removed)`, both relative
-    /// to the table folder.
-    pub(crate) fn finish(mut self) -> Result<(Vec<String>, Vec<String>)> {
-        for i in 0..self.parts.len() {
-            if let Err(e) = self.close(i) {
-                // The other partitions' in-progress files go too (abort), as after any failure.
-                self.abort();
-                return Err(e);
-            }
+    /// Finishes every file under its in-progress name: after this, publishing needs no space.
+    /// On error the caller aborts (nothing of this run is visible).
+    pub(crate) fn seal(&mut self) -> Result<()> {
+        (0..self.parts.len()).try_for_each(|i| self.close(i))
+    }
+
+    /// Renames the sealed files into place, removes the previous run's files that this run did
+    /// not rewrite, and writes the final manifest. Returns `(files written, stale files
+    /// removed)`, both relative to the table folder.
+    pub(crate) fn publish(mut self) -> Result<(Vec<String>, Vec<String>)> {
+        self.seal()?;
+        for (tmp, path) in std::mem::take(&mut self.sealed) {
+            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
         }
         let table_dir = self.out.table_dir(&self.table);
         let mut removed = Vec::new();
@@ -393,6 +400,9 @@ impl<'o> PartitionedWriter<'o> {
                 drop(f.writer);
                 let _ = std::fs::remove_file(&f.tmp);
             }
+        }
+        for (tmp, _) in self.sealed {
+            let _ = std::fs::remove_file(&tmp);
         }
     }
 }

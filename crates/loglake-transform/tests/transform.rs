@@ -503,6 +503,15 @@ mod read_failures {
         size: Option<u64>,
         root: &Path,
     ) -> Result<Summary, Error> {
+        transform_with(reader, size, root, &TransformOptions::default())
+    }
+
+    fn transform_with(
+        reader: impl Read + Send,
+        size: Option<u64>,
+        root: &Path,
+        opts: &TransformOptions,
+    ) -> Result<Summary, Error> {
         let source = Source {
             name: "bucket/obj".into(),
             display: "s3://bucket/obj".into(),
@@ -514,9 +523,46 @@ mod read_failures {
             &source,
             &schema(),
             &LocalOutput::new(root),
-            &TransformOptions::default(),
+            opts,
             &|_| {},
         )
+    }
+
+    /// Files finished before the break (a partition past its size limit closes mid-object)
+    /// stay hidden too: a source's files become visible together, after its last byte.
+    #[test]
+    fn files_closed_before_the_break_are_not_published() {
+        let data = lines(40_000);
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = TransformOptions::default();
+        opts.batch_rows = 512;
+        opts.writer.max_file_bytes = 4 * 1024;
+        opts.writer.row_group_input_bytes = 8 * 1024;
+        let good = data.len() * 9 / 10;
+        let reader = BreaksAfter {
+            data: data.clone(),
+            pos: 0,
+            good,
+        };
+        let e = transform_with(reader, Some(data.len() as u64), dir.path(), &opts).unwrap_err();
+        assert!(matches!(e, Error::Read { .. }), "{e:?}");
+        let left = snapshot(dir.path());
+        assert!(
+            left.keys()
+                .all(|k| !k.ends_with(".parquet") && !k.ends_with(".inprogress")),
+            "published or left behind: {:?}",
+            left.keys().collect::<Vec<_>>()
+        );
+        // The same options on the whole object write several files per partition: the limit
+        // did close files mid-object, so the check above is not vacuous.
+        let s = transform_with(&data[..], Some(data.len() as u64), dir.path(), &opts).unwrap();
+        assert_eq!(s.records_written, 40_000);
+        assert!(
+            s.files.len() > 2 * s.partitions.len(),
+            "{} files for {} partitions",
+            s.files.len(),
+            s.partitions.len()
+        );
     }
 
     /// Regression (issue 14): a body cut mid-stream became one quarantined "truncated" record;
