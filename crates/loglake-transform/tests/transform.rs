@@ -534,10 +534,15 @@ mod read_failures {
     fn files_closed_before_the_break_are_not_published() {
         let data = lines(40_000);
         let dir = tempfile::tempdir().unwrap();
-        let mut opts = TransformOptions::default();
-        opts.batch_rows = 512;
-        opts.writer.max_file_bytes = 4 * 1024;
-        opts.writer.row_group_input_bytes = 8 * 1024;
+        let opts = TransformOptions {
+            batch_rows: 512,
+            writer: loglake_transform::WriterOptions {
+                max_file_bytes: 4 * 1024,
+                row_group_input_bytes: 8 * 1024,
+                ..loglake_transform::WriterOptions::default()
+            },
+            ..TransformOptions::default()
+        };
         let good = data.len() * 9 / 10;
         let reader = BreaksAfter {
             data: data.clone(),
