@@ -293,7 +293,11 @@ pub enum Format {
 pub fn format(batches: &[RecordBatch], format: Format) -> Result<String> {
     Ok(match format {
         Format::Table => {
-            datafusion::arrow::util::pretty::pretty_format_batches(batches)?.to_string()
+            let escaped = batches
+                .iter()
+                .map(escape_control_chars)
+                .collect::<Result<Vec<_>>>()?;
+            datafusion::arrow::util::pretty::pretty_format_batches(&escaped)?.to_string()
         }
         Format::Json => {
             let mut w = datafusion::arrow::json::LineDelimitedWriter::new(Vec::new());
@@ -318,9 +322,87 @@ pub fn format(batches: &[RecordBatch], format: Format) -> Result<String> {
     })
 }
 
+/// Newlines, carriage returns and tabs in string values, escaped (`\n`, `\r`, `\t`) so a table
+/// keeps one row per line, as `datafusion-cli` and `duckdb` print them. Other columns as they are.
+fn escape_control_chars(batch: &RecordBatch) -> Result<RecordBatch> {
+    use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+    let needs = |c: char| matches!(c, '\n' | '\r' | '\t');
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !matches!(
+            field.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ) {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let text = datafusion::arrow::compute::cast(column, &DataType::Utf8)?;
+        let text = text
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| datafusion::error::DataFusionError::Internal("cast to Utf8".into()))?;
+        let escaped: StringArray = text
+            .iter()
+            .map(|v| {
+                v.map(|v| {
+                    if !v.contains(needs) {
+                        return v.to_owned();
+                    }
+                    v.replace('\n', "\\n")
+                        .replace('\r', "\\r")
+                        .replace('\t', "\\t")
+                })
+            })
+            .collect();
+        fields.push(Field::new(
+            field.name(),
+            DataType::Utf8,
+            field.is_nullable(),
+        ));
+        columns.push(Arc::new(escaped));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_output_keeps_one_row_per_line() {
+        use datafusion::arrow::array::{Int64Array, StringArray};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let schema = Schema::new(vec![
+            Field::new("msg", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]);
+        let batch = RecordBatch::try_new(
+            std::sync::Arc::new(schema),
+            vec![
+                std::sync::Arc::new(StringArray::from(vec![
+                    Some("line one\nline two"),
+                    Some("a\tb\r"),
+                    None,
+                    Some("plain"),
+                ])),
+                std::sync::Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
+            ],
+        )
+        .unwrap();
+        let out = format(&[batch.clone()], Format::Table).unwrap();
+        // Borders (3), header (1), four rows: one line each.
+        assert_eq!(out.lines().count(), 3 + 1 + 4, "{out}");
+        assert!(out.contains("line one\\nline two"), "{out}");
+        assert!(out.contains("a\\tb\\r"), "{out}");
+        // JSON and CSV keep the values exact.
+        let json = format(&[batch], Format::Json).unwrap();
+        assert!(json.contains(r#""msg":"line one\nline two""#), "{json}");
+    }
 
     /// The Glue table's types come from the schema file (`ColumnType::glue_name`); read back
     /// here they must be the Arrow types the transform writes, or queries would cast.

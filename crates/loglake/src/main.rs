@@ -33,9 +33,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Generate realistic, deterministic JSON log files (about 1% deliberately bad lines).
+    /// Generate deterministic sample JSON logs (about 1% bad lines).
     Gen(GenArgs),
-    /// Transform raw JSON log files into partitioned zstd Parquet, quarantining bad records.
+    /// Transform raw JSON logs into partitioned Parquet, quarantining bad records.
     ///
     /// Prints one JSON summary per input on stdout:
     /// {"source","records_in","records_written","records_quarantined","bytes_in","partitions",
@@ -43,29 +43,36 @@ enum Command {
     /// <OUTPUT>/clean/<table>/dt=YYYY-MM-DD/hr=HH/part-<source_id>-<n>.parquet and
     /// <OUTPUT>/quarantine/<table>/<source_id>.ndjson.gz.
     Transform(TransformArgs),
-    /// Run the local pipeline once over a root: claim each new raw object version in the
-    /// ledger, transform it, register its partitions in the catalog.
+    /// Run the local pipeline once over a root (ledger, transform, catalog).
     ///
-    /// Prints one JSON line per object: {"id","key","version","outcome","status","job_run_id",
-    /// "summary"|"error"}; outcome is processed, duplicate, superseded, deferred, exhausted or
-    /// failed. A second run over unchanged objects processes nothing.
+    /// Claims each new raw object version in the ledger, transforms it and registers its
+    /// partitions in the catalog. Prints one JSON line per object: {"id","key","version",
+    /// "outcome","status","job_run_id","summary"|"error"}; outcome is processed, duplicate,
+    /// superseded, deferred, exhausted or failed. A second run over unchanged objects processes
+    /// nothing.
     Run(local::RootArgs),
-    /// Run the local pipeline continuously: new files are processed as soon as their writer
-    /// closes them (file watcher), with a periodic rescan as a safety net. Ctrl-C stops after
-    /// the objects in flight and releases this process's claims.
+    /// Run the local pipeline continuously as files arrive.
+    ///
+    /// New files are processed as soon as their writer closes them (file watcher), with a
+    /// periodic rescan as a safety net. Ctrl-C stops after the objects in flight and releases
+    /// this process's claims.
     Watch(local::WatchArgs),
     /// Query the catalog's tables with SQL (DataFusion).
     Query(local::QueryArgs),
-    /// Generate sample logs, run the local pipeline on them, and query the result: the whole
-    /// product in one command, offline.
+    /// Generate, process and query sample logs: the whole product, offline.
+    ///
+    /// Generates sample logs, runs the local pipeline on them and queries the result.
     Demo(local::DemoArgs),
-    /// Decode an event document (S3 notification, EventBridge, SQS- or SNS-wrapped, test
-    /// event) and print one JSON line per created object:
+    /// Decode an S3/EventBridge/SQS/SNS event into the objects it created.
+    ///
+    /// Prints one JSON line per created object:
     /// {"bucket","key","version_id","size","etag","sequencer"} (key decoded). Test events and
     /// non-create events print nothing; a document that is not an event exits with code 2.
     Event(EventArgs),
-    /// Run the trigger Lambda's handler once, here: decode the event, claim each new object
-    /// version in the DynamoDB ledger, start the Glue job, and print one JSON line per object:
+    /// Run the trigger Lambda's handler once, here, on an event.
+    ///
+    /// Decodes the event, claims each new object version in the DynamoDB ledger, starts the
+    /// Glue job, and prints one JSON line per object:
     /// {"bucket","key","version_id","outcome": "started"|"duplicate"|"skipped","job_run_id"}.
     /// Glue Job State Change events print "succeeded"/"failed" lines. Configured like the
     /// Lambda: LOGLAKE_LEDGER_TABLE, LOGLAKE_GLUE_JOB (required), LOGLAKE_MODE (per-object|batch),
@@ -74,11 +81,13 @@ enum Command {
     /// for an emulator. Exit 1 when an object was not processed (retry the event), 2 for an
     /// unreadable event or configuration.
     Trigger(trigger::TriggerArgs),
-    /// Send existing raw objects (`--raw s3://bucket/prefix`, optionally `--since DATE`)
-    /// through the trigger's path: claim each in the ledger and start one Glue run per
-    /// `--batch-size` objects over a manifest. Objects already processed are duplicates.
-    /// Configured by the trigger's LOGLAKE_* variables (LOGLAKE_MANIFEST_BUCKET required).
-    /// Prints one JSON line per object, like `loglake trigger`.
+    /// Send existing raw objects through the trigger's path (Glue runs).
+    ///
+    /// Lists `--raw s3://bucket/prefix` (optionally `--since DATE`), claims each object in the
+    /// ledger and starts one Glue run per `--batch-size` objects over a manifest. Objects already
+    /// processed are duplicates. Configured by the trigger's LOGLAKE_* variables
+    /// (LOGLAKE_MANIFEST_BUCKET required). Prints one JSON line per object, like
+    /// `loglake trigger`.
     Backfill(trigger::BackfillArgs),
 }
 

@@ -231,3 +231,42 @@ fn event_prints_created_objects_and_refuses_non_events() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not an S3 event document"));
 }
+
+/// `loglake --help` is a short list, one line per command (ripgrep, uv); each command's own
+/// `--help` has the detail.
+#[test]
+fn top_level_help_is_one_line_per_command() {
+    let help = loglake(&["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).unwrap();
+    let commands: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let names: Vec<&str> = commands
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "gen",
+            "transform",
+            "run",
+            "watch",
+            "query",
+            "demo",
+            "event",
+            "trigger",
+            "backfill",
+            "help"
+        ],
+        "one line per command, no continuation lines:\n{text}"
+    );
+    assert!(commands.iter().all(|l| l.len() <= 100), "{text}");
+    // The detail is still there, under the command's own help.
+    let run = String::from_utf8(loglake(&["run", "--help"]).stdout).unwrap();
+    assert!(run.contains("A second run over unchanged objects processes nothing"), "{run}");
+}
