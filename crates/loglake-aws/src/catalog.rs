@@ -36,6 +36,12 @@ pub enum CatalogError {
         /// Table.
         table: String,
     },
+    /// A partition path the transform produced is not `k=v/…` (a bug, not a data problem).
+    #[error("{message}")]
+    BadPartition {
+        /// What was wrong, with the path.
+        message: String,
+    },
     /// The database is not in the catalog.
     #[error(
         "database `{database}` is not in the Glue Data Catalog\nhint: the deployment's database is Terraform's `glue_database` output (`terraform -chdir=infra output glue_database`)"
@@ -320,18 +326,21 @@ impl GlueCatalog {
         let target = format!("{}.{}", table.database, table.name);
         let mut added = 0;
         for chunk in partitions.chunks(100) {
-            let inputs: Vec<PartitionInput> = chunk
+            let inputs = chunk
                 .iter()
                 .map(|p| {
-                    let values = loglake_core::schema::partition_values(p);
+                    // The catalog holds raw values; the location keeps the escaped path.
+                    let values = loglake_core::partition::PartitionPath::parse(p)
+                        .map_err(|message| CatalogError::BadPartition { message })?
+                        .values();
                     let mut storage = table.storage.clone();
                     storage.location = Some(format!("{}/{p}", table.location));
-                    PartitionInput::builder()
+                    Ok(PartitionInput::builder()
                         .set_values(Some(values))
                         .storage_descriptor(storage)
-                        .build()
+                        .build())
                 })
-                .collect();
+                .collect::<Result<Vec<PartitionInput>, CatalogError>>()?;
             let mut attempt = 0;
             let out = loop {
                 let out = self

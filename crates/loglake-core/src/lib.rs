@@ -26,6 +26,7 @@ pub mod json;
 pub mod ledger;
 pub mod level;
 pub mod normalize;
+pub mod partition;
 pub mod schema;
 mod source;
 pub mod time;

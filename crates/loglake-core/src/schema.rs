@@ -173,18 +173,6 @@ pub struct InputSpec {
     pub record_path: Vec<String>,
 }
 
-/// The values of a partition path `dt=…/hr=…[/k=v…]`, in key order (as the catalog stores
-/// them).
-///
-/// ```
-/// assert_eq!(loglake_core::schema::partition_values("dt=2024-05-01/hr=07"), ["2024-05-01", "07"]);
-/// ```
-pub fn partition_values(path: &str) -> Vec<String> {
-    path.split('/')
-        .map(|kv| kv.split_once('=').map_or(kv, |(_, v)| v).to_owned())
-        .collect()
-}
-
 /// A partition key. `dt` and `hr` always come first and are derived from the timestamp;
 /// extra keys take their value from a column (which then lives in the path, not the file).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -519,11 +519,16 @@ impl Pipeline {
         let partitions: Vec<Partition> = summary
             .partitions
             .iter()
-            .map(|p| Partition {
-                values: loglake_core::schema::partition_values(p),
-                location: format!("{}/{p}", self.table.location),
+            .map(|p| {
+                // The catalog holds raw values; the location keeps the escaped path.
+                let path =
+                    loglake_core::partition::PartitionPath::parse(p).map_err(Error::Usage)?;
+                Ok(Partition {
+                    values: path.values(),
+                    location: format!("{}/{p}", self.table.location),
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let added = self.state.add_partitions(&self.table, &partitions)?;
         self.partitions_added
             .fetch_add(added as u64, Ordering::Relaxed);

@@ -519,3 +519,54 @@ fn objects_report_their_outcome() {
     assert_eq!(again.outcome, Outcome::Duplicate);
     assert_eq!(again.job_run_id, r.job_run_id);
 }
+
+/// An extra partition key whose values hold `/`, `=` and `%`: the folder is Hive-escaped once,
+/// the catalog keeps the raw value (as Glue and Hive do), and the location points at the
+/// folder the rows are in.
+#[test]
+fn partition_values_are_raw_in_the_catalog_and_escaped_in_paths() {
+    let text = r#"{"table":"t","timestamp":{"column":"ts"},
+        "columns":[{"name":"ts","type":"timestamp"},{"name":"env","type":"string"},{"name":"msg","type":"string"}],
+        "partition_keys":[{"name":"dt"},{"name":"hr"},{"name":"env","source":"env"}],
+        "attributes_column":"attributes"}"#;
+    let schema = loglake_core::Schema::from_json(text, "test")
+        .unwrap()
+        .compile("test")
+        .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let raw = root.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    let envs = ["prod/eu", "a=b", "100%", "%2F"];
+    let lines: String = envs
+        .iter()
+        .map(|e| format!("{}\n", serde_json::json!({"ts": 0, "env": e, "msg": "m"})))
+        .collect();
+    std::fs::write(raw.join("x.json"), lines).unwrap();
+    let p = Pipeline::open(PipelineConfig::new(root.path()), schema).unwrap();
+    let report = p.run_once(&|_| {}).unwrap();
+    assert_eq!(report.processed, 1, "{report:?}");
+    let table = p.table().clone();
+    let parts = p.state().partitions(&table.database, &table.name).unwrap();
+    let mut values: Vec<String> = parts.iter().map(|p| p.values[2].clone()).collect();
+    values.sort();
+    let mut want: Vec<String> = envs.iter().map(|s| (*s).to_owned()).collect();
+    want.sort();
+    assert_eq!(values, want, "raw values in the catalog");
+    for part in &parts {
+        let folder = std::path::PathBuf::from(&part.location);
+        let escaped = loglake_core::partition::escape(&part.values[2]);
+        assert!(
+            part.location.ends_with(&format!("/env={escaped}")),
+            "{}",
+            part.location
+        );
+        assert!(
+            std::fs::read_dir(&folder)
+                .unwrap()
+                .flatten()
+                .any(|f| f.path().extension().is_some_and(|x| x == "parquet")),
+            "no Parquet file in {}",
+            folder.display()
+        );
+    }
+}

@@ -394,7 +394,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let out = format(&[batch.clone()], Format::Table).unwrap();
+        let out = format(std::slice::from_ref(&batch), Format::Table).unwrap();
         // Borders (3), header (1), four rows: one line each.
         assert_eq!(out.lines().count(), 3 + 1 + 4, "{out}");
         assert!(out.contains("line one\\nline two"), "{out}");

@@ -133,54 +133,11 @@ impl Manifest {
     }
 }
 
-/// Escapes a partition value as Hive does, so any string is a safe path segment.
-pub fn escape_partition_value(v: &str) -> String {
-    if v.is_empty() {
-        return "__HIVE_DEFAULT_PARTITION__".into();
-    }
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        if (c as u32) < 0x20
-            || matches!(
-                c,
-                '"' | '#'
-                    | '%'
-                    | '\''
-                    | '*'
-                    | '/'
-                    | ':'
-                    | '='
-                    | '?'
-                    | '\\'
-                    | '\x7f'
-                    | '{'
-                    | '['
-                    | ']'
-                    | '^'
-            )
-        {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use loglake_core::partition::escape as escape_partition_value;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hive_escaping() {
-        assert_eq!(escape_partition_value("prod"), "prod");
-        assert_eq!(escape_partition_value("a/b=c"), "a%2Fb%3Dc");
-        assert_eq!(escape_partition_value(""), "__HIVE_DEFAULT_PARTITION__");
-        assert_eq!(escape_partition_value("µ"), "µ");
-    }
 
     #[test]
     fn in_progress_names_are_hidden() {

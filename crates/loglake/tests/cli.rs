@@ -268,5 +268,8 @@ fn top_level_help_is_one_line_per_command() {
     assert!(commands.iter().all(|l| l.len() <= 100), "{text}");
     // The detail is still there, under the command's own help.
     let run = String::from_utf8(loglake(&["run", "--help"]).stdout).unwrap();
-    assert!(run.contains("A second run over unchanged objects processes nothing"), "{run}");
+    assert!(
+        run.contains("A second run over unchanged objects processes nothing"),
+        "{run}"
+    );
 }

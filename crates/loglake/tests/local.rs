@@ -111,10 +111,17 @@ fn run_then_query_matches_the_snapshots() {
     let sql = "SELECT message, count(*) AS n FROM app_logs WHERE message LIKE 'line one%' \
                GROUP BY message";
     let table = stdout(&query(r, "table", sql));
-    assert_eq!(table.lines().count(), 5, "borders, header, one row:\n{table}");
+    assert_eq!(
+        table.lines().count(),
+        5,
+        "borders, header, one row:\n{table}"
+    );
     assert!(table.contains(r"| line one\nline two\ttabbed "), "{table}");
     let exact = stdout(&query(r, "json", sql));
-    assert!(exact.contains(r#""message":"line one\nline two\ttabbed""#), "{exact}");
+    assert!(
+        exact.contains(r#""message":"line one\nline two\ttabbed""#),
+        "{exact}"
+    );
 
     // The second run does nothing and says so.
     let again = loglake(&["run", "--root", r.to_str().unwrap(), "--quiet"]);
