@@ -7,7 +7,7 @@
 //! (so Lambda retries it and, at the end, sends it to the DLQ). Logs are JSON (tracing) when the
 //! function's log format is JSON.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn, tracing};
 use loglake_aws::Trigger;
 use loglake_trigger::config::TriggerConfig;
 use loglake_trigger::handler::Invocation;
@@ -31,11 +31,27 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
+/// The invocation's error as Lambda reports it: `errorType` says whether a retry can succeed
+/// (`Retryable`: throttling, a 5xx, another version in flight) or not (`NonRetryable`: an
+/// unreadable event, a malformed manifest), rather than the Rust type name; the message is the
+/// error's own, naming the object.
+fn diagnostic(e: &loglake_trigger::handler::TriggerError) -> Diagnostic {
+    Diagnostic {
+        error_type: if e.retryable() {
+            "Retryable"
+        } else {
+            "NonRetryable"
+        }
+        .into(),
+        error_message: e.to_string(),
+    }
+}
+
 async fn invoke(
     handler: &Trigger,
     function: &str,
     event: LambdaEvent<Value>,
-) -> Result<Value, Error> {
+) -> Result<Value, Diagnostic> {
     let inv = Invocation {
         request_id: event.context.request_id.clone(),
         deadline_ms: i64::try_from(event.context.deadline).unwrap_or(i64::MAX),
@@ -50,5 +66,28 @@ async fn invoke(
     {
         println!("{emf}");
     }
-    Ok(response.into_lambda_result()?)
+    response.into_lambda_result().map_err(|e| diagnostic(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loglake_trigger::handler::TriggerError;
+
+    #[test]
+    fn errors_are_reported_as_retryable_or_not() {
+        let busy = TriggerError::Ledger(
+            "ledger dynamodb: claim `s3://b/k#v`: throttled".into(),
+            true,
+        );
+        let d = diagnostic(&busy);
+        assert_eq!(d.error_type, "Retryable");
+        assert!(
+            d.error_message.contains("s3://b/k#v"),
+            "{}",
+            d.error_message
+        );
+        let lost = TriggerError::Ledger("ledger dynamodb: malformed item".into(), false);
+        assert_eq!(diagnostic(&lost).error_type, "NonRetryable");
+    }
 }
