@@ -30,6 +30,33 @@ use serde_json::{Value, json};
 /// which are global, to manual: they run one at a time, so none depends on another's timing.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A claim by `owner` at `now`, its lease `lease_ms` long (3 attempts, a day's TTL).
+fn claim_request(owner: &str, now: i64, lease_ms: i64) -> ClaimRequest {
+    ClaimRequest {
+        owner: owner.into(),
+        now_ms: now,
+        lease_until_ms: now + lease_ms,
+        max_attempts: 3,
+        expires_at: now / 1000 + 86_400,
+        token: loglake_core::ledger::claim_token(owner),
+    }
+}
+
+/// A ledger on the test's table whose client runs `interceptor` (and `retry`, when given).
+async fn intercepted_ledger(
+    moto: &Moto,
+    table: &str,
+    interceptor: impl Intercept + 'static,
+    retry: Option<aws_sdk_dynamodb::config::retry::RetryConfig>,
+) -> DynamoDbLedger {
+    let sdk = aws::sdk(moto).await;
+    let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(interceptor);
+    if let Some(retry) = retry {
+        conf = conf.retry_config(retry);
+    }
+    DynamoDbLedger::new(aws_sdk_dynamodb::Client::from_conf(conf.build()), table)
+}
+
 struct Env {
     handler: Handler<S3Objects, GlueJobs, DynamoDbLedger>,
     s3: aws_sdk_s3::Client,
@@ -318,15 +345,8 @@ async fn lease_expiry_after_a_crash_lets_a_retry_claim() {
     };
     // A claimant that crashed right after claiming (its invocation would end in 3 s).
     let now = now_ms();
-    let lease_until_ms = now + 3_000;
-    let crashed = ClaimRequest {
-        owner: "crashed".into(),
-        now_ms: now,
-        lease_until_ms,
-        max_attempts: 3,
-        expires_at: now / 1000 + 86_400,
-        token: loglake_core::ledger::claim_token("crashed"),
-    };
+    let crashed = claim_request("crashed", now, 3_000);
+    let lease_until_ms = crashed.lease_until_ms;
     env.handler.ledger.claim(&object, &crashed).await.unwrap();
     let ev = eventbridge(&env.raw, "logs/app.json", &version, "0A");
     let held = env.handler.handle(&ev, &inv("r1", 30_000)).await;
@@ -647,19 +667,13 @@ async fn lossy_ledger(
     table: &str,
     operation: &'static str,
 ) -> (DynamoDbLedger, Arc<AtomicUsize>) {
-    let sdk = aws::sdk(moto).await;
     let left = Arc::new(AtomicUsize::new(1));
-    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .interceptor(LoseResponse {
-            operation,
-            left: left.clone(),
-            armed: AtomicBool::new(false),
-        })
-        .build();
-    (
-        DynamoDbLedger::new(aws_sdk_dynamodb::Client::from_conf(conf), table),
-        left,
-    )
+    let lose = LoseResponse {
+        operation,
+        left: left.clone(),
+        armed: AtomicBool::new(false),
+    };
+    (intercepted_ledger(moto, table, lose, None).await, left)
 }
 
 /// Regression (review of 2af816d): a claim whose response was lost was retried by the SDK, the
@@ -681,14 +695,7 @@ async fn a_claim_whose_response_was_lost_is_claimed_not_a_duplicate() {
             sequencer: sequencer.map(str::to_owned),
         };
         let now = now_ms();
-        let request = |owner: &str| ClaimRequest {
-            owner: owner.into(),
-            now_ms: now,
-            lease_until_ms: now + 60_000,
-            max_attempts: 3,
-            expires_at: now / 1000 + 86_400,
-            token: loglake_core::ledger::claim_token(owner),
-        };
+        let request = |owner: &str| claim_request(owner, now, 60_000);
         let claim = ledger.claim(&object, &request("req-lost")).await.unwrap();
         assert_eq!(
             left.load(AtomicOrdering::SeqCst),
@@ -834,22 +841,17 @@ async fn scripted_ledger(
     operation: &'static str,
     answers: &[Answer],
 ) -> (DynamoDbLedger, Arc<AtomicUsize>) {
-    let sdk = aws::sdk(moto).await;
     let given = Arc::new(AtomicUsize::new(0));
-    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .retry_config(
-            aws_sdk_dynamodb::config::retry::RetryConfig::standard()
-                .with_initial_backoff(Duration::from_millis(5)),
-        )
-        .interceptor(Scripted {
-            operation,
-            answers: std::sync::Mutex::new(answers.iter().copied().collect()),
-            armed: std::sync::Mutex::new(None),
-            given: given.clone(),
-        })
-        .build();
+    let scripted = Scripted {
+        operation,
+        answers: std::sync::Mutex::new(answers.iter().copied().collect()),
+        armed: std::sync::Mutex::new(None),
+        given: given.clone(),
+    };
+    let retry = aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+        .with_initial_backoff(Duration::from_millis(5));
     (
-        DynamoDbLedger::new(aws_sdk_dynamodb::Client::from_conf(conf), table),
+        intercepted_ledger(moto, table, scripted, Some(retry)).await,
         given,
     )
 }
@@ -864,14 +866,7 @@ async fn throttles_5xx_and_conflicts_are_retried_or_retryable() {
     let env = env(&moto, Mode::PerObject, 50).await;
     let table = env.handler.config.ledger_table.clone();
     let now = now_ms();
-    let request = ClaimRequest {
-        owner: "req-fake".into(),
-        now_ms: now,
-        lease_until_ms: now + 60_000,
-        max_attempts: 3,
-        expires_at: now / 1000 + 86_400,
-        token: loglake_core::ledger::claim_token("req-fake"),
-    };
+    let request = claim_request("req-fake", now, 60_000);
     // (case, operation, sequencer, script, claimed afterwards?)
     let cases: [Case; 7] = [
         ("throttle-once", "UpdateItem", None, vec![THROTTLED], true),
