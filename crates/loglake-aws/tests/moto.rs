@@ -32,14 +32,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A claim by `owner` at `now`, its lease `lease_ms` long (3 attempts, a day's TTL).
 fn claim_request(owner: &str, now: i64, lease_ms: i64) -> ClaimRequest {
-    ClaimRequest {
-        owner: owner.into(),
-        now_ms: now,
-        lease_until_ms: now + lease_ms,
-        max_attempts: 3,
-        expires_at: now / 1000 + 86_400,
-        token: loglake_core::ledger::claim_token(owner),
-    }
+    ClaimRequest::new(owner, now, now + lease_ms, 3, 86_400_000)
 }
 
 /// A ledger on the test's table whose client runs `interceptor` (and `retry`, when given).

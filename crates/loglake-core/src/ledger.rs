@@ -272,6 +272,29 @@ pub struct ClaimRequest {
     pub token: String,
 }
 
+impl ClaimRequest {
+    /// A claim by `owner` at `now_ms`: its lease ends at `lease_until_ms` (the invocation's
+    /// deadline, or now + the lease), it may be retried up to `max_attempts` times, and its item
+    /// expires `ttl_ms` after now (DynamoDB TTL and the local ledger read seconds). A fresh
+    /// [`claim_token`] is drawn for it.
+    pub fn new(
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        max_attempts: u32,
+        ttl_ms: i64,
+    ) -> Self {
+        Self {
+            owner: owner.to_owned(),
+            now_ms,
+            lease_until_ms,
+            max_attempts,
+            expires_at: (now_ms + ttl_ms) / 1000,
+            token: claim_token(owner),
+        }
+    }
+}
+
 /// A token unique to one claim by `owner` (a Lambda request id, or `host:pid:start`): the owner
 /// and a counter of this process.
 pub fn claim_token(owner: &str) -> String {
@@ -402,6 +425,16 @@ pub trait Ledger: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_request_expires_its_ttl_after_now_with_a_fresh_token() {
+        let a = ClaimRequest::new("req-1", 1_700_000_000_500, 1_700_000_060_000, 3, 86_400_000);
+        assert_eq!(a.expires_at, 1_700_086_400);
+        assert_eq!(a.lease_until_ms, 1_700_000_060_000);
+        let b = ClaimRequest::new("req-1", 1_700_000_000_500, 1_700_000_060_000, 3, 86_400_000);
+        assert_ne!(a.token, b.token, "each claim has its own token");
+        assert!(a.token.starts_with("req-1/"), "{}", a.token);
+    }
 
     #[test]
     fn claim_rule() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use loglake_core::CompiledSchema;
 use loglake_core::ledger::{
-    Claim, ClaimRequest, Finished, Ledger, ObjectVersion, RunResult, Status, claim_token,
+    Claim, ClaimRequest, Finished, Ledger, ObjectVersion, RunResult, Status,
 };
 use loglake_transform::{
     LocalOutput, Source, Summary, TransformOptions, for_each_parallel, transform_reader,
@@ -385,14 +385,13 @@ impl Pipeline {
 
     fn claim_request(&self) -> ClaimRequest {
         let now = now_ms();
-        ClaimRequest {
-            owner: self.owner.clone(),
-            now_ms: now,
-            lease_until_ms: now + duration_ms(self.config.lease),
-            max_attempts: self.config.max_attempts,
-            expires_at: (now + duration_ms(self.config.ttl)) / 1000,
-            token: claim_token(&self.owner),
-        }
+        ClaimRequest::new(
+            &self.owner,
+            now,
+            now + duration_ms(self.config.lease),
+            self.config.max_attempts,
+            duration_ms(self.config.ttl),
+        )
     }
 
     /// Claims, transforms, publishes and registers one object; never panics on bad data.

@@ -28,7 +28,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use loglake_core::ledger::{
-    Claim, ClaimRequest, Finished, Ledger, LedgerError, ObjectVersion, RunResult, claim_token,
+    Claim, ClaimRequest, Finished, Ledger, LedgerError, ObjectVersion, RunResult,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -658,15 +658,13 @@ where
     }
 
     fn claim_request(&self, inv: &Invocation) -> ClaimRequest {
-        let now = now_ms();
-        ClaimRequest {
-            owner: inv.request_id.clone(),
-            now_ms: now,
-            lease_until_ms: inv.deadline_ms,
-            max_attempts: self.config.max_attempts,
-            expires_at: now / 1000 + i64::from(self.config.ttl_days) * 86_400,
-            token: claim_token(&inv.request_id),
-        }
+        ClaimRequest::new(
+            &inv.request_id,
+            now_ms(),
+            inv.deadline_ms,
+            self.config.max_attempts,
+            i64::from(self.config.ttl_days) * 86_400_000,
+        )
     }
 
     /// HeadObject on the key as the event decoded it, then on the other reading (EventBridge
