@@ -113,6 +113,26 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// How the ledger names an S3 object's version: its version id, else its ETag (quotes removed).
+/// A version id of `null` (an object written while versioning was off or suspended) names no
+/// version, so the ETag names it. `None` when S3 gave neither.
+///
+/// ```
+/// use loglake_core::ledger::version_name;
+/// assert_eq!(version_name(Some("3HL4kqtJ"), Some("\"9b2c\"")).as_deref(), Some("3HL4kqtJ"));
+/// assert_eq!(version_name(Some("null"), Some("\"9b2c\"")).as_deref(), Some("9b2c"));
+/// assert_eq!(version_name(None, None), None);
+/// ```
+pub fn version_name(version_id: Option<&str>, etag: Option<&str>) -> Option<String> {
+    version_id
+        .filter(|v| !v.is_empty() && *v != "null")
+        .map(str::to_owned)
+        .or_else(|| {
+            etag.map(|e| e.trim_matches('"').to_owned())
+                .filter(|e| !e.is_empty())
+        })
+}
+
 /// One version of one raw object, as an event or a listing names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectVersion {

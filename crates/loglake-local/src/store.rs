@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use loglake_core::ledger::ObjectVersion;
+use loglake_core::ledger::{ObjectVersion, version_name};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -269,11 +269,11 @@ impl RawStore {
                 },
             })?
             .meta;
-        let version = version_id
-            .map(str::to_owned)
-            .or(meta.version)
-            .or_else(|| meta.e_tag.map(|e| e.trim_matches('"').to_owned()))
-            .unwrap_or_default();
+        let version = version_name(
+            version_id.or(meta.version.as_deref()),
+            meta.e_tag.as_deref(),
+        )
+        .unwrap_or_default();
         Ok(RawObject {
             display,
             version: ObjectVersion {
@@ -456,10 +456,8 @@ fn list_s3(
         .filter(|m| !m.location.filename().is_some_and(ignored_name))
         .map(|m| {
             let key = m.location.to_string();
-            let version = m
-                .version
-                .clone()
-                .or_else(|| m.e_tag.as_ref().map(|e| e.trim_matches('"').to_owned()))
+            // A store that gives neither (some S3-compatible ones): the modification time.
+            let version = version_name(m.version.as_deref(), m.e_tag.as_deref())
                 .unwrap_or_else(|| format!("{}", m.last_modified.timestamp_micros()));
             RawObject {
                 display: format!("s3://{bucket}/{key}"),

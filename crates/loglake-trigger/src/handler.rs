@@ -28,7 +28,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use loglake_core::ledger::{
-    Claim, ClaimRequest, Finished, Ledger, LedgerError, ObjectVersion, RunResult,
+    Claim, ClaimRequest, Finished, Ledger, LedgerError, ObjectVersion, RunResult, version_name,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -592,11 +592,10 @@ where
             return skip(r, "empty object".into());
         }
         let version_id = head.version_id.clone().or_else(|| o.version_id.clone());
-        let Some(version) = version_id
-            .clone()
-            .or_else(|| head.etag.clone())
-            .or_else(|| o.etag.clone())
-        else {
+        let Some(version) = version_name(
+            version_id.as_deref(),
+            head.etag.as_deref().or(o.etag.as_deref()),
+        ) else {
             return Err(TriggerError::Aws(AwsError {
                 service: "s3",
                 operation: "HeadObject",

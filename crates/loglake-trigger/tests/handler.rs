@@ -323,6 +323,23 @@ async fn duplicate_events_start_one_run() {
     assert_eq!(out["objects"][0]["outcome"], "started");
 }
 
+/// An object written while versioning was off or suspended has the version id `null`: the
+/// ledger names it by its ETag, as every other path does (`ledger::version_name`).
+#[tokio::test]
+async fn a_null_version_id_is_named_by_the_etag() {
+    let h = handler(Mode::PerObject);
+    h.store.put("raw", "logs/a.json", 10, "null");
+    let r = h
+        .handle(
+            &eventbridge("raw", "logs/a.json", "null", "0A"),
+            &inv("r1", 30_000),
+        )
+        .await;
+    assert_eq!(outcomes(&r), [Outcome::Started], "{:?}", r.failures);
+    let id = "s3://raw/logs/a.json#etag-logs/a.json";
+    assert!(h.ledger.get(id).await.unwrap().is_some(), "no item {id}");
+}
+
 #[tokio::test]
 async fn concurrent_duplicates_start_one_run() {
     let h = handler(Mode::PerObject);
