@@ -381,7 +381,7 @@ pub enum RunResult {
 
 /// A ledger error. `retryable` says whether trying again may succeed (throttling, a busy
 /// database, a network error) or not (a lost claim, a malformed item).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("ledger {backend}: {operation} `{id}`: {message}")]
 pub struct LedgerError {
     /// `sqlite` or `dynamodb`.

@@ -76,18 +76,22 @@ mod tests {
 
     #[test]
     fn errors_are_reported_as_retryable_or_not() {
-        let busy = TriggerError::Ledger(
-            "ledger dynamodb: claim `s3://b/k#v`: throttled".into(),
-            true,
-        );
-        let d = diagnostic(&busy);
+        let error = |retryable: bool| {
+            TriggerError::Ledger(loglake_core::ledger::LedgerError {
+                backend: "dynamodb",
+                operation: "claim",
+                id: "s3://b/k#v".into(),
+                message: "throttled".into(),
+                retryable,
+            })
+        };
+        let d = diagnostic(&error(true));
         assert_eq!(d.error_type, "Retryable");
         assert!(
             d.error_message.contains("s3://b/k#v"),
             "{}",
             d.error_message
         );
-        let lost = TriggerError::Ledger("ledger dynamodb: malformed item".into(), false);
-        assert_eq!(diagnostic(&lost).error_type, "NonRetryable");
+        assert_eq!(diagnostic(&error(false)).error_type, "NonRetryable");
     }
 }

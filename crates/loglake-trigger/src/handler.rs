@@ -146,9 +146,9 @@ pub enum TriggerError {
     /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
-    /// The ledger failed.
-    #[error("{0}")]
-    Ledger(String, bool),
+    /// The ledger failed; the error says whether a retry may succeed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
     /// A manifest line is malformed (not retryable).
     #[error("manifest {uri} line {line}: {message}")]
     Manifest {
@@ -177,13 +177,6 @@ pub enum TriggerError {
     },
 }
 
-impl From<LedgerError> for TriggerError {
-    fn from(e: LedgerError) -> Self {
-        let retryable = e.retryable;
-        TriggerError::Ledger(e.to_string(), retryable)
-    }
-}
-
 impl TriggerError {
     /// Whether processing the event again may succeed.
     pub fn retryable(&self) -> bool {
@@ -192,7 +185,7 @@ impl TriggerError {
             | TriggerError::Manifest { .. }
             | TriggerError::RunArguments { .. } => false,
             TriggerError::Aws(e) => e.kind != ErrorKind::Permanent,
-            TriggerError::Ledger(_, retryable) => *retryable,
+            TriggerError::Ledger(e) => e.retryable,
             TriggerError::KeyBusy { .. } => true,
         }
     }
