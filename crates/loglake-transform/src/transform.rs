@@ -300,7 +300,7 @@ impl Sink<'_> {
 ///
 /// Records that cannot be used are quarantined, never dropped: on return,
 /// `records_in == records_written + records_quarantined`. An `Err` means the object could not
-/// be processed at all (unreadable input, unwritable output); in that case no new file is
+/// be processed at all (unreadable input, unwritable output); in that case nothing of it is
 /// published and the manifest still names every file that may exist.
 pub fn transform_reader<R: Read + Send>(
     reader: R,
@@ -313,191 +313,53 @@ pub fn transform_reader<R: Read + Send>(
     let started = Instant::now();
     let table = schema.table().to_owned();
     let source_id = loglake_core::source_id(&source.name);
-    let mut split_opts = opts.split.clone();
-    split_opts
+    let mut split = opts.split.clone();
+    split
         .record_path
         .clone_from(&schema.schema.input.record_path);
-    let bytes_in = AtomicU64::new(0);
-    let read_failure = std::sync::Mutex::new(None);
-
+    let dictionary: Vec<String> = schema
+        .columns()
+        .iter()
+        .filter(|c| c.dictionary)
+        .map(|c| c.name.clone())
+        .collect();
     let mut writer = PartitionedWriter::new(
         out,
         &table,
         &source_id,
         &source.name,
         arrow_schema(schema),
-        &schema
-            .columns()
-            .iter()
-            .filter(|c| c.dictionary)
-            .map(|c| c.name.clone())
-            .collect::<Vec<_>>(),
+        &dictionary,
         opts.writer,
     )?;
-    let extra_names: Vec<String> = schema.schema.partition_keys[2..]
-        .iter()
-        .map(|k| k.name.clone())
-        .collect();
-
-    // Three stages on three threads, connected by bounded channels (so memory stays bounded):
-    // reader (decompress + split) → normaliser (rows → Arrow batches, quarantine) → writer
-    // (Parquet encoding, this thread). Each channel is FIFO with one producer, so the output
-    // does not depend on scheduling.
-    let (sink, decoded, compression, result) = std::thread::scope(|s| {
-        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
-        let (batch_tx, batch_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
-        // Buffers of processed chunks go back to the reader: no fresh pages per chunk.
-        let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        let split_opts = &split_opts;
-        let bytes_in = &bytes_in;
-        let read_failure = &read_failure;
-        let reader_thread = s.spawn(move || -> std::io::Result<(decode::Compression, u64)> {
-            let counting = Counting {
-                inner: reader,
-                count: bytes_in,
-                progress,
-                size: source.size,
-                failed: read_failure,
-            };
-            let (compression, mut stream) = decode::decompress(counting)?;
-            let mut decoded = 0u64;
-            decode::split_recycling(
-                &mut stream,
-                split_opts,
-                &mut || free_rx.try_recv().ok(),
-                &mut |chunk| {
-                    decoded = chunk.bytes_decoded;
-                    chunk_tx.send(chunk).is_ok()
-                },
-            )?;
-            Ok((compression, decoded))
-        });
-        let mut sink = Sink {
-            schema,
-            quarantine: QuarantineWriter::new(
-                out.quarantine_path(&table, &source_id),
-                &source.display,
-            ),
-            builder: BatchBuilder::new(schema, opts.batch_rows),
-            parts: Vec::with_capacity(opts.batch_rows),
-            part_bytes: FxHashMap::default(),
-            index: FxHashMap::default(),
-            new_parts: Vec::new(),
-            last_key: None,
-            key: PartKey {
-                hour: 0,
-                extras: Vec::new(),
-            },
-            batch_rows: opts.batch_rows.max(1),
-            max_record_bytes: split_opts.max_record_bytes,
-            records_in: 0,
-            written: 0,
-            coercions: vec![0; schema.columns().len()],
-            reasons: BTreeMap::new(),
-            table_dir: out.table_dir(&table).display().to_string(),
-            to_writer: Some(batch_tx),
-        };
-        let normalizer_thread = s.spawn(move || {
-            let written = source
-                .written_us
-                .unwrap_or_else(|| loglake_core::ledger::now_ms().saturating_mul(1000));
-            let normalizer = Normalizer::new(schema).written_at(written);
-            let mut result: Result<(), SinkError> = Ok(());
-            for chunk in chunk_rx {
-                if result.is_ok() {
-                    result = sink.chunk(&normalizer, &chunk);
-                }
-                // After an error keep draining, so the reader thread can finish.
-                let _ = free_tx.send(chunk.data);
-            }
-            if result.is_ok() {
-                result = sink.flush_batch();
-            }
-            sink.to_writer = None;
-            (sink, result)
-        });
-
-        let mut write_result: Result<()> = Ok(());
-        for msg in batch_rx {
-            for key in &msg.new_parts {
-                writer.add_partition(key, &extra_names);
-            }
-            write_result = writer.write(&msg.batch, &msg.parts, &msg.part_bytes);
-            if write_result.is_err() {
-                // Stop consuming: the normaliser sees the closed channel and stops too.
-                break;
-            }
-        }
-        let read = reader_thread.join();
-        let normalized = normalizer_thread.join();
-        let (sink, norm_result) = match normalized {
-            Ok(v) => v,
-            Err(_) => {
-                return (
-                    None,
-                    0,
-                    decode::Compression::None,
-                    Err(Error::Input {
-                        path: source.display.clone(),
-                        source: std::io::Error::other("normaliser thread panicked"),
-                    }),
-                );
-            }
-        };
-        // The first real error wins: the writer's, then the normaliser's, then the reader's.
-        let mut result = write_result;
-        if result.is_ok()
-            && let Err(SinkError::Failed(e)) = norm_result
-        {
-            result = Err(e);
-        }
-        let (compression, decoded) = match read {
-            Ok(Ok((c, d))) => (c, d),
-            Ok(Err(e)) => {
-                if result.is_ok() {
-                    result = Err(Error::Input {
-                        path: source.display.clone(),
-                        source: e,
-                    });
-                }
-                (decode::Compression::None, 0)
-            }
-            Err(_) => {
-                if result.is_ok() {
-                    result = Err(Error::Input {
-                        path: source.display.clone(),
-                        source: std::io::Error::other("reader thread panicked"),
-                    });
-                }
-                (decode::Compression::None, 0)
-            }
-        };
-        // A failed read of the object wins over everything it caused downstream.
-        if let Some((offset, e)) = read_failure.lock().ok().and_then(|mut f| f.take()) {
-            result = Err(Error::Read {
-                path: source.display.clone(),
-                offset,
-                source: e,
-            });
-        }
-        (Some(sink), decoded, compression, result)
-    });
-    // The scope returns no sink only when the normaliser thread panicked, with that error.
-    let mut sink = match (sink, result) {
-        (Some(sink), Ok(())) => sink,
-        (sink, result) => {
+    let job = Job {
+        source,
+        schema,
+        out,
+        opts,
+        split: &split,
+        table: &table,
+        source_id: &source_id,
+        progress,
+        bytes_in: AtomicU64::new(0),
+        read_failure: std::sync::Mutex::new(None),
+    };
+    let (mut sink, (compression, decoded)) = match job.run_stages(reader, &mut writer) {
+        Stages {
+            sink: Some(sink),
+            outcome: Ok(read),
+        } => (sink, read),
+        Stages { sink, outcome } => {
             writer.abort();
             if let Some(sink) = sink {
                 sink.quarantine.abort();
             }
-            return Err(result.err().unwrap_or_else(|| Error::Input {
-                path: source.display.clone(),
-                source: std::io::Error::other("normaliser thread panicked"),
-            }));
+            return Err(outcome
+                .err()
+                .unwrap_or_else(|| job.input_error("normaliser thread panicked")));
         }
     };
     let partitions = writer.partition_names();
-    let quarantined = sink.quarantine.count;
     // Every file finished under its in-progress name before the first one becomes visible: a
     // full disk here publishes nothing of this source.
     if let Err(e) = writer.seal().and_then(|()| sink.quarantine.seal()) {
@@ -506,9 +368,16 @@ pub fn transform_reader<R: Read + Send>(
         return Err(e);
     }
     let (files, removed) = writer.publish()?;
+    let quarantined = sink.quarantine.count;
     let quarantine_file = sink.quarantine.commit()?;
     debug_assert_eq!(sink.records_in, sink.written + quarantined);
     let table_dir = out.table_dir(&table);
+    let under_table = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .map(|f| table_dir.join(f).display().to_string())
+            .collect()
+    };
     let null_coercions = schema
         .columns()
         .iter()
@@ -521,25 +390,212 @@ pub fn transform_reader<R: Read + Send>(
         records_in: sink.records_in,
         records_written: sink.written,
         records_quarantined: quarantined,
-        bytes_in: bytes_in.load(Ordering::Relaxed),
+        bytes_in: job.bytes_in.load(Ordering::Relaxed),
         partitions,
-        files: files
-            .iter()
-            .map(|f| table_dir.join(f).display().to_string())
-            .collect(),
+        files: under_table(&files),
         null_coercions,
-        table,
-        source_id,
+        table: table.clone(),
+        source_id: source_id.clone(),
         bytes_decoded: decoded,
         compression: compression.name().to_owned(),
         quarantine_reasons: sink.reasons,
         quarantine_file: quarantine_file.map(|p| p.display().to_string()),
-        removed_files: removed
-            .iter()
-            .map(|f| table_dir.join(f).display().to_string())
-            .collect(),
+        removed_files: under_table(&removed),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
+}
+
+/// One object's transform: what its three stages share.
+struct Job<'j> {
+    source: &'j Source,
+    schema: &'j CompiledSchema,
+    out: &'j LocalOutput,
+    opts: &'j TransformOptions,
+    split: &'j SplitOptions,
+    table: &'j str,
+    source_id: &'j str,
+    progress: &'j (dyn Fn(u64) + Sync),
+    /// Raw bytes read so far.
+    bytes_in: AtomicU64,
+    /// The first failure of the underlying reader: (offset, error).
+    read_failure: std::sync::Mutex<Option<(u64, std::io::Error)>>,
+}
+
+/// What the three stages leave: the normaliser's state (none when it panicked; on failure its
+/// quarantine file must be aborted) and the outcome, with the input's compression and
+/// decompressed size.
+struct Stages<'s> {
+    sink: Option<Sink<'s>>,
+    outcome: Result<(decode::Compression, u64)>,
+}
+
+impl<'j> Job<'j> {
+    /// Three stages on three threads, connected by bounded channels (so memory stays bounded):
+    /// reader (decompress + split) → normaliser (rows → Arrow batches, quarantine) → writer
+    /// (Parquet encoding, this thread). Each channel is FIFO with one producer, so the output
+    /// does not depend on scheduling.
+    fn run_stages<R: Read + Send>(
+        &self,
+        reader: R,
+        writer: &mut PartitionedWriter<'_>,
+    ) -> Stages<'j> {
+        let extra_names: Vec<String> = self.schema.schema.partition_keys[2..]
+            .iter()
+            .map(|k| k.name.clone())
+            .collect();
+        std::thread::scope(|s| {
+            let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+            let (batch_tx, batch_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+            // Buffers of processed chunks go back to the reader: no fresh pages per chunk.
+            let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+            let reader_thread = s.spawn(move || self.read_stage(reader, &free_rx, &chunk_tx));
+            let sink = self.sink(batch_tx);
+            let normalizer_thread = s.spawn(move || self.normalize_stage(sink, chunk_rx, &free_tx));
+            let mut write_result: Result<()> = Ok(());
+            for msg in batch_rx {
+                for key in &msg.new_parts {
+                    writer.add_partition(key, &extra_names);
+                }
+                write_result = writer.write(&msg.batch, &msg.parts, &msg.part_bytes);
+                if write_result.is_err() {
+                    // Stop consuming: the normaliser sees the closed channel and stops too.
+                    break;
+                }
+            }
+            let read = reader_thread.join();
+            let Ok((sink, normalized)) = normalizer_thread.join() else {
+                return Stages {
+                    sink: None,
+                    outcome: Err(self.input_error("normaliser thread panicked")),
+                };
+            };
+            Stages {
+                sink: Some(sink),
+                outcome: self.first_error(write_result, normalized, read),
+            }
+        })
+    }
+
+    /// The reader stage: counts and checks the raw bytes, decompresses, splits into chunks.
+    fn read_stage<R: Read + Send>(
+        &self,
+        reader: R,
+        free: &std::sync::mpsc::Receiver<Vec<u8>>,
+        chunks: &std::sync::mpsc::SyncSender<Chunk>,
+    ) -> std::io::Result<(decode::Compression, u64)> {
+        let counting = Counting {
+            inner: reader,
+            count: &self.bytes_in,
+            progress: self.progress,
+            size: self.source.size,
+            failed: &self.read_failure,
+        };
+        let (compression, mut stream) = decode::decompress(counting)?;
+        let mut decoded = 0u64;
+        decode::split_recycling(
+            &mut stream,
+            self.split,
+            &mut || free.try_recv().ok(),
+            &mut |chunk| {
+                decoded = chunk.bytes_decoded;
+                chunks.send(chunk).is_ok()
+            },
+        )?;
+        Ok((compression, decoded))
+    }
+
+    /// The normaliser stage's state, sending its batches to `to_writer`.
+    fn sink(&self, to_writer: std::sync::mpsc::SyncSender<Batch>) -> Sink<'j> {
+        let (opts, schema) = (self.opts, self.schema);
+        Sink {
+            schema,
+            quarantine: QuarantineWriter::new(
+                self.out.quarantine_path(self.table, self.source_id),
+                &self.source.display,
+            ),
+            builder: BatchBuilder::new(schema, opts.batch_rows),
+            parts: Vec::with_capacity(opts.batch_rows),
+            part_bytes: FxHashMap::default(),
+            index: FxHashMap::default(),
+            new_parts: Vec::new(),
+            last_key: None,
+            key: PartKey {
+                hour: 0,
+                extras: Vec::new(),
+            },
+            batch_rows: opts.batch_rows.max(1),
+            max_record_bytes: self.split.max_record_bytes,
+            records_in: 0,
+            written: 0,
+            coercions: vec![0; schema.columns().len()],
+            reasons: BTreeMap::new(),
+            table_dir: self.out.table_dir(self.table).display().to_string(),
+            to_writer: Some(to_writer),
+        }
+    }
+
+    /// The normaliser stage: every chunk through the sink; after an error it keeps draining,
+    /// so the reader stage can finish.
+    fn normalize_stage(
+        &self,
+        mut sink: Sink<'j>,
+        chunks: std::sync::mpsc::Receiver<Chunk>,
+        free: &std::sync::mpsc::Sender<Vec<u8>>,
+    ) -> (Sink<'j>, Result<(), SinkError>) {
+        let written = self
+            .source
+            .written_us
+            .unwrap_or_else(|| loglake_core::ledger::now_ms().saturating_mul(1000));
+        let normalizer = Normalizer::new(self.schema).written_at(written);
+        let mut result: Result<(), SinkError> = Ok(());
+        for chunk in chunks {
+            if result.is_ok() {
+                result = sink.chunk(&normalizer, &chunk);
+            }
+            let _ = free.send(chunk.data);
+        }
+        if result.is_ok() {
+            result = sink.flush_batch();
+        }
+        sink.to_writer = None;
+        (sink, result)
+    }
+
+    /// The error that explains the others: a failed read of the object wins over everything
+    /// it caused downstream; then the writer's, the normaliser's, the reader's own.
+    fn first_error(
+        &self,
+        written: Result<()>,
+        normalized: Result<(), SinkError>,
+        read: std::thread::Result<std::io::Result<(decode::Compression, u64)>>,
+    ) -> Result<(decode::Compression, u64)> {
+        if let Some((offset, e)) = self.read_failure.lock().ok().and_then(|mut f| f.take()) {
+            return Err(Error::Read {
+                path: self.source.display.clone(),
+                offset,
+                source: e,
+            });
+        }
+        written?;
+        if let Err(SinkError::Failed(e)) = normalized {
+            return Err(e);
+        }
+        match read {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Error::Input {
+                path: self.source.display.clone(),
+                source: e,
+            }),
+            Err(_) => Err(self.input_error("reader thread panicked")),
+        }
+    }
+
+    fn input_error(&self, what: &str) -> Error {
+        Error::Input {
+            path: self.source.display.clone(),
+            source: std::io::Error::other(what.to_owned()),
+        }
+    }
 }
 
 /// Transforms one local file. The source name defaults to the file's absolute path.
