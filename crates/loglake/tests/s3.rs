@@ -400,11 +400,22 @@ async fn glue_table(
     location: &str,
     tweak: impl Fn(&mut Vec<(String, String)>),
 ) {
-    use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
     let schema = loglake_core::Schema::default_app_logs()
         .compile("built-in")
         .unwrap();
-    let t = loglake_local::catalog_table(&schema, database, location);
+    glue_table_of(glue, &schema, database, location, tweak).await;
+}
+
+/// [`glue_table`] for any schema whose table is `app_logs`.
+async fn glue_table_of(
+    glue: &aws_sdk_glue::Client,
+    schema: &loglake_core::CompiledSchema,
+    database: &str,
+    location: &str,
+    tweak: impl Fn(&mut Vec<(String, String)>),
+) {
+    use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
+    let t = loglake_local::catalog_table(schema, database, location);
     let mut columns: Vec<(String, String)> = t
         .columns
         .iter()
@@ -692,4 +703,89 @@ fn a_new_version_on_s3_removes_the_old_versions_files_in_partitions_it_left() {
             format!("s3://{clean}/clean/app_logs/dt=2024-05-01/hr=08/part-{sid}-0.parquet"),
         ])
     );
+}
+
+/// An extra partition key whose values hold `/`, `=` and `%`: Glue gets the raw values (as
+/// Hive keeps them) and locations with the escaped folder names the files are in.
+#[test]
+fn glue_partitions_hold_raw_values_and_escaped_locations() {
+    let Some(moto) = Moto::start() else { return };
+    let (raw, clean) = (
+        loglake_testkit::unique("praw"),
+        loglake_testkit::unique("pclean"),
+    );
+    let db = loglake_testkit::unique("db").replace('-', "_");
+    let text = r#"{"table":"app_logs","timestamp":{"column":"ts"},
+        "columns":[{"name":"ts","type":"timestamp"},{"name":"env","type":"string"},{"name":"msg","type":"string"}],
+        "partition_keys":[{"name":"dt"},{"name":"hr"},{"name":"env","source":"env"}],
+        "attributes_column":"attributes"}"#;
+    let schema = loglake_core::Schema::from_json(text, "test")
+        .unwrap()
+        .compile("test")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let schema_file = dir.path().join("schema.json");
+    std::fs::write(&schema_file, text).unwrap();
+    let location = format!("s3://{clean}/out/clean/app_logs");
+    let envs = ["prod/eu", "a=b", "100%"];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let glue = rt.block_on(async {
+        let sdk = loglake_testkit::aws::sdk(&moto).await;
+        let s3 = loglake_testkit::aws::s3(&sdk);
+        let glue = aws_sdk_glue::Client::new(&sdk);
+        loglake_testkit::aws::bucket(&s3, &raw, false).await;
+        loglake_testkit::aws::bucket(&s3, &clean, false).await;
+        glue_table_of(&glue, &schema, &db, &location, |_| {}).await;
+        glue
+    });
+    let body: String = envs
+        .iter()
+        .map(|e| format!("{}\n", serde_json::json!({"ts": 0, "env": e, "msg": "m"})))
+        .collect();
+    put(&moto, &raw, "logs/e.json", body.as_bytes());
+    let run = loglake(
+        &moto,
+        &[
+            "transform",
+            "--quiet",
+            "--input",
+            &format!("s3://{raw}/logs/e.json"),
+            "--output",
+            &format!("s3://{clean}/out"),
+            "--schema",
+            schema_file.to_str().unwrap(),
+            "--catalog",
+            &format!("{db}.app_logs"),
+        ],
+    );
+    assert_exit(&run, 0);
+    let mut got: Vec<(String, String)> = rt.block_on(async {
+        let out = glue
+            .get_partitions()
+            .database_name(&db)
+            .table_name("app_logs")
+            .send()
+            .await
+            .unwrap();
+        out.partitions()
+            .iter()
+            .map(|p| {
+                let loc = p.storage_descriptor().and_then(|s| s.location());
+                (p.values()[2].clone(), loc.unwrap_or_default().to_owned())
+            })
+            .collect()
+    });
+    got.sort();
+    let mut want: Vec<(String, String)> = envs
+        .iter()
+        .map(|e| {
+            let escaped = loglake_core::partition::escape(e);
+            (
+                (*e).to_owned(),
+                format!("{location}/dt=1970-01-01/hr=00/env={escaped}"),
+            )
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
 }
