@@ -321,220 +321,271 @@ fn valid_ident(s: &str) -> bool {
         && s.len() <= 255
 }
 
+/// The table name, the columns (valid, unique names; level columns are strings) and the
+/// attributes column; returns each column's index by name.
+fn check_columns<'s>(
+    schema: &'s Schema,
+    invalid: Invalid<'_>,
+) -> Result<FxHashMap<&'s str, usize>> {
+    if !valid_ident(&schema.table) {
+        return Err(invalid(format!(
+            "table name `{}` is not valid; use lower-case letters, digits and `_`, starting with a letter",
+            schema.table
+        )));
+    }
+    if schema.columns.is_empty() {
+        return Err(invalid(
+            "`columns` is empty; declare at least the timestamp column".into(),
+        ));
+    }
+    let mut names: FxHashMap<&str, usize> = FxHashMap::default();
+    for (i, c) in schema.columns.iter().enumerate() {
+        if !valid_ident(&c.name) {
+            return Err(invalid(format!(
+                "column name `{}` is not valid; use lower-case letters, digits and `_`, starting with a letter (Glue and Athena fold names to lower case)",
+                c.name
+            )));
+        }
+        if names.insert(&c.name, i).is_some() {
+            return Err(invalid(format!("column `{}` is declared twice", c.name)));
+        }
+        if c.normalize == Some(Normalize::Level) && c.ty != ColumnType::String {
+            return Err(invalid(format!(
+                "column `{}` has `normalize: level` but type `{}`; level columns must be `string`",
+                c.name,
+                c.ty.glue_name()
+            )));
+        }
+    }
+    if !valid_ident(&schema.attributes_column) {
+        return Err(invalid(format!(
+            "attributes_column `{}` is not a valid column name",
+            schema.attributes_column
+        )));
+    }
+    if names.contains_key(schema.attributes_column.as_str()) {
+        return Err(invalid(format!(
+            "attributes_column `{}` clashes with a declared column; pick another name",
+            schema.attributes_column
+        )));
+    }
+    Ok(names)
+}
+
+/// The timestamp column (declared, of type `timestamp`) and its parsed formats.
+fn check_timestamp(
+    schema: &Schema,
+    names: &FxHashMap<&str, usize>,
+    invalid: Invalid<'_>,
+) -> Result<(usize, Vec<TimeFormat>)> {
+    let timestamp_column = *names.get(schema.timestamp.column.as_str()).ok_or_else(|| {
+        invalid(format!(
+            "timestamp.column `{}` is not one of the declared columns",
+            schema.timestamp.column
+        ))
+    })?;
+    if schema.columns[timestamp_column].ty != ColumnType::Timestamp {
+        return Err(invalid(format!(
+            "timestamp.column `{}` must have type `timestamp`",
+            schema.timestamp.column
+        )));
+    }
+    if schema.timestamp.formats.is_empty() {
+        return Err(invalid(
+            "timestamp.formats is empty; use e.g. [\"rfc3339\", \"epoch\"]".into(),
+        ));
+    }
+    let time_formats = schema
+        .timestamp
+        .formats
+        .iter()
+        .map(|f| TimeFormat::parse(f).map_err(|m| invalid(format!("timestamp.formats: {m}"))))
+        .collect::<Result<Vec<_>>>()?;
+
+    Ok((timestamp_column, time_formats))
+}
+
+/// Partition keys: `dt`, `hr`, then extras sourced from string-typed columns; returns the
+/// source column of each extra key.
+fn check_partition_keys(
+    schema: &Schema,
+    names: &FxHashMap<&str, usize>,
+    timestamp_column: usize,
+    invalid: Invalid<'_>,
+) -> Result<Vec<usize>> {
+    let keys = &schema.partition_keys;
+    if keys.len() < 2 || keys[0].name != "dt" || keys[1].name != "hr" {
+        return Err(invalid(
+            "partition_keys must start with `dt` then `hr` (derived from the timestamp)".into(),
+        ));
+    }
+    let mut extra_partition_columns = Vec::new();
+    let mut seen_keys: Vec<&str> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        if k.ty != ColumnType::String {
+            return Err(invalid(format!(
+                "partition key `{}` must have type `string`",
+                k.name
+            )));
+        }
+        if !valid_ident(&k.name) || seen_keys.contains(&k.name.as_str()) {
+            return Err(invalid(format!(
+                "partition key `{}` is not a valid, unique name",
+                k.name
+            )));
+        }
+        seen_keys.push(&k.name);
+        if i < 2 {
+            if k.source.is_some() {
+                return Err(invalid(format!(
+                    "partition key `{}` is derived from the timestamp and takes no `source`",
+                    k.name
+                )));
+            }
+            if names.contains_key(k.name.as_str()) {
+                return Err(invalid(format!(
+                    "column `{}` clashes with the partition key of the same name",
+                    k.name
+                )));
+            }
+            continue;
+        }
+        let source = k.source.as_deref().ok_or_else(|| {
+            invalid(format!(
+                "extra partition key `{}` needs a `source` column",
+                k.name
+            ))
+        })?;
+        let col = *names.get(source).ok_or_else(|| {
+            invalid(format!(
+                "partition key `{}`: source `{source}` is not a declared column",
+                k.name
+            ))
+        })?;
+        if col == timestamp_column {
+            return Err(invalid(format!(
+                "partition key `{}` cannot use the timestamp column",
+                k.name
+            )));
+        }
+        if k.name != source && names.contains_key(k.name.as_str()) {
+            return Err(invalid(format!(
+                "partition key `{}` clashes with a column of the same name",
+                k.name
+            )));
+        }
+        extra_partition_columns.push(col);
+    }
+    Ok(extra_partition_columns)
+}
+
+/// Alias tables: each source field (name, alias, dotted path) routed to the one column it
+/// feeds, and every accepted source per column (for error messages).
+fn alias_routes(
+    schema: &Schema,
+    invalid: Invalid<'_>,
+) -> Result<(Routes, Vec<Vec<String>>)> {
+    // Alias tables. A key may feed only one column, so a record's meaning never depends on
+    // hash order.
+    let mut routes: FxHashMap<String, KeyRoute> = FxHashMap::default();
+    let mut column_sources = Vec::with_capacity(schema.columns.len());
+    for (col, c) in schema.columns.iter().enumerate() {
+        let mut sources: Vec<String> = vec![c.name.clone()];
+        for a in &c.aliases {
+            if !sources.contains(a) {
+                sources.push(a.clone());
+            }
+        }
+        for (priority, src) in sources.iter().enumerate() {
+            let priority = u16::try_from(priority)
+                .map_err(|_| invalid(format!("column `{}` has too many aliases", c.name)))?;
+            if src.is_empty() {
+                return Err(invalid(format!("column `{}` has an empty alias", c.name)));
+            }
+            if let Some(prev) = routes.get(src).and_then(|r| r.direct) {
+                if prev.column != col {
+                    return Err(invalid(format!(
+                        "field `{src}` is an alias of both `{}` and `{}`; a field may feed one column only",
+                        schema.columns[prev.column].name, c.name
+                    )));
+                }
+                continue;
+            }
+            routes.entry(src.clone()).or_default().direct = Some(Direct {
+                column: col,
+                priority,
+            });
+            if src.contains('.') {
+                let mut parts = src.split('.').map(str::to_owned);
+                let head = parts.next().unwrap_or_default();
+                let rest: Vec<String> = parts.collect();
+                if head.is_empty() || rest.iter().any(String::is_empty) {
+                    return Err(invalid(format!(
+                        "alias `{src}` of column `{}` has an empty path segment",
+                        c.name
+                    )));
+                }
+                routes.entry(head).or_default().nested.push(Nested {
+                    column: col,
+                    priority,
+                    rest,
+                });
+            }
+        }
+        column_sources.push(sources);
+    }
+    Ok((routes, column_sources))
+}
+
+/// `timestamp.window`: its first day as UTC microseconds, and the future allowance.
+fn check_window(schema: &Schema, invalid: Invalid<'_>) -> Result<(i64, i64)> {
+    let window = &schema.timestamp.window;
+    let window_from_us = parse_date(&window.from).ok_or_else(|| {
+        invalid(format!(
+            "timestamp.window.from `{}` is not a date; write it as YYYY-MM-DD (UTC)",
+            window.from
+        ))
+    })?;
+    if window.max_future_days > 3650 {
+        return Err(invalid(format!(
+            "timestamp.window.max_future_days {} is over 3650; it bounds clock skew, not planning",
+            window.max_future_days
+        )));
+    }
+    Ok((window_from_us, i64::from(window.max_future_days) * DAY_US))
+}
+
+/// Makes a schema error from its message (the schema's origin is the caller's).
+type Invalid<'a> = &'a dyn Fn(String) -> Error;
+/// Top-level key → the columns it feeds.
+type Routes = FxHashMap<String, KeyRoute>;
+
 impl CompiledSchema {
     fn new(schema: &Schema, origin: &str) -> Result<Self> {
         let invalid = |message: String| Error::SchemaInvalid {
             origin: origin.to_owned(),
             message,
         };
-        if !valid_ident(&schema.table) {
-            return Err(invalid(format!(
-                "table name `{}` is not valid; use lower-case letters, digits and `_`, starting with a letter",
-                schema.table
-            )));
-        }
-        if schema.columns.is_empty() {
-            return Err(invalid(
-                "`columns` is empty; declare at least the timestamp column".into(),
-            ));
-        }
-        let mut names: FxHashMap<&str, usize> = FxHashMap::default();
-        for (i, c) in schema.columns.iter().enumerate() {
-            if !valid_ident(&c.name) {
-                return Err(invalid(format!(
-                    "column name `{}` is not valid; use lower-case letters, digits and `_`, starting with a letter (Glue and Athena fold names to lower case)",
-                    c.name
-                )));
-            }
-            if names.insert(&c.name, i).is_some() {
-                return Err(invalid(format!("column `{}` is declared twice", c.name)));
-            }
-            if c.normalize == Some(Normalize::Level) && c.ty != ColumnType::String {
-                return Err(invalid(format!(
-                    "column `{}` has `normalize: level` but type `{}`; level columns must be `string`",
-                    c.name,
-                    c.ty.glue_name()
-                )));
-            }
-        }
-        if !valid_ident(&schema.attributes_column) {
-            return Err(invalid(format!(
-                "attributes_column `{}` is not a valid column name",
-                schema.attributes_column
-            )));
-        }
-        if names.contains_key(schema.attributes_column.as_str()) {
-            return Err(invalid(format!(
-                "attributes_column `{}` clashes with a declared column; pick another name",
-                schema.attributes_column
-            )));
-        }
-        let timestamp_column = *names.get(schema.timestamp.column.as_str()).ok_or_else(|| {
-            invalid(format!(
-                "timestamp.column `{}` is not one of the declared columns",
-                schema.timestamp.column
-            ))
-        })?;
-        if schema.columns[timestamp_column].ty != ColumnType::Timestamp {
-            return Err(invalid(format!(
-                "timestamp.column `{}` must have type `timestamp`",
-                schema.timestamp.column
-            )));
-        }
-        if schema.timestamp.formats.is_empty() {
-            return Err(invalid(
-                "timestamp.formats is empty; use e.g. [\"rfc3339\", \"epoch\"]".into(),
-            ));
-        }
-        let time_formats = schema
-            .timestamp
-            .formats
-            .iter()
-            .map(|f| TimeFormat::parse(f).map_err(|m| invalid(format!("timestamp.formats: {m}"))))
-            .collect::<Result<Vec<_>>>()?;
-
-        // Partition keys: dt, hr, then extras sourced from string-typed columns.
-        let keys = &schema.partition_keys;
-        if keys.len() < 2 || keys[0].name != "dt" || keys[1].name != "hr" {
-            return Err(invalid(
-                "partition_keys must start with `dt` then `hr` (derived from the timestamp)".into(),
-            ));
-        }
-        let mut extra_partition_columns = Vec::new();
-        let mut seen_keys: Vec<&str> = Vec::new();
-        for (i, k) in keys.iter().enumerate() {
-            if k.ty != ColumnType::String {
-                return Err(invalid(format!(
-                    "partition key `{}` must have type `string`",
-                    k.name
-                )));
-            }
-            if !valid_ident(&k.name) || seen_keys.contains(&k.name.as_str()) {
-                return Err(invalid(format!(
-                    "partition key `{}` is not a valid, unique name",
-                    k.name
-                )));
-            }
-            seen_keys.push(&k.name);
-            if i < 2 {
-                if k.source.is_some() {
-                    return Err(invalid(format!(
-                        "partition key `{}` is derived from the timestamp and takes no `source`",
-                        k.name
-                    )));
-                }
-                if names.contains_key(k.name.as_str()) {
-                    return Err(invalid(format!(
-                        "column `{}` clashes with the partition key of the same name",
-                        k.name
-                    )));
-                }
-                continue;
-            }
-            let source = k.source.as_deref().ok_or_else(|| {
-                invalid(format!(
-                    "extra partition key `{}` needs a `source` column",
-                    k.name
-                ))
-            })?;
-            let col = *names.get(source).ok_or_else(|| {
-                invalid(format!(
-                    "partition key `{}`: source `{source}` is not a declared column",
-                    k.name
-                ))
-            })?;
-            if col == timestamp_column {
-                return Err(invalid(format!(
-                    "partition key `{}` cannot use the timestamp column",
-                    k.name
-                )));
-            }
-            if k.name != source && names.contains_key(k.name.as_str()) {
-                return Err(invalid(format!(
-                    "partition key `{}` clashes with a column of the same name",
-                    k.name
-                )));
-            }
-            extra_partition_columns.push(col);
-        }
+        let names = check_columns(schema, &invalid)?;
+        let (timestamp_column, time_formats) = check_timestamp(schema, &names, &invalid)?;
+        let extra_partition_columns =
+            check_partition_keys(schema, &names, timestamp_column, &invalid)?;
         let data_columns = (0..schema.columns.len())
             .filter(|c| !extra_partition_columns.contains(c))
             .collect();
-
-        // Alias tables. A key may feed only one column, so a record's meaning never depends on
-        // hash order.
-        let mut routes: FxHashMap<String, KeyRoute> = FxHashMap::default();
-        let mut column_sources = Vec::with_capacity(schema.columns.len());
-        for (col, c) in schema.columns.iter().enumerate() {
-            let mut sources: Vec<String> = vec![c.name.clone()];
-            for a in &c.aliases {
-                if !sources.contains(a) {
-                    sources.push(a.clone());
-                }
-            }
-            for (priority, src) in sources.iter().enumerate() {
-                let priority = u16::try_from(priority)
-                    .map_err(|_| invalid(format!("column `{}` has too many aliases", c.name)))?;
-                if src.is_empty() {
-                    return Err(invalid(format!("column `{}` has an empty alias", c.name)));
-                }
-                if let Some(prev) = routes.get(src).and_then(|r| r.direct) {
-                    if prev.column != col {
-                        return Err(invalid(format!(
-                            "field `{src}` is an alias of both `{}` and `{}`; a field may feed one column only",
-                            schema.columns[prev.column].name, c.name
-                        )));
-                    }
-                    continue;
-                }
-                routes.entry(src.clone()).or_default().direct = Some(Direct {
-                    column: col,
-                    priority,
-                });
-                if src.contains('.') {
-                    let mut parts = src.split('.').map(str::to_owned);
-                    let head = parts.next().unwrap_or_default();
-                    let rest: Vec<String> = parts.collect();
-                    if head.is_empty() || rest.iter().any(String::is_empty) {
-                        return Err(invalid(format!(
-                            "alias `{src}` of column `{}` has an empty path segment",
-                            c.name
-                        )));
-                    }
-                    routes.entry(head).or_default().nested.push(Nested {
-                        column: col,
-                        priority,
-                        rest,
-                    });
-                }
-            }
-            column_sources.push(sources);
-        }
-        let levels = LevelMap::new(&schema.levels);
-        let window = &schema.timestamp.window;
-        let window_from_us = parse_date(&window.from).ok_or_else(|| {
-            invalid(format!(
-                "timestamp.window.from `{}` is not a date; write it as YYYY-MM-DD (UTC)",
-                window.from
-            ))
-        })?;
-        if window.max_future_days > 3650 {
-            return Err(invalid(format!(
-                "timestamp.window.max_future_days {} is over 3650; it bounds clock skew, not planning",
-                window.max_future_days
-            )));
-        }
+        let (routes, column_sources) = alias_routes(schema, &invalid)?;
+        let (window_from_us, window_future_us) = check_window(schema, &invalid)?;
         Ok(Self {
             schema: schema.clone(),
             timestamp_column,
             time_formats,
-            levels,
+            levels: LevelMap::new(&schema.levels),
             routes,
             extra_partition_columns,
             data_columns,
             column_sources,
             window_from_us,
-            window_future_us: i64::from(window.max_future_days) * DAY_US,
+            window_future_us,
         })
     }
 
