@@ -481,10 +481,7 @@ fn check_partition_keys(
 
 /// Alias tables: each source field (name, alias, dotted path) routed to the one column it
 /// feeds, and every accepted source per column (for error messages).
-fn alias_routes(
-    schema: &Schema,
-    invalid: Invalid<'_>,
-) -> Result<(Routes, Vec<Vec<String>>)> {
+fn alias_routes(schema: &Schema, invalid: Invalid<'_>) -> Result<(Routes, Vec<Vec<String>>)> {
     // Alias tables. A key may feed only one column, so a record's meaning never depends on
     // hash order.
     let mut routes: FxHashMap<String, KeyRoute> = FxHashMap::default();

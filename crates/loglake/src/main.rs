@@ -17,7 +17,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use loglake_core::{CompiledSchema, Schema};
 use loglake_transform::{
-    LocalOutput, Source, TransformOptions, for_each_parallel, transform_file, transform_reader,
+    LocalOutput, Source, Summary, TransformOptions, for_each_parallel, transform_file,
+    transform_reader,
 };
 
 #[derive(Parser)]
@@ -485,44 +486,141 @@ fn check_catalog(
     })
 }
 
-fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
-    let schema = load_schema(args.schema.as_deref())?;
-    let remote = args.output.starts_with("s3://")
-        || args.catalog.is_some()
-        || args.input.iter().any(|i| i.starts_with("s3://"));
-    let rt = if remote {
-        Some(local::runtime()?)
-    } else {
-        None
-    };
-    let files = resolve_inputs(args, rt.as_ref())?;
-    if args.source.is_some() && files.len() != 1 {
-        bail!(usage(format!(
-            "`--source` names one object, but {} input files were given",
-            files.len()
-        )));
+/// `loglake transform`, resolved once: inputs, output, catalog, runtime (ripgrep's HiArgs).
+struct TransformPlan<'a> {
+    args: &'a TransformArgs,
+    schema: CompiledSchema,
+    rt: Option<tokio::runtime::Runtime>,
+    files: Vec<Work>,
+    sink: Sink,
+    catalog: Option<(loglake_aws::GlueCatalog, loglake_aws::RegisteredTable)>,
+    opts: TransformOptions,
+}
+
+impl<'a> TransformPlan<'a> {
+    fn new(args: &'a TransformArgs) -> anyhow::Result<Self> {
+        let schema = load_schema(args.schema.as_deref())?;
+        let remote = args.output.starts_with("s3://")
+            || args.catalog.is_some()
+            || args.input.iter().any(|i| i.starts_with("s3://"));
+        let rt = if remote {
+            Some(local::runtime()?)
+        } else {
+            None
+        };
+        let files = resolve_inputs(args, rt.as_ref())?;
+        if args.source.is_some() && files.len() != 1 {
+            bail!(usage(format!(
+                "`--source` names one object, but {} input files were given",
+                files.len()
+            )));
+        }
+        let sink = open_sink(&args.output)?;
+        let catalog = match &args.catalog {
+            None => None,
+            Some(name) => Some(check_catalog(name, &schema, rt.as_ref())?),
+        };
+        Ok(Self {
+            args,
+            schema,
+            rt,
+            files,
+            sink,
+            catalog,
+            opts: TransformOptions::default(),
+        })
     }
-    let sink = if args.output.starts_with("s3://") {
-        let root =
-            loglake_local::Location::parse(&args.output).map_err(|e| usage(e.to_string()))?;
-        let staging = tempfile::Builder::new()
-            .prefix("loglake-staging-")
-            .tempdir()
-            .context("cannot create a staging folder (set TMPDIR)")?;
-        let publisher = loglake_local::Publisher::for_root(&root, staging.path().to_owned())?;
-        Sink::Remote(publisher, staging)
-    } else {
-        Sink::Local(LocalOutput::new(&args.output))
-    };
-    let catalog = match &args.catalog {
-        None => None,
-        Some(name) => Some(check_catalog(name, &schema, rt.as_ref())?),
-    };
-    let opts = TransformOptions::default();
+
+    fn handle(&self) -> anyhow::Result<tokio::runtime::Handle> {
+        self.rt
+            .as_ref()
+            .map(|r| r.handle().clone())
+            .context("no runtime")
+    }
+
+    /// Transforms and publishes one input, then registers its partitions.
+    fn run(&self, w: &Work, progress: &(dyn Fn(u64) + Sync)) -> anyhow::Result<Summary> {
+        let (schema, opts) = (&self.schema, &self.opts);
+        let source_name = self.args.source.as_deref();
+        let summary = match (w, &self.sink) {
+            (Work::File(path), Sink::Local(out)) => {
+                transform_file(path, source_name, schema, out, opts, progress)?
+            }
+            (Work::File(path), Sink::Remote(publisher, _)) => {
+                let (file, source) = Source::open_file(path, source_name)?;
+                publisher.publish(&self.handle()?, file, &source, schema, opts, progress)?
+            }
+            (Work::Object(object, store), sink) => {
+                let rt = self.handle()?;
+                let reader = store.reader(object, &rt)?;
+                let source = Source {
+                    name: source_name.map_or_else(|| object.version.source_name(), str::to_owned),
+                    display: object.display.clone(),
+                    written_us: object.written_us(),
+                    size: Some(object.version.size),
+                };
+                match sink {
+                    Sink::Local(out) => {
+                        transform_reader(reader, &source, schema, out, opts, progress)?
+                    }
+                    Sink::Remote(publisher, _) => {
+                        publisher.publish(&rt, reader, &source, schema, opts, progress)?
+                    }
+                }
+            }
+        };
+        if let (Some((glue, table)), Some(rt)) = (&self.catalog, &self.rt) {
+            rt.block_on(glue.add_partitions(table, &summary.partitions))
+                .with_context(|| format!("registering the partitions of {}", w.display()))?;
+        }
+        Ok(summary)
+    }
+}
+
+/// The output: a local folder written in place, or S3 through a local staging folder.
+fn open_sink(output: &str) -> anyhow::Result<Sink> {
+    if !output.starts_with("s3://") {
+        return Ok(Sink::Local(LocalOutput::new(output)));
+    }
+    let root = loglake_local::Location::parse(output).map_err(|e| usage(e.to_string()))?;
+    let staging = tempfile::Builder::new()
+        .prefix("loglake-staging-")
+        .tempdir()
+        .context("cannot create a staging folder (set TMPDIR)")?;
+    let publisher = loglake_local::Publisher::for_root(&root, staging.path().to_owned())?;
+    Ok(Sink::Remote(publisher, staging))
+}
+
+/// Summary lines printed in input order, each as soon as every earlier input is done.
+#[derive(Default)]
+struct InOrder {
+    next: usize,
+    pending: std::collections::BTreeMap<usize, String>,
+    /// Some input failed or quarantined records (exit 1).
+    problems: bool,
+}
+
+impl InOrder {
+    /// Records input `i`'s line; returns the lines now printable, in order.
+    fn push(&mut self, i: usize, line: String, problem: bool) -> Vec<String> {
+        self.problems |= problem;
+        self.pending.insert(i, line);
+        let mut ready = Vec::new();
+        while let Some(line) = self.pending.remove(&self.next) {
+            ready.push(line);
+            self.next += 1;
+        }
+        ready
+    }
+}
+
+fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
+    let plan = TransformPlan::new(args)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let total: u64 = files
+    let total: u64 = plan
+        .files
         .iter()
         .map(|w| match w {
             Work::File(f) => std::fs::metadata(f).map_or(0, |m| m.len()),
@@ -531,99 +629,31 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
         .sum();
     let bar = progress_bar(total, args.quiet);
     let progress = |n: u64| bar.inc(n);
-
-    // Summaries are printed in input order as soon as every earlier input is done.
-    struct Ordered {
-        next: usize,
-        pending: std::collections::BTreeMap<usize, String>,
-        problems: bool,
-    }
-    let state = Mutex::new(Ordered {
-        next: 0,
-        pending: Default::default(),
-        problems: false,
-    });
-    let transform_one = |w: &Work| -> anyhow::Result<loglake_transform::Summary> {
-        let source_name = args.source.as_deref();
-        match (w, &sink) {
-            (Work::File(path), Sink::Local(out)) => Ok(transform_file(
-                path,
-                source_name,
-                &schema,
-                out,
-                &opts,
-                &progress,
-            )?),
-            (Work::File(path), Sink::Remote(publisher, _)) => {
-                let (file, source) = Source::open_file(path, source_name)?;
-                let rt = rt
-                    .as_ref()
-                    .map(|r| r.handle().clone())
-                    .context("no runtime")?;
-                Ok(publisher.publish(&rt, file, &source, &schema, &opts, &progress)?)
-            }
-            (Work::Object(object, store), sink) => {
-                let rt = rt
-                    .as_ref()
-                    .map(|r| r.handle().clone())
-                    .context("no runtime")?;
-                let reader = store.reader(object, &rt)?;
-                let source = Source {
-                    name: source_name.map_or_else(|| object.version.source_name(), str::to_owned),
-                    display: object.display.clone(),
-                    written_us: object.written_us(),
-                    size: Some(object.version.size),
-                };
-                Ok(match sink {
-                    Sink::Local(out) => {
-                        transform_reader(reader, &source, &schema, out, &opts, &progress)?
-                    }
-                    Sink::Remote(publisher, _) => {
-                        publisher.publish(&rt, reader, &source, &schema, &opts, &progress)?
-                    }
-                })
-            }
-        }
-    };
-    let work = |w: &Work| -> anyhow::Result<loglake_transform::Summary> {
-        let summary = transform_one(w)?;
-        if let (Some((glue, table)), Some(rt)) = (&catalog, &rt) {
-            rt.block_on(glue.add_partitions(table, &summary.partitions))
-                .with_context(|| format!("registering the partitions of {}", w.display()))?;
-        }
-        Ok(summary)
-    };
-    let done = |i: usize, result: anyhow::Result<loglake_transform::Summary>| {
-        let (value, problem) = match result {
-            Ok(summary) => {
-                let problem = summary.records_quarantined > 0;
-                (serde_json::to_string(&summary).unwrap_or_default(), problem)
-            }
+    let state = Mutex::new(InOrder::default());
+    let work = |w: &Work| plan.run(w, &progress);
+    let done = |i: usize, result: anyhow::Result<Summary>| {
+        let (line, problem) = match result {
+            Ok(summary) => (
+                serde_json::to_string(&summary).unwrap_or_default(),
+                summary.records_quarantined > 0,
+            ),
             Err(err) => {
                 bar.suspend(|| eprintln!("error: {err}"));
                 let line = serde_json::json!({
-                    "source": files[i].display(),
+                    "source": plan.files[i].display(),
                     "error": err.to_string(),
                 });
                 (line.to_string(), true)
             }
         };
         let Ok(mut st) = state.lock() else { return };
-        st.problems |= problem;
-        st.pending.insert(i, value);
-        loop {
-            let next = st.next;
-            let Some(v) = st.pending.remove(&next) else {
-                break;
-            };
-            let written = bar.suspend(|| print_line(&v));
-            if let Err(e) = written {
+        for line in st.push(i, line, problem) {
+            if let Err(e) = bar.suspend(|| print_line(&line)) {
                 eprintln!("error: cannot write to stdout: {e}");
             }
-            st.next += 1;
         }
     };
-    for_each_parallel(&files, jobs, &work, &done);
+    for_each_parallel(&plan.files, jobs, &work, &done);
     bar.finish_and_clear();
     let problems = state.lock().map(|s| s.problems).unwrap_or(true);
     Ok(if problems {
@@ -631,4 +661,18 @@ fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InOrder;
+
+    #[test]
+    fn summaries_come_out_in_input_order_as_soon_as_possible() {
+        let mut o = InOrder::default();
+        assert!(o.push(1, "b".into(), false).is_empty(), "waits for input 0");
+        assert_eq!(o.push(0, "a".into(), false), ["a", "b"]);
+        assert_eq!(o.push(2, "c".into(), true), ["c"]);
+        assert!(o.problems);
+    }
 }
