@@ -313,9 +313,9 @@ fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             .with_context(|| format!("cannot list folder `{}`", dir.display()))?;
         entries.sort_by_key(std::fs::DirEntry::file_name);
         for e in entries {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') || name.starts_with('_') {
+            // The same rule as the pipeline's listing: hidden, temp and partial files are not
+            // inputs.
+            if loglake_local::ignored_name(&e.file_name().to_string_lossy()) {
                 continue;
             }
             let path = e.path();

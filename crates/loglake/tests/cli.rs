@@ -273,3 +273,41 @@ fn top_level_help_is_one_line_per_command() {
         "{run}"
     );
 }
+
+/// `transform DIR` skips what the pipeline's listing skips (one rule,
+/// `loglake_local::ignored_name`): hidden files, `_` files, and files a writer is still
+/// working on (`.tmp`, `.part`, `.inprogress`, `~`).
+#[test]
+fn transform_of_a_folder_skips_temp_and_hidden_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    let line = "{\"ts\":1714521600,\"msg\":\"x\"}\n";
+    for name in [
+        "a.json",
+        "b.json.tmp",
+        "c.json.part",
+        ".d.json",
+        "_e.json",
+        "f.json~",
+        ".g.json.inprogress",
+    ] {
+        std::fs::write(raw.join(name), line).unwrap();
+    }
+    let out = dir.path().join("out");
+    let t = loglake(&[
+        "transform",
+        "--quiet",
+        "--input",
+        raw.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let sources: Vec<String> = stdout_lines(&t)
+        .iter()
+        .map(|s| s["source"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert!(sources[0].ends_with("a.json"), "{sources:?}");
+}
