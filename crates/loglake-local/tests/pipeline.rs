@@ -525,11 +525,10 @@ fn objects_report_their_outcome() {
 /// folder the rows are in.
 #[test]
 fn partition_values_are_raw_in_the_catalog_and_escaped_in_paths() {
-    let text = r#"{"table":"t","timestamp":{"column":"ts"},
-        "columns":[{"name":"ts","type":"timestamp"},{"name":"env","type":"string"},{"name":"msg","type":"string"}],
-        "partition_keys":[{"name":"dt"},{"name":"hr"},{"name":"env","source":"env"}],
-        "attributes_column":"attributes"}"#;
-    let schema = loglake_core::Schema::from_json(text, "test")
+    let path = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("../../testdata/extra_partition_key.schema.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let schema = loglake_core::Schema::from_json(&text, "test")
         .unwrap()
         .compile("test")
         .unwrap();

@@ -236,11 +236,11 @@ fn many_partitions_under_a_small_memory_budget() {
 
 #[test]
 fn extra_partition_key_from_a_column() {
-    let text = r#"{"table":"t","timestamp":{"column":"ts"},
-        "columns":[{"name":"ts","type":"timestamp"},{"name":"env","type":"string"},{"name":"msg","type":"string"}],
-        "partition_keys":[{"name":"dt"},{"name":"hr"},{"name":"env","source":"env"}],
-        "attributes_column":"attributes"}"#;
-    let schema = Schema::from_json(text, "test")
+    let text = std::fs::read_to_string(
+        support::repo_root().join("testdata/extra_partition_key.schema.json"),
+    )
+    .unwrap();
+    let schema = Schema::from_json(&text, "test")
         .unwrap()
         .compile("test")
         .unwrap();
@@ -268,7 +268,7 @@ fn extra_partition_key_from_a_column() {
             "dt=1970-01-01/hr=00/env=prod%2Feu"
         ]
     );
-    let got = rows(&dir.path().join("clean/t"));
+    let got = rows(&dir.path().join("clean/app_logs"));
     assert!(
         got.iter().all(|r| !r.contains("env=prod |")),
         "env is in the path, not the file"

@@ -715,11 +715,10 @@ fn glue_partitions_hold_raw_values_and_escaped_locations() {
         loglake_testkit::unique("pclean"),
     );
     let db = loglake_testkit::unique("db").replace('-', "_");
-    let text = r#"{"table":"app_logs","timestamp":{"column":"ts"},
-        "columns":[{"name":"ts","type":"timestamp"},{"name":"env","type":"string"},{"name":"msg","type":"string"}],
-        "partition_keys":[{"name":"dt"},{"name":"hr"},{"name":"env","source":"env"}],
-        "attributes_column":"attributes"}"#;
-    let schema = loglake_core::Schema::from_json(text, "test")
+    let path = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("../../testdata/extra_partition_key.schema.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let schema = loglake_core::Schema::from_json(&text, "test")
         .unwrap()
         .compile("test")
         .unwrap();
