@@ -178,52 +178,61 @@ where
     }
 
     /// Steps 1–3: filter, HeadObject, claim.
+    /// One created object: filtered, confirmed with `HeadObject`, named, claimed.
     async fn admit(
         &self,
         o: &CreatedObject,
         inv: &Invocation,
         r: &mut Response,
     ) -> Result<Admitted, TriggerError> {
-        let skip = |r: &mut Response, reason: String| {
-            r.metrics.objects_skipped += 1;
-            tracing::info!(bucket = %o.bucket, key = %o.key, reason = %reason, "skipped");
-            Ok(Admitted::Done(ObjectReport {
-                bucket: o.bucket.clone(),
-                key: o.key.clone(),
-                version_id: o.version_id.clone(),
-                outcome: Outcome::Skipped,
-                job_run_id: None,
-                reason: Some(reason),
-            }))
+        if let Some(reason) = self.filtered(o) {
+            return Ok(skipped(o, reason, r));
+        }
+        let entry = match self.entry(o).await? {
+            Ok(entry) => entry,
+            Err(reason) => return Ok(skipped(o, reason, r)),
         };
+        let object = entry.object_version();
+        let claim = self.ledger.claim(&object, &self.claim_request(inv)).await?;
+        admitted(entry, object.id(), claim, r)
+    }
+
+    /// Why the event's object is not ours, before any AWS call: another bucket or prefix, a
+    /// folder marker, an empty object.
+    fn filtered(&self, o: &CreatedObject) -> Option<String> {
         if let Some(raw) = &self.config.raw_bucket
             && raw != &o.bucket
         {
-            return skip(
-                r,
-                format!("bucket `{}` is not the raw bucket `{raw}`", o.bucket),
-            );
+            return Some(format!(
+                "bucket `{}` is not the raw bucket `{raw}`",
+                o.bucket
+            ));
         }
         if !o.key.starts_with(&self.config.raw_prefix) {
-            return skip(
-                r,
-                format!("key is outside the raw prefix `{}`", self.config.raw_prefix),
-            );
+            return Some(format!(
+                "key is outside the raw prefix `{}`",
+                self.config.raw_prefix
+            ));
         }
         if o.key.ends_with('/') {
-            return skip(r, "folder marker".into());
+            return Some("folder marker".into());
         }
-        if o.size == Some(0) {
-            return skip(r, "empty object".into());
-        }
+        (o.size == Some(0)).then(|| "empty object".into())
+    }
+
+    /// The object as `HeadObject` confirms it (key reading, size, version name), or why it is
+    /// skipped (gone, empty).
+    async fn entry(
+        &self,
+        o: &CreatedObject,
+    ) -> Result<Result<ManifestEntry, String>, TriggerError> {
         let Some((key, head)) = self.confirm(o).await? else {
-            return skip(
-                r,
-                "not found: deleted since the event, or not this key".into(),
-            );
+            return Ok(Err(
+                "not found: deleted since the event, or not this key".into()
+            ));
         };
         if head.size == 0 {
-            return skip(r, "empty object".into());
+            return Ok(Err("empty object".into()));
         }
         let version_id = head.version_id.clone().or_else(|| o.version_id.clone());
         let Some(version) = version_name(
@@ -238,56 +247,14 @@ where
                 kind: ErrorKind::Permanent,
             }));
         };
-        let entry = ManifestEntry {
+        Ok(Ok(ManifestEntry {
             bucket: o.bucket.clone(),
             key,
             version,
             version_id,
             size: head.size,
             sequencer: o.sequencer.clone(),
-        };
-        let object = entry.object_version();
-        let claim = self.ledger.claim(&object, &self.claim_request(inv)).await?;
-        let id = object.id();
-        Ok(match claim {
-            Claim::Claimed { attempt } => {
-                tracing::debug!(id = %id, attempt = ?attempt, "claimed");
-                Admitted::Claimed(entry)
-            }
-            Claim::Duplicate { status, job_run_id } => {
-                r.metrics.duplicates_skipped += 1;
-                tracing::info!(id = %id, status = %status, job_run_id = job_run_id.as_deref().unwrap_or("-"), "duplicate");
-                Admitted::Done(entry.report(
-                    Outcome::Duplicate,
-                    job_run_id,
-                    Some(format!("already {status}")),
-                ))
-            }
-            Claim::Superseded { newer } => {
-                r.metrics.objects_skipped += 1;
-                tracing::info!(id = %id, newer = %newer, "superseded by a newer version");
-                Admitted::Done(entry.report(
-                    Outcome::Skipped,
-                    None,
-                    Some(format!(
-                        "superseded: a newer version (sequencer {newer}) was seen"
-                    )),
-                ))
-            }
-            Claim::Exhausted { attempts } => {
-                r.metrics.objects_skipped += 1;
-                r.metrics.attempts_exhausted += 1;
-                tracing::warn!(id = %id, attempts, "FAILED with no attempts left; left for the operator");
-                Admitted::Done(entry.report(
-                    Outcome::Skipped,
-                    None,
-                    Some(format!(
-                        "FAILED after {attempts} attempts; left for the operator"
-                    )),
-                ))
-            }
-            Claim::KeyBusy { other } => return Err(TriggerError::KeyBusy { id, other }),
-        })
+        }))
     }
 
     fn claim_request(&self, inv: &Invocation) -> ClaimRequest {
@@ -550,6 +517,69 @@ where
             }
         }
     }
+}
+
+/// An object the trigger leaves alone, counted and logged with the reason.
+fn skipped(o: &CreatedObject, reason: String, r: &mut Response) -> Admitted {
+    r.metrics.objects_skipped += 1;
+    tracing::info!(bucket = %o.bucket, key = %o.key, reason = %reason, "skipped");
+    Admitted::Done(ObjectReport {
+        bucket: o.bucket.clone(),
+        key: o.key.clone(),
+        version_id: o.version_id.clone(),
+        outcome: Outcome::Skipped,
+        job_run_id: None,
+        reason: Some(reason),
+    })
+}
+
+/// What a claim's answer means for the object: claimed (its run is next), or done (a
+/// duplicate, superseded, out of attempts); another version in flight is a retryable error.
+fn admitted(
+    entry: ManifestEntry,
+    id: String,
+    claim: Claim,
+    r: &mut Response,
+) -> Result<Admitted, TriggerError> {
+    Ok(match claim {
+        Claim::Claimed { attempt } => {
+            tracing::debug!(id = %id, attempt = ?attempt, "claimed");
+            Admitted::Claimed(entry)
+        }
+        Claim::Duplicate { status, job_run_id } => {
+            r.metrics.duplicates_skipped += 1;
+            tracing::info!(id = %id, status = %status, job_run_id = job_run_id.as_deref().unwrap_or("-"), "duplicate");
+            Admitted::Done(entry.report(
+                Outcome::Duplicate,
+                job_run_id,
+                Some(format!("already {status}")),
+            ))
+        }
+        Claim::Superseded { newer } => {
+            r.metrics.objects_skipped += 1;
+            tracing::info!(id = %id, newer = %newer, "superseded by a newer version");
+            Admitted::Done(entry.report(
+                Outcome::Skipped,
+                None,
+                Some(format!(
+                    "superseded: a newer version (sequencer {newer}) was seen"
+                )),
+            ))
+        }
+        Claim::Exhausted { attempts } => {
+            r.metrics.objects_skipped += 1;
+            r.metrics.attempts_exhausted += 1;
+            tracing::warn!(id = %id, attempts, "FAILED with no attempts left; left for the operator");
+            Admitted::Done(entry.report(
+                Outcome::Skipped,
+                None,
+                Some(format!(
+                    "FAILED after {attempts} attempts; left for the operator"
+                )),
+            ))
+        }
+        Claim::KeyBusy { other } => return Err(TriggerError::KeyBusy { id, other }),
+    })
 }
 
 /// Splits an SQS event into its messages, each a document of its own, so one bad message fails
