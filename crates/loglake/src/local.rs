@@ -432,6 +432,25 @@ const DEMO_MARKER: &str = ".loglake-demo";
 pub(crate) fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let root = &args.root;
+    fresh_demo_root(root)?;
+    let generated = demo_logs(root, args)?;
+    let report = demo_pipeline(root, args.quiet)?;
+    demo_queries(root)?;
+    eprintln!(
+        "\ndone in {:.1} s. Explore: loglake query --root {} \"SELECT level, count(*) FROM app_logs GROUP BY level\"",
+        started.elapsed().as_secs_f64(),
+        root.display()
+    );
+    let ok = report.failed == 0 && report.records_in == generated.lines as u64;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// An empty demo root: a previous demo's root is cleared; any other non-empty folder is refused.
+fn fresh_demo_root(root: &Path) -> anyhow::Result<()> {
     if root.exists() {
         let empty = std::fs::read_dir(root)
             .with_context(|| format!("cannot list `{}`", root.display()))?
@@ -450,8 +469,11 @@ pub(crate) fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(root).with_context(|| format!("cannot create `{}`", root.display()))?;
     std::fs::write(root.join(DEMO_MARKER), "created by `loglake demo`\n")
         .with_context(|| format!("cannot write in `{}`", root.display()))?;
+    Ok(())
+}
 
-    // 1. Raw logs.
+/// Step 1: raw logs from the generator (its report is the run's truth).
+fn demo_logs(root: &Path, args: &DemoArgs) -> anyhow::Result<loglake_gen::GenReport> {
     let gen_opts = loglake_gen::GenOptions {
         files: args.files,
         lines: args.lines,
@@ -470,15 +492,16 @@ pub(crate) fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         generated.bad_lines,
         generated.bytes as f64 / 1e6
     );
+    Ok(generated)
+}
 
-    // 2. The pipeline.
+/// Steps 2 and 3: the pipeline over the raw logs, then again (nothing to do).
+fn demo_pipeline(root: &Path, quiet: bool) -> anyhow::Result<RunReport> {
     let pipeline = Pipeline::open(
         PipelineConfig::new(root),
         Schema::default_app_logs().compile("built-in app_logs")?,
     )?;
-    let bar = Bar::new(args.quiet);
-    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-    let mut partitions = std::collections::BTreeSet::new();
+    let bar = Bar::new(quiet);
     let collected: std::sync::Mutex<Vec<ObjectReport>> = std::sync::Mutex::new(Vec::new());
     let report = pipeline.run_once(&|p| {
         if let Progress::Done(r) = &p {
@@ -490,21 +513,34 @@ pub(crate) fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         bar.event(p);
     })?;
     bar.bar.finish_and_clear();
-    for r in collected
+    let objects = collected
         .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-    {
-        if let Some(s) = r.summary {
-            for (k, n) in s.quarantine_reasons {
-                *reasons.entry(k).or_default() += n;
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    describe_demo_run(root, &report, &objects);
+    let again = pipeline.run_once(&|_| {})?;
+    eprintln!(
+        "3. ran it again: {} processed, {} duplicates (each object version is processed once)",
+        again.processed, again.duplicates
+    );
+    Ok(report)
+}
+
+/// What the demo's run wrote: partitions, quarantine reasons, errors.
+fn describe_demo_run(root: &Path, report: &RunReport, objects: &[ObjectReport]) {
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    let mut partitions = std::collections::BTreeSet::new();
+    for r in objects {
+        if let Some(s) = &r.summary {
+            for (k, n) in &s.quarantine_reasons {
+                *reasons.entry(k.clone()).or_default() += n;
             }
-            partitions.extend(s.partitions);
+            partitions.extend(s.partitions.iter().cloned());
         }
-        if let Some(e) = r.error {
+        if let Some(e) = &r.error {
             eprintln!("error: {}: {e}", r.id);
         }
     }
-    eprintln!("2. ran the pipeline: {}", describe(&report));
+    eprintln!("2. ran the pipeline: {}", describe(report));
     eprintln!(
         "   Parquet: {}/app_logs/dt=…/hr=…/ ({} partitions, {} … {})",
         root.join("clean").display(),
@@ -522,14 +558,10 @@ pub(crate) fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let again = pipeline.run_once(&|_| {})?;
-    eprintln!(
-        "3. ran it again: {} processed, {} duplicates (each object version is processed once)",
-        again.processed, again.duplicates
-    );
-    drop(pipeline);
+}
 
-    // 3. Queries.
+/// Steps 4 on: the demo's queries over the catalog, printed as tables.
+fn demo_queries(root: &Path) -> anyhow::Result<()> {
     let rt = runtime()?;
     let engine = engine_for(root, &rt)?;
     for (i, (title, sql)) in DEMO_QUERIES.iter().enumerate() {
@@ -537,15 +569,5 @@ pub(crate) fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         print_line(&format!("\n{}. {title}\n   {sql}", i + 4))?;
         print_line(&loglake_query::format(&batches, Format::Table)?)?;
     }
-    eprintln!(
-        "\ndone in {:.1} s. Explore: loglake query --root {} \"SELECT level, count(*) FROM app_logs GROUP BY level\"",
-        started.elapsed().as_secs_f64(),
-        root.display()
-    );
-    let ok = report.failed == 0 && report.records_in == generated.lines as u64;
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(())
 }
