@@ -195,10 +195,7 @@ struct Sink<'s> {
     builder: BatchBuilder,
     parts: Vec<u32>,
     part_bytes: FxHashMap<u32, u64>,
-    index: FxHashMap<PartKey, u32>,
-    new_parts: Vec<PartKey>,
-    last_key: Option<(PartKey, u32)>,
-    key: PartKey,
+    partitions: Partitioner,
     batch_rows: usize,
     max_record_bytes: usize,
     records_in: u64,
@@ -208,6 +205,42 @@ struct Sink<'s> {
     table_dir: String,
     /// Taken (dropped) when the stage ends, which tells the writer stage that no batch follows.
     to_writer: Option<std::sync::mpsc::SyncSender<Batch>>,
+}
+
+/// Partition ids, assigned in order of first appearance (UTC hour, then the extra keys' escaped
+/// values); the partitions first seen since the last batch are announced with it.
+#[derive(Default)]
+struct Partitioner {
+    index: FxHashMap<PartKey, u32>,
+    new_parts: Vec<PartKey>,
+    last_key: Option<(PartKey, u32)>,
+    key: PartKey,
+}
+
+impl Partitioner {
+    /// The partition of a normalised row.
+    fn id_of(&mut self, row: &Row<'_>, schema: &CompiledSchema) -> u32 {
+        self.key.hour = loglake_core::time::hour_of(row.ts);
+        self.key.extras.clear();
+        for &c in &schema.extra_partition_columns {
+            self.key.extras.push(match &row.cells[c] {
+                Cell::Str(s) => escape_partition_value(s),
+                _ => escape_partition_value(""),
+            });
+        }
+        match &self.last_key {
+            Some((k, id)) if *k == self.key => *id,
+            _ => {
+                let next = u32::try_from(self.index.len()).unwrap_or(u32::MAX);
+                let id = *self.index.entry(self.key.clone()).or_insert_with(|| {
+                    self.new_parts.push(self.key.clone());
+                    next
+                });
+                self.last_key = Some((self.key.clone(), id));
+                id
+            }
+        }
+    }
 }
 
 enum SinkError {
@@ -235,7 +268,7 @@ impl Sink<'_> {
             batch,
             parts: std::mem::replace(&mut self.parts, Vec::with_capacity(self.batch_rows)),
             part_bytes: std::mem::take(&mut self.part_bytes),
-            new_parts: std::mem::take(&mut self.new_parts),
+            new_parts: std::mem::take(&mut self.partitions.new_parts),
         };
         let sender = self.to_writer.as_ref().ok_or(SinkError::WriterGone)?;
         sender.send(msg).map_err(|_| SinkError::WriterGone)?;
@@ -264,26 +297,7 @@ impl Sink<'_> {
             for &c in &row.coercion_failures {
                 self.coercions[c] += 1;
             }
-            self.key.hour = loglake_core::time::hour_of(row.ts);
-            self.key.extras.clear();
-            for &c in &self.schema.extra_partition_columns {
-                self.key.extras.push(match &row.cells[c] {
-                    Cell::Str(s) => escape_partition_value(s),
-                    _ => escape_partition_value(""),
-                });
-            }
-            let part = match &self.last_key {
-                Some((k, id)) if *k == self.key => *id,
-                _ => {
-                    let next = u32::try_from(self.index.len()).unwrap_or(u32::MAX);
-                    let id = *self.index.entry(self.key.clone()).or_insert_with(|| {
-                        self.new_parts.push(self.key.clone());
-                        next
-                    });
-                    self.last_key = Some((self.key.clone(), id));
-                    id
-                }
-            };
+            let part = self.partitions.id_of(&row, self.schema);
             self.builder.append(&row);
             self.parts.push(part);
             *self.part_bytes.entry(part).or_insert(0) += raw.len() as u64 + 1;
@@ -516,13 +530,7 @@ impl<'j> Job<'j> {
             builder: BatchBuilder::new(schema, opts.batch_rows),
             parts: Vec::with_capacity(opts.batch_rows),
             part_bytes: FxHashMap::default(),
-            index: FxHashMap::default(),
-            new_parts: Vec::new(),
-            last_key: None,
-            key: PartKey {
-                hour: 0,
-                extras: Vec::new(),
-            },
+            partitions: Partitioner::default(),
             batch_rows: opts.batch_rows.max(1),
             max_record_bytes: self.split.max_record_bytes,
             records_in: 0,

@@ -50,7 +50,7 @@ impl Default for WriterOptions {
 }
 
 /// A partition: `(hours since epoch, extra key values already escaped)`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(crate) struct PartKey {
     pub(crate) hour: i64,
     pub(crate) extras: Vec<String>,
