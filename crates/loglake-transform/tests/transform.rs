@@ -420,7 +420,9 @@ fn arb_line() -> impl Strategy<Value = (Vec<u8>, bool)> {
             .prop_map(|b| ([b"x".as_slice(), &b].concat(), false)),
         Just((b"{\"ts\":\"bad\"}".to_vec(), false)),
         Just((b"{\"ts\":1714521600,\"level\":".to_vec(), false)),
-        Just((b"[]".to_vec(), false)),
+        // Not an object. (Not `[]`: a first line that is an array makes the input one JSON
+        // array document, whose records are its elements.)
+        Just((b"\"not an object\"".to_vec(), false)),
     ]
 }
 
