@@ -527,8 +527,7 @@ fn objects_report_their_outcome() {
 fn partition_values_are_raw_in_the_catalog_and_escaped_in_paths() {
     let path = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
         .join("../../testdata/extra_partition_key.schema.json");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let schema = loglake_core::Schema::from_json(&text, "test")
+    let schema = loglake_core::Schema::from_path(&path)
         .unwrap()
         .compile("test")
         .unwrap();

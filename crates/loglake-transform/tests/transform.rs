@@ -236,14 +236,11 @@ fn many_partitions_under_a_small_memory_budget() {
 
 #[test]
 fn extra_partition_key_from_a_column() {
-    let text = std::fs::read_to_string(
-        support::repo_root().join("testdata/extra_partition_key.schema.json"),
-    )
-    .unwrap();
-    let schema = Schema::from_json(&text, "test")
-        .unwrap()
-        .compile("test")
-        .unwrap();
+    let schema =
+        Schema::from_path(&support::repo_root().join("testdata/extra_partition_key.schema.json"))
+            .unwrap()
+            .compile("test")
+            .unwrap();
     let input = b"{\"ts\":0,\"env\":\"prod/eu\",\"msg\":\"a\"}\n{\"ts\":0,\"msg\":\"b\"}\n";
     let dir = tempfile::tempdir().unwrap();
     let source = Source {

@@ -717,14 +717,10 @@ fn glue_partitions_hold_raw_values_and_escaped_locations() {
     let db = loglake_testkit::unique("db").replace('-', "_");
     let path = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
         .join("../../testdata/extra_partition_key.schema.json");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let schema = loglake_core::Schema::from_json(&text, "test")
+    let schema = loglake_core::Schema::from_path(&path)
         .unwrap()
         .compile("test")
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let schema_file = dir.path().join("schema.json");
-    std::fs::write(&schema_file, text).unwrap();
     let location = format!("s3://{clean}/out/clean/app_logs");
     let envs = ["prod/eu", "a=b", "100%"];
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -752,7 +748,7 @@ fn glue_partitions_hold_raw_values_and_escaped_locations() {
             "--output",
             &format!("s3://{clean}/out"),
             "--schema",
-            schema_file.to_str().unwrap(),
+            path.to_str().unwrap(),
             "--catalog",
             &format!("{db}.app_logs"),
         ],
