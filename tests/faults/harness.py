@@ -11,6 +11,7 @@ import subprocess
 import sys
 import urllib.request
 
+import boto3
 import pyarrow.parquet as pq
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -52,12 +53,23 @@ class Proxy:
         self.p.wait(timeout=10)
 
 
+# The tests' AWS identity on moto, for `loglake` processes and for the tests' own clients.
+CREDENTIALS = dict(aws_access_key_id="testing", aws_secret_access_key="testing",
+                   region_name="us-east-1")
+
+
 def aws_env(endpoint):
     """The environment of a `loglake` process talking to `endpoint` (moto or the proxy)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
+    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID=CREDENTIALS["aws_access_key_id"],
+               AWS_SECRET_ACCESS_KEY=CREDENTIALS["aws_secret_access_key"],
+               AWS_REGION=CREDENTIALS["region_name"])
     return env
+
+
+def client(service, endpoint):
+    """A boto3 client of `service` talking to `endpoint`, as the tests' identity."""
+    return boto3.client(service, endpoint_url=endpoint, **CREDENTIALS)
 
 
 def generate(bin_path, out, files, lines, seed, *extra):

@@ -19,12 +19,11 @@ import sys
 import tempfile
 import uuid
 
-import boto3
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import (Failed, Proxy, check, generate, ledger_items, source_id,  # noqa: E402
+from harness import (Failed, client, Proxy, check, generate, ledger_items, source_id,  # noqa: E402
                      table_rows)
 from test_s3_faults import run_pipeline  # noqa: E402
 
@@ -60,8 +59,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=6, help="runs under faults before a healthy one")
     a = ap.parse_args()
     moto, bin_path = os.environ["LOGLAKE_MOTO_URL"], os.environ["LOGLAKE_BIN"]
-    s3 = boto3.client("s3", endpoint_url=moto, aws_access_key_id="testing",
-                      aws_secret_access_key="testing", region_name="us-east-1")
+    s3 = client("s3", moto)
     tag = uuid.uuid4().hex[:8]
     raw, clean = f"soak-raw-{tag}", f"soak-clean-{tag}"
     for b in (raw, clean):

@@ -23,12 +23,11 @@ import tempfile
 import time
 import uuid
 
-import boto3
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import Failed, Proxy, aws_env, check, generate, table_rows  # noqa: E402
+from harness import Failed, Proxy, aws_env, check, client, generate, table_rows  # noqa: E402
 
 
 def command(mode, bin_path, raw, key, clean, root):
@@ -110,8 +109,7 @@ def crash_every_write(mode, s3, proxy, bin_path, moto, raw, key, tag, work, uplo
 
 def main():
     moto, bin_path = os.environ["LOGLAKE_MOTO_URL"], os.environ["LOGLAKE_BIN"]
-    s3 = boto3.client("s3", endpoint_url=moto, aws_access_key_id="testing",
-                      aws_secret_access_key="testing", region_name="us-east-1")
+    s3 = client("s3", moto)
     tag = uuid.uuid4().hex[:8]
     raw, reference = f"crash-raw-{tag}", f"crash-ref-{tag}"
     for b in (raw, reference):

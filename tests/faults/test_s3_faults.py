@@ -21,10 +21,9 @@ import sys
 import tempfile
 import uuid
 
-import boto3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Failed, Proxy, aws_env, check, generate, ledger_items,  # noqa: E402
+from harness import (Failed, client, Proxy, aws_env, check, generate, ledger_items,  # noqa: E402
                      source_id, table_rows)
 
 
@@ -47,8 +46,7 @@ def run_pipeline(bin_path, endpoint, root, raw, clean, extra=(), prefix="logs/")
 def main():
     moto = os.environ["LOGLAKE_MOTO_URL"]
     bin_path = os.environ["LOGLAKE_BIN"]
-    s3 = boto3.client("s3", endpoint_url=moto, aws_access_key_id="testing",
-                      aws_secret_access_key="testing", region_name="us-east-1")
+    s3 = client("s3", moto)
     tag = uuid.uuid4().hex[:8]
     raw, clean = f"faults-raw-{tag}", f"faults-clean-{tag}"
     for b in (raw, clean):

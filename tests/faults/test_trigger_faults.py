@@ -26,21 +26,18 @@ import sys
 import tempfile
 import uuid
 
-import boto3
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import Failed, Proxy, aws_env, check  # noqa: E402
+from harness import Failed, Proxy, aws_env, check, client  # noqa: E402
 
 DDB = "com.amazonaws.dynamodb.v20120810#"
 ATTEMPTS = 12  # deliveries of one event before the test gives up on it
 
 
 def clients(url):
-    kw = dict(endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing",
-              region_name="us-east-1")
-    return boto3.client("s3", **kw), boto3.client("dynamodb", **kw), boto3.client("glue", **kw)
+    return client("s3", url), client("dynamodb", url), client("glue", url)
 
 
 def setup(s3, ddb, glue, tag):
