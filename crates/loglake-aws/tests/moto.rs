@@ -6,11 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
@@ -599,76 +599,6 @@ async fn per_object_run_end_is_recorded() {
     );
 }
 
-/// Stands for a response lost on the way back: the request reaches DynamoDB (moto) and is
-/// applied, then its answer is replaced by a 500 `InternalServerError`, which the SDK retries.
-#[derive(Debug)]
-struct LoseResponse {
-    /// The operation, as in `X-Amz-Target` (`UpdateItem`, `TransactWriteItems`).
-    operation: &'static str,
-    /// Responses still to lose.
-    left: Arc<AtomicUsize>,
-    /// The attempt under way is one to lose.
-    armed: AtomicBool,
-}
-
-impl Intercept for LoseResponse {
-    fn name(&self) -> &'static str {
-        "LoseResponse"
-    }
-
-    // The request is gone by the time the response arrives: note here whether this attempt is
-    // one to lose (the test's client sends one request at a time).
-    fn read_before_transmit(
-        &self,
-        ctx: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = ctx
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default();
-        let armed = target.ends_with(&format!(".{}", self.operation))
-            && self.left.load(AtomicOrdering::SeqCst) > 0;
-        self.armed.store(armed, AtomicOrdering::SeqCst);
-        Ok(())
-    }
-
-    fn modify_before_deserialization(
-        &self,
-        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if self.armed.swap(false, AtomicOrdering::SeqCst) && ctx.response().status().is_success() {
-            self.left.fetch_sub(1, AtomicOrdering::SeqCst);
-            let response = ctx.response_mut();
-            *response.status_mut() = 500.try_into()?;
-            *response.body_mut() = ByteStream::from_static(
-                br#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"response lost (injected by the test)"}"#,
-            )
-            .into_inner();
-        }
-        Ok(())
-    }
-}
-
-/// A ledger whose first response to `operation` is lost after DynamoDB applied the write.
-async fn lossy_ledger(
-    moto: &Moto,
-    table: &str,
-    operation: &'static str,
-) -> (DynamoDbLedger, Arc<AtomicUsize>) {
-    let left = Arc::new(AtomicUsize::new(1));
-    let lose = LoseResponse {
-        operation,
-        left: left.clone(),
-        armed: AtomicBool::new(false),
-    };
-    (intercepted_ledger(moto, table, lose, None).await, left)
-}
-
 /// Regression (review of 2af816d): a claim whose response was lost was retried by the SDK, the
 /// retry failed its condition against the claim's own IN_PROGRESS item, and the object was
 /// reported a duplicate: no run started and no later event would revive it.
@@ -679,7 +609,7 @@ async fn a_claim_whose_response_was_lost_is_claimed_not_a_duplicate() {
     let env = env(&moto, Mode::PerObject, 50).await;
     let table = env.handler.config.ledger_table.clone();
     for (operation, sequencer) in [("UpdateItem", None), ("TransactWriteItems", Some("0C"))] {
-        let (ledger, left) = lossy_ledger(&moto, &table, operation).await;
+        let (ledger, lost) = scripted_ledger(&moto, &table, operation, &[LOST], true).await;
         let object = ObjectVersion {
             store: format!("s3://{}", env.raw),
             key: format!("logs/lost-{operation}.json"),
@@ -691,9 +621,9 @@ async fn a_claim_whose_response_was_lost_is_claimed_not_a_duplicate() {
         let request = |owner: &str| claim_request(owner, now, 60_000);
         let claim = ledger.claim(&object, &request("req-lost")).await.unwrap();
         assert_eq!(
-            left.load(AtomicOrdering::SeqCst),
-            0,
-            "{operation}: nothing was lost"
+            lost.load(AtomicOrdering::SeqCst),
+            1,
+            "{operation}: the response was lost once"
         );
         assert!(
             matches!(claim, Claim::Claimed { .. }),
@@ -719,7 +649,7 @@ async fn a_claim_whose_response_was_lost_is_claimed_not_a_duplicate() {
     }
 
     // The whole handler through a lossy ledger: the object's run starts, once.
-    let (ledger, left) = lossy_ledger(&moto, &table, "TransactWriteItems").await;
+    let (ledger, lost) = scripted_ledger(&moto, &table, "TransactWriteItems", &[LOST], true).await;
     let sdk = aws::sdk(&moto).await;
     let handler = Handler {
         config: env.handler.config.clone(),
@@ -730,21 +660,28 @@ async fn a_claim_whose_response_was_lost_is_claimed_not_a_duplicate() {
     let (version, _) = put(&env, "logs/lost.json", b"{\"ts\":1}\n").await;
     let ev = eventbridge(&env.raw, "logs/lost.json", &version, "0D");
     let r = handler.handle(&ev, &inv("req-1", 30_000)).await;
-    assert_eq!(left.load(AtomicOrdering::SeqCst), 0);
+    assert_eq!(
+        lost.load(AtomicOrdering::SeqCst),
+        1,
+        "the response was lost once"
+    );
     assert_eq!(outcomes(&r), [Outcome::Started], "{:?}", r.failures);
     assert_eq!(runs(&env).await, 1);
     let again = env.handler.handle(&ev, &inv("req-2", 30_000)).await;
     assert_eq!(outcomes(&again), [Outcome::Duplicate]);
 }
 
-/// A DynamoDB that answers `operation` with scripted errors: each scripted attempt is turned
-/// into a harmless `ListTables` before it leaves (so DynamoDB never applies it, as with a real
-/// throttle or conflict) and its answer replaced by the scripted status and body. Attempts
-/// past the script go through unchanged.
+/// A DynamoDB that answers `operation` with scripted errors. Unless `applied`, each scripted
+/// attempt is turned into a harmless `ListTables` before it leaves (so DynamoDB never applies
+/// it, as with a real throttle or conflict); with `applied`, the attempt reaches DynamoDB
+/// (moto) and is applied, and only its successful answer is replaced (a response lost on the
+/// way back). Either way the answer becomes the scripted status and body. Attempts past the
+/// script go through unchanged.
 #[derive(Debug)]
 struct Scripted {
     operation: &'static str,
     answers: std::sync::Mutex<std::collections::VecDeque<Answer>>,
+    applied: bool,
     armed: std::sync::Mutex<Option<Answer>>,
     /// Scripted answers given.
     given: Arc<AtomicUsize>,
@@ -757,7 +694,7 @@ impl Intercept for Scripted {
 
     fn modify_before_transmit(
         &self,
-        ctx: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
@@ -774,6 +711,9 @@ impl Intercept for Scripted {
             return Ok(());
         };
         *self.armed.lock().unwrap() = Some(answer);
+        if self.applied {
+            return Ok(());
+        }
         request
             .headers_mut()
             .insert("x-amz-target", "DynamoDB_20120810.ListTables");
@@ -789,6 +729,11 @@ impl Intercept for Scripted {
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some((status, body)) = self.armed.lock().unwrap().take() {
+            if self.applied && !ctx.response().status().is_success() {
+                // Not applied after all: nothing was lost; the next attempt gets the answer.
+                self.answers.lock().unwrap().push_front((status, body));
+                return Ok(());
+            }
             self.given.fetch_add(1, AtomicOrdering::SeqCst);
             let response = ctx.response_mut();
             *response.status_mut() = status.try_into()?;
@@ -809,6 +754,10 @@ const OVER_CAPACITY: Answer = (
 const INTERNAL: Answer = (
     500,
     r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error (injected)"}"#,
+);
+const LOST: Answer = (
+    500,
+    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"response lost (injected by the test)"}"#,
 );
 const CONFLICT: Answer = (
     400,
@@ -833,11 +782,13 @@ async fn scripted_ledger(
     table: &str,
     operation: &'static str,
     answers: &[Answer],
+    applied: bool,
 ) -> (DynamoDbLedger, Arc<AtomicUsize>) {
     let given = Arc::new(AtomicUsize::new(0));
     let scripted = Scripted {
         operation,
         answers: std::sync::Mutex::new(answers.iter().copied().collect()),
+        applied,
         armed: std::sync::Mutex::new(None),
         given: given.clone(),
     };
@@ -895,7 +846,7 @@ async fn throttles_5xx_and_conflicts_are_retried_or_retryable() {
         ),
     ];
     for (case, operation, sequencer, script, claimed) in cases {
-        let (ledger, given) = scripted_ledger(&moto, &table, operation, &script).await;
+        let (ledger, given) = scripted_ledger(&moto, &table, operation, &script, false).await;
         let object = ObjectVersion {
             store: format!("s3://{}", env.raw),
             key: format!("logs/{case}.json"),
@@ -953,7 +904,8 @@ async fn throttles_5xx_and_conflicts_are_retried_or_retryable() {
         .start(&object.id(), "req-fake", "jr-fake", now + 60_000)
         .await
         .unwrap();
-    let (ledger, _) = scripted_ledger(&moto, &table, "UpdateItem", &[OVER_CAPACITY; 3]).await;
+    let (ledger, _) =
+        scripted_ledger(&moto, &table, "UpdateItem", &[OVER_CAPACITY; 3], false).await;
     let err = ledger
         .finish(&object.id(), "jr-fake", &RunResult::Succeeded)
         .await
