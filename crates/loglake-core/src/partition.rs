@@ -108,11 +108,6 @@ impl PartitionPath {
     pub fn values(&self) -> Vec<String> {
         self.pairs.iter().map(|(_, v)| v.clone()).collect()
     }
-
-    /// The keys, in order.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.pairs.iter().map(|(k, _)| k.as_str())
-    }
 }
 
 /// The escaped path, `k=v/k=v…`.

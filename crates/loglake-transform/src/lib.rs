@@ -32,7 +32,7 @@ mod writer;
 
 pub use columns::{arrow_schema, arrow_type};
 pub use error::{Error, Result};
-pub use output::{LocalOutput, Manifest, escape_partition_value};
+pub use output::{LocalOutput, Manifest};
 pub use transform::{
     Source, Summary, TransformOptions, for_each_parallel, transform_file, transform_reader,
 };

@@ -133,8 +133,6 @@ impl Manifest {
     }
 }
 
-pub use loglake_core::partition::escape as escape_partition_value;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::columns::{BatchBuilder, arrow_schema};
 use crate::error::{Error, Result};
-use crate::output::{LocalOutput, escape_partition_value};
+use crate::output::LocalOutput;
 use crate::quarantine::QuarantineWriter;
 use crate::writer::{PartKey, PartitionedWriter, WriterOptions};
 
@@ -207,7 +207,7 @@ struct Sink<'s> {
     to_writer: Option<std::sync::mpsc::SyncSender<Batch>>,
 }
 
-/// Partition ids, assigned in order of first appearance (UTC hour, then the extra keys' escaped
+/// Partition ids, assigned in order of first appearance (UTC hour, then the extra keys' raw
 /// values); the partitions first seen since the last batch are announced with it.
 #[derive(Default)]
 struct Partitioner {
@@ -224,8 +224,8 @@ impl Partitioner {
         self.key.extras.clear();
         for &c in &schema.extra_partition_columns {
             self.key.extras.push(match &row.cells[c] {
-                Cell::Str(s) => escape_partition_value(s),
-                _ => escape_partition_value(""),
+                Cell::Str(s) => s.to_string(),
+                _ => String::new(),
             });
         }
         match &self.last_key {

@@ -49,7 +49,7 @@ impl Default for WriterOptions {
     }
 }
 
-/// A partition: `(hours since epoch, extra key values already escaped)`.
+/// A partition: `(hours since epoch, extra key values, raw; escaped for the path)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(crate) struct PartKey {
     pub(crate) hour: i64,
@@ -154,7 +154,7 @@ impl<'o> PartitionedWriter<'o> {
     pub(crate) fn add_partition(&mut self, key: &PartKey, names: &[String]) {
         let mut rel_dir = loglake_core::time::dt_hr_path(key.hour);
         for (name, v) in names.iter().zip(&key.extras) {
-            rel_dir.push_str(&format!("/{name}={v}"));
+            rel_dir.push_str(&format!("/{name}={}", loglake_core::partition::escape(v)));
         }
         self.parts.push(Partition {
             rel_dir,
