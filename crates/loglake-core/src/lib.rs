@@ -20,6 +20,7 @@
 //! assert!(bad.reason.starts_with("missing required field `ts`"));
 //! ```
 
+pub mod catalog;
 pub mod decode;
 mod error;
 pub mod json;

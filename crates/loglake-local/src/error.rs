@@ -25,14 +25,9 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// An object store (S3) call failed.
-    #[error("`{location}`: {message}")]
-    Store {
-        /// The URI.
-        location: String,
-        /// What failed.
-        message: String,
-    },
+    /// A raw or output location failed (listing, reading, publishing).
+    #[error(transparent)]
+    Store(#[from] loglake_store::Error),
     /// The catalog's table disagrees with the schema file.
     #[error(
         "the catalog's table `{table}` does not match the schema: {detail}. Use the schema it was \

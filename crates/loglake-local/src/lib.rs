@@ -32,23 +32,17 @@
 //! assert_eq!(parts[0].values, ["2024-05-01", "07"]);
 //! ```
 
-mod catalog;
 mod error;
+mod listing;
 mod pipeline;
-mod publish;
 mod state;
-mod store;
 mod watch;
 
-pub use catalog::catalog_table;
 pub use error::{Error, Result};
+pub use listing::{LocalVersion, list, local_version};
 pub use pipeline::{
     ObjectReport, Outcome, Pipeline, PipelineConfig, Progress, RunReport, owner_is_dead,
     owner_token,
 };
-pub use publish::Publisher;
-pub use state::{CatalogColumn, CatalogTable, Partition, StateDb, now_ms};
-pub use store::{
-    LocalVersion, Location, RawObject, RawStore, ignored_name, local_version, s3_store,
-};
+pub use state::{Partition, StateDb, now_ms};
 pub use watch::{WatchOptions, watch};

@@ -17,11 +17,10 @@ use loglake_transform::{
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::catalog::catalog_table;
 use crate::error::{Error, Result};
-use crate::publish::Publisher;
-use crate::state::{CatalogTable, Partition, StateDb, now_ms};
-use crate::store::{Location, RawObject, RawStore};
+use crate::state::{Partition, StateDb, now_ms};
+use loglake_core::catalog::{CatalogTable, catalog_table};
+use loglake_store::{Location, Publisher, RawObject, RawStore};
 
 /// Where a pipeline reads and writes.
 #[derive(Debug, Clone)]
@@ -301,7 +300,7 @@ impl Pipeline {
 
     /// Lists the raw store.
     pub fn list(&self) -> Result<Vec<RawObject>> {
-        self.raw.list(&self.state, self.runtime.handle())
+        crate::listing::list(&self.raw, &self.state, self.runtime.handle())
     }
 
     /// Where raw objects are read from.

@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use loglake_core::catalog::CatalogTable;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS ledger (
@@ -444,36 +445,6 @@ fn table_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CatalogTable> {
 }
 
 pub use loglake_core::ledger::now_ms;
-
-/// A column as the Glue Data Catalog stores it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CatalogColumn {
-    /// Name.
-    pub name: String,
-    /// Hive/Glue type name (`string`, `bigint`, `timestamp`, …).
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Comment.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub comment: String,
-}
-
-/// A table (Glue: `Table` with a `StorageDescriptor`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CatalogTable {
-    /// Database.
-    pub database: String,
-    /// Table name.
-    pub name: String,
-    /// Data location (folder or `s3://` URI) holding the partition folders.
-    pub location: String,
-    /// Data columns.
-    pub columns: Vec<CatalogColumn>,
-    /// Partition keys (all `string`).
-    pub partition_keys: Vec<CatalogColumn>,
-    /// The schema file the table was created from (so `query` needs no schema argument).
-    pub schema_json: String,
-}
 
 /// One partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

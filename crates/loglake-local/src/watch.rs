@@ -17,7 +17,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::error::{Error, Result};
 use crate::pipeline::{Pipeline, Progress, RunReport};
-use crate::store::Location;
+use loglake_store::Location;
 
 /// Knobs of `loglake watch`.
 #[derive(Debug, Clone)]

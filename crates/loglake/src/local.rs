@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use loglake_core::Schema;
+use loglake_core::catalog::CatalogTable;
 use loglake_local::{
-    CatalogTable, Location, ObjectReport, Outcome, Pipeline, PipelineConfig, Progress, RunReport,
-    StateDb,
+    ObjectReport, Outcome, Pipeline, PipelineConfig, Progress, RunReport, StateDb,
 };
 use loglake_query::{Format, QueryEngine, TableDef};
+use loglake_store::Location;
 
 use crate::{load_schema, print_line, usage};
 
@@ -143,6 +144,7 @@ fn open_pipeline(args: &RootArgs) -> anyhow::Result<Pipeline> {
         loglake_local::Error::Usage(_) | loglake_local::Error::CatalogMismatch { .. } => {
             usage(e.to_string())
         }
+        loglake_local::Error::Store(e) if e.is_usage() => usage(e.to_string()),
         other => anyhow::Error::new(other)
             .context(format!("cannot open the root `{}`", args.root.display())),
     })
@@ -310,7 +312,7 @@ fn engine_for(root: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Result<
         if let Ok(Location::S3 { bucket, .. }) = Location::parse(&t.location) {
             let url = url::Url::parse(&format!("s3://{bucket}"))
                 .with_context(|| format!("bucket name `{bucket}`"))?;
-            stores.push((url, loglake_local::s3_store(&bucket)?));
+            stores.push((url, loglake_store::s3_store(&bucket)?));
         }
     }
     Ok(runtime.block_on(QueryEngine::new(&defs, &stores))?)
@@ -357,7 +359,7 @@ fn engine_for_glue(spec: &str, runtime: &tokio::runtime::Runtime) -> anyhow::Res
         let url = url::Url::parse(&format!("s3://{bucket}"))
             .with_context(|| format!("bucket name `{bucket}`"))?;
         if !stores.iter().any(|(u, _)| u == &url) {
-            stores.push((url, loglake_local::s3_store(&bucket)?));
+            stores.push((url, loglake_store::s3_store(&bucket)?));
         }
     }
     Ok(runtime.block_on(QueryEngine::new(&defs, &stores))?)

@@ -304,33 +304,13 @@ fn load_schema(path: Option<&Path>) -> anyhow::Result<CompiledSchema> {
     })
 }
 
-/// Expands folders into their files (sorted, hidden and `_`-prefixed entries skipped).
+/// Expands folders into their files: the store's listing rule ([`loglake_store::local_files`]:
+/// sorted; hidden, `_`-prefixed, temporary and partial files skipped), as the pipeline lists.
 fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot list folder `{}`", dir.display()))?
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("cannot list folder `{}`", dir.display()))?;
-        entries.sort_by_key(std::fs::DirEntry::file_name);
-        for e in entries {
-            // The same rule as the pipeline's listing: hidden, temp and partial files are not
-            // inputs.
-            if loglake_local::ignored_name(&e.file_name().to_string_lossy()) {
-                continue;
-            }
-            let path = e.path();
-            if path.is_dir() {
-                walk(&path, out)?;
-            } else {
-                out.push(path);
-            }
-        }
-        Ok(())
-    }
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            walk(input, &mut files)?;
+            files.extend(loglake_store::local_files(input)?);
         } else if input.exists() {
             files.push(input.clone());
         } else {
@@ -365,7 +345,7 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
 /// One input of `loglake transform`.
 enum Work {
     File(PathBuf),
-    Object(loglake_local::RawObject, Arc<loglake_local::RawStore>),
+    Object(loglake_store::RawObject, Arc<loglake_store::RawStore>),
 }
 
 impl Work {
@@ -383,7 +363,7 @@ enum Sink {
     Local(LocalOutput),
     /// S3: staged locally, then uploaded; the staging folder is removed on drop.
     Remote(
-        loglake_local::Publisher,
+        loglake_store::Publisher,
         #[allow(dead_code)] tempfile::TempDir,
     ),
 }
@@ -413,14 +393,14 @@ fn resolve_inputs(
             );
             continue;
         }
-        let (Some(rt), loglake_local::Location::S3 { bucket, prefix }) = (
+        let (Some(rt), loglake_store::Location::S3 { bucket, prefix }) = (
             rt,
-            loglake_local::Location::parse(input).map_err(|e| usage(e.to_string()))?,
+            loglake_store::Location::parse(input).map_err(|e| usage(e.to_string()))?,
         ) else {
             continue;
         };
         let listing = input.ends_with('/') || prefix.is_empty();
-        let location = loglake_local::Location::S3 {
+        let location = loglake_store::Location::S3 {
             bucket: bucket.clone(),
             prefix: if listing {
                 prefix.clone()
@@ -428,7 +408,7 @@ fn resolve_inputs(
                 String::new()
             },
         };
-        let store = Arc::new(loglake_local::RawStore::open(&location)?);
+        let store = Arc::new(loglake_store::RawStore::open(&location)?);
         if listing {
             let found = store.list_remote(rt.handle())?;
             if found.is_empty() {
@@ -456,7 +436,7 @@ fn check_catalog(
         )));
     };
     let rt = rt.context("no runtime")?;
-    let t = loglake_local::catalog_table(schema, database, "");
+    let t = loglake_core::catalog::catalog_table(schema, database, "");
     if t.name != table {
         bail!(usage(format!(
             "`--catalog {name}`: the schema's table is `{}`\nhint: pass --catalog {database}.{}",
@@ -582,12 +562,12 @@ fn open_sink(output: &str) -> anyhow::Result<Sink> {
     if !output.starts_with("s3://") {
         return Ok(Sink::Local(LocalOutput::new(output)));
     }
-    let root = loglake_local::Location::parse(output).map_err(|e| usage(e.to_string()))?;
+    let root = loglake_store::Location::parse(output).map_err(|e| usage(e.to_string()))?;
     let staging = tempfile::Builder::new()
         .prefix("loglake-staging-")
         .tempdir()
         .context("cannot create a staging folder (set TMPDIR)")?;
-    let publisher = loglake_local::Publisher::for_root(&root, staging.path().to_owned())?;
+    let publisher = loglake_store::Publisher::for_root(&root, staging.path().to_owned())?;
     Ok(Sink::Remote(publisher, staging))
 }
 

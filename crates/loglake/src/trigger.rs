@@ -123,8 +123,8 @@ pub(crate) struct BackfillArgs {
 /// one Glue run per batch over a manifest), so history reaches the table exactly like new data
 /// and objects already processed are duplicates.
 pub(crate) fn backfill(args: &BackfillArgs) -> anyhow::Result<ExitCode> {
-    let location = loglake_local::Location::parse(&args.raw).map_err(|e| usage(e.to_string()))?;
-    let loglake_local::Location::S3 { bucket, prefix } = &location else {
+    let location = loglake_store::Location::parse(&args.raw).map_err(|e| usage(e.to_string()))?;
+    let loglake_store::Location::S3 { bucket, prefix } = &location else {
         return Err(usage(format!(
             "`--raw {}`: backfill reads an S3 prefix (s3://bucket/prefix)",
             args.raw
@@ -158,7 +158,7 @@ pub(crate) fn backfill(args: &BackfillArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let runtime = crate::local::runtime()?;
-    let store = loglake_local::RawStore::open(&location)?;
+    let store = loglake_store::RawStore::open(&location)?;
     let listed = store.list_key_prefix(prefix, runtime.handle())?;
     let objects: Vec<CreatedObject> = listed
         .into_iter()

@@ -275,7 +275,7 @@ fn top_level_help_is_one_line_per_command() {
 }
 
 /// `transform DIR` skips what the pipeline's listing skips (one rule,
-/// `loglake_local::ignored_name`): hidden files, `_` files, and files a writer is still
+/// `loglake_store::ignored_name`): hidden files, `_` files, and files a writer is still
 /// working on (`.tmp`, `.part`, `.inprogress`, `~`).
 #[test]
 fn transform_of_a_folder_skips_temp_and_hidden_files() {

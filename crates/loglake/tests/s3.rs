@@ -415,7 +415,7 @@ async fn glue_table_of(
     tweak: impl Fn(&mut Vec<(String, String)>),
 ) {
     use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
-    let t = loglake_local::catalog_table(schema, database, location);
+    let t = loglake_core::catalog::catalog_table(schema, database, location);
     let mut columns: Vec<(String, String)> = t
         .columns
         .iter()

@@ -1,9 +1,39 @@
 //! The catalog's view of a schema file: the Glue table definition (columns with Hive types,
 //! partition keys, location), exactly as Terraform derives it from the same file.
 
-use loglake_core::CompiledSchema;
+use crate::CompiledSchema;
 
-use crate::state::{CatalogColumn, CatalogTable};
+use serde::{Deserialize, Serialize};
+
+/// A column as the Glue Data Catalog stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogColumn {
+    /// Name.
+    pub name: String,
+    /// Hive/Glue type name (`string`, `bigint`, `timestamp`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Comment.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+}
+
+/// A table (Glue: `Table` with a `StorageDescriptor`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogTable {
+    /// Database.
+    pub database: String,
+    /// Table name.
+    pub name: String,
+    /// Data location (folder or `s3://` URI) holding the partition folders.
+    pub location: String,
+    /// Data columns.
+    pub columns: Vec<CatalogColumn>,
+    /// Partition keys (all `string`).
+    pub partition_keys: Vec<CatalogColumn>,
+    /// The schema file the table was created from (so `query` needs no schema argument).
+    pub schema_json: String,
+}
 
 /// The table for a schema: data columns (partition sources excluded), then the attributes
 /// column; partition keys `dt`, `hr`, then the schema's extra keys (all `string`).
@@ -49,7 +79,7 @@ mod tests {
 
     #[test]
     fn app_logs_table() {
-        let schema = loglake_core::Schema::default_app_logs()
+        let schema = crate::Schema::default_app_logs()
             .compile("built-in")
             .unwrap();
         let t = catalog_table(&schema, "loglake", "/r/clean/app_logs");

@@ -13,7 +13,8 @@ use loglake_transform::{
 use tokio::runtime::Handle;
 
 use crate::error::Result;
-use crate::store::{Location, OutputStore};
+use crate::location::Location;
+use crate::output::OutputStore;
 
 /// Writes transform output to a clean and a quarantine location through a staging folder.
 pub struct Publisher {
