@@ -1,22 +1,22 @@
-"""loglake's Glue job (Glue 5.0, `glueetl`: Spark 3.5, Python 3.11): the Rust transform over S3.
+"""loglake's Glue job (Glue 5.0, `glueetl`: Spark 3.5, Python 3.11): the Rust task over S3.
 
 The trigger starts a run with either one object (--LOGLAKE_BUCKET, --LOGLAKE_KEY, --LOGLAKE_VERSION
-[, --LOGLAKE_VERSION_ID]) or a manifest of many (--LOGLAKE_MANIFEST s3://bucket/key: JSON lines of
-{"bucket","key","version","version_id","size","sequencer"}). The job's defaults (infra/glue_job.tf)
-add --LOGLAKE_OUTPUT (s3://clean-bucket), --LOGLAKE_SCHEMA (s3://…/schemas/<table>.json),
---LOGLAKE_DATABASE, --LOGLAKE_TABLE and --LOGLAKE_LEDGER_TABLE; Glue adds --JOB_RUN_ID.
+[, --LOGLAKE_VERSION_ID]) or a manifest of many (--LOGLAKE_MANIFEST s3://bucket/key). The job's
+defaults (infra/glue_job.tf) add --LOGLAKE_OUTPUT (s3://clean-bucket), --LOGLAKE_SCHEMA
+(s3://…/schemas/<table>.json), --LOGLAKE_DATABASE, --LOGLAKE_TABLE and --LOGLAKE_LEDGER_TABLE;
+Glue adds --JOB_RUN_ID.
 
-The driver spreads the objects over the executors, one Spark task per object (largest first). Each
-task first asks S3 whether its version is still the key's current one: a superseded version is
-not published (the newer version's rows replace it; it is recorded SUCCEEDED with
-`superseded_by`), and after publishing, a task whose key got a newer version meanwhile publishes
-that one again, so concurrent runs of two versions end with the newer one's files. It runs the
-`loglake` binary (shipped to the driver with --extra-files, to the executors with
-SparkContext.addFile): `loglake transform --input s3://… --version-id … --output …
---catalog db.table`, which checks the catalog table against the schema,
-writes Parquet and quarantine, and registers the partitions. The driver logs every summary, records
-each object's result in the DynamoDB ledger (STARTED -> SUCCEEDED/FAILED, only while this run holds
-it), and fails the run after processing all objects if any failed.
+This script only resolves the arguments and spreads the work; every rule is in the `loglake`
+binary (shipped to the driver with --extra-files, to the executors with SparkContext.addFile):
+- the driver runs `loglake glue-task plan`, which reads the manifest (or takes the one object)
+  and prints the run's objects, one JSON line each, largest first; the lines are passed on
+  unread;
+- each Spark task runs `loglake glue-task object --object LINE …` for one line: it checks the
+  version is still the key's current one (a superseded version is not published and is recorded
+  SUCCEEDED with `superseded_by`), transforms and publishes, publishes the key's current version
+  again if a newer one arrived meanwhile, records the result in the DynamoDB ledger (only while
+  this run holds the item), and prints one JSON result line;
+- the driver logs every result and fails the run if any object failed.
 
 Arguments are resolved with AWS's own `awsglue.utils.getResolvedOptions`, here and in the tests
 (AWSGlueDataplanePython 5.0.0); tests/glue/ runs the script as Glue does, with local PySpark
@@ -29,8 +29,6 @@ import os
 import stat
 import subprocess
 import sys
-import tempfile
-import time
 
 import boto3
 
@@ -47,7 +45,7 @@ OBJECT_TIMEOUT_SECONDS = int(os.environ.get("LOGLAKE_OBJECT_TIMEOUT", "3000"))
 # documented, so the binary must not depend on it. AWS_ENDPOINT_URL* are for emulators.
 INHERITED_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "RUST_LOG", "RUST_BACKTRACE",
                  "SSL_CERT_FILE", "SSL_CERT_DIR", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-                 "AWS_ENDPOINT_URL_GLUE")
+                 "AWS_ENDPOINT_URL_GLUE", "AWS_ENDPOINT_URL_DYNAMODB")
 
 
 def resolve_args(argv):
@@ -99,37 +97,6 @@ def subprocess_env(region):
     return env
 
 
-def split_s3(uri):
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise SystemExit(f"loglake: `{uri}` is not s3://bucket/key")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key
-
-
-def objects_of(args, s3):
-    """The run's objects: the manifest's lines, or the one object of the arguments."""
-    if "LOGLAKE_MANIFEST" in args:
-        bucket, key = split_s3(args["LOGLAKE_MANIFEST"])
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
-        out = []
-        for n, line in enumerate(body.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                o = json.loads(line)
-                out.append({"bucket": o["bucket"], "key": o["key"], "version": o["version"],
-                            "version_id": o.get("version_id"), "size": o.get("size", 0)})
-            except (ValueError, KeyError) as e:
-                raise SystemExit(f"loglake: manifest {args['LOGLAKE_MANIFEST']} line {n}: {e!r}")
-        return out
-    for n in ("LOGLAKE_BUCKET", "LOGLAKE_KEY", "LOGLAKE_VERSION"):
-        if n not in args:
-            raise SystemExit(f"loglake: neither --LOGLAKE_MANIFEST nor --{n} was given")
-    return [{"bucket": args["LOGLAKE_BUCKET"], "key": args["LOGLAKE_KEY"],
-             "version": args["LOGLAKE_VERSION"], "version_id": args.get("LOGLAKE_VERSION_ID"),
-             "size": 0}]
-
-
 def find_binary(args):
     """The `loglake` binary on the driver: --LOGLAKE_BINARY, else the copy --extra-files put in
     the script's working directory (Glue)."""
@@ -159,171 +126,86 @@ def executor_binary(conf):
     return path
 
 
-def current_version(s3, bucket, key):
-    """The key's current version, named as the ledger names versions (the version id, else the
-    ETag), or None when the key has no current object (deleted)."""
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except s3.exceptions.ClientError as e:
-        if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
-    vid = head.get("VersionId")
-    if vid and vid != "null":
-        return {"version": vid, "version_id": vid}
-    return {"version": head["ETag"].strip('"'), "version_id": None}
+def plan_args(args):
+    """`loglake glue-task plan`'s arguments: the manifest, or the one object of the run."""
+    if "LOGLAKE_MANIFEST" in args:
+        return ["--manifest", args["LOGLAKE_MANIFEST"]]
+    for n in ("LOGLAKE_BUCKET", "LOGLAKE_KEY", "LOGLAKE_VERSION"):
+        if n not in args:
+            raise SystemExit(f"loglake: neither --LOGLAKE_MANIFEST nor --{n} was given")
+    out = ["--bucket", args["LOGLAKE_BUCKET"], "--key", args["LOGLAKE_KEY"],
+           "--version", args["LOGLAKE_VERSION"]]
+    if args.get("LOGLAKE_VERSION_ID"):
+        out += ["--version-id", args["LOGLAKE_VERSION_ID"]]
+    return out
 
 
-def transform(obj, conf):
-    """`loglake transform` of one object version: (exit code, summary or None, stderr)."""
-    source = f"s3://{obj['bucket']}/{obj['key']}"
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        f.write(conf["schema"])
-        schema_path = f.name
-    cmd = [executor_binary(conf), "transform", "--quiet", "--input", source, "--output", conf["output"],
-           "--schema", schema_path]
-    if obj.get("version_id"):
-        cmd += ["--version-id", obj["version_id"]]
-    if conf.get("catalog"):
-        cmd += ["--catalog", conf["catalog"]]
+def task_args(args):
+    """`loglake glue-task object`'s arguments, the same for every object of the run."""
+    out = ["--output", args["LOGLAKE_OUTPUT"], "--schema", args["LOGLAKE_SCHEMA"]]
+    if args.get("LOGLAKE_DATABASE") and args.get("LOGLAKE_TABLE"):
+        out += ["--catalog", f"{args['LOGLAKE_DATABASE']}.{args['LOGLAKE_TABLE']}"]
+    if args.get("JOB_RUN_ID") and args.get("LOGLAKE_LEDGER_TABLE"):
+        out += ["--ledger-table", args["LOGLAKE_LEDGER_TABLE"], "--run-id", args["JOB_RUN_ID"]]
+    return out
+
+
+def plan(binary, args, region):
+    """The run's objects as `loglake glue-task plan` prints them: opaque lines."""
+    p = subprocess.run([binary, "glue-task", "plan", *plan_args(args)], capture_output=True,
+                       text=True, timeout=OBJECT_TIMEOUT_SECONDS, env=subprocess_env(region))
+    if p.returncode != 0:
+        raise SystemExit(f"loglake: the run's plan failed (exit {p.returncode}): "
+                         f"{p.stderr.strip()[-2000:]}")
+    return [line for line in p.stdout.splitlines() if line.strip()]
+
+
+def run_one(line, conf):
+    """One object, on an executor: `loglake glue-task object`, whose one stdout line is the
+    result. A task that dies or hangs gives a failed result carrying the line and its stderr."""
+    cmd = [executor_binary(conf), "glue-task", "object", "--object", line, *conf["task_args"]]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=OBJECT_TIMEOUT_SECONDS,
                            env=subprocess_env(conf["region"]))
         code, stdout, stderr = p.returncode, p.stdout, p.stderr
     except subprocess.TimeoutExpired as e:
-        code, stdout, stderr = -1, e.stdout or "", f"timed out after {OBJECT_TIMEOUT_SECONDS} s"
-    finally:
-        os.unlink(schema_path)
-    summary = None
-    for line in reversed((stdout or "").splitlines()):
-        if line.startswith("{"):
-            summary = json.loads(line)
-            break
-    return code, summary, stderr
-
-
-def transformed(code, summary):
-    # Exit 1 with a summary is "data problems reported" (quarantined records): processed.
-    return code in (0, 1) and summary is not None and "error" not in summary
-
-
-def publish_newest(s3, obj, conf, published):
-    """Versions of one key share their output files (same source id), and on AWS two of them
-    can be in flight at once, in any order. After publishing version `published`, if the key's
-    current version is another (newer) one, its run may already have published, and this
-    publish may have replaced its files: publish the current version again, until the files are
-    the current version's. Returns the version republished last, or None."""
-    repaired = None
-    for _ in range(3):
-        now = current_version(s3, obj["bucket"], obj["key"])
-        if now is None or now["version"] == published:
-            return repaired
-        code, summary, stderr = transform({**obj, **now}, conf)
-        if not transformed(code, summary):
-            # The newer version does not transform: its own run fails and says why.
-            print(f"loglake: republishing {obj['key']} version {now['version']} failed: "
-                  f"{(stderr or '').strip()[-500:]}", file=sys.stderr)
-            return repaired
-        published = repaired = now["version"]
-    return repaired
-
-
-def run_one(obj, conf):
-    """One object, on an executor: `loglake transform`, its summary and outcome. A version that
-    is no longer the key's current one is superseded: not published (the newer version's rows
-    replace it), and reported as processed."""
-    source = f"s3://{obj['bucket']}/{obj['key']}"
-    started = time.monotonic()
-    s3 = boto3.client("s3", region_name=conf["region"])
-    newest = current_version(s3, obj["bucket"], obj["key"])
-    if newest is not None and newest["version"] != obj["version"]:
-        return {"object": obj, "source": source, "ok": True, "summary": None, "error": None,
-                "superseded_by": newest["version"], "exit_code": None,
-                "seconds": round(time.monotonic() - started, 3)}
-    code, summary, stderr = transform(obj, conf)
-    ok = transformed(code, summary)
-    error = None if ok else ((summary or {}).get("error") or (stderr or "").strip()[-2000:]
-                             or f"exit code {code}")
-    result = {"object": obj, "source": source, "ok": ok, "summary": summary, "error": error,
-              "exit_code": code}
-    if ok:
-        repaired = publish_newest(s3, obj, conf, obj["version"])
-        if repaired:
-            result["republished"] = repaired
-    result["seconds"] = round(time.monotonic() - started, 3)
-    return result
-
-
-def record(ddb, table, run_id, result):
-    """STARTED -> SUCCEEDED/FAILED for this run's item (the same result again is fine)."""
-    obj = result["object"]
-    item_id = f"s3://{obj['bucket']}/{obj['key']}#{obj['version']}"
-    status = "SUCCEEDED" if result["ok"] else "FAILED"
-    names = {"#status": "status", "#run": "job_run_id", "#error": "error"}
-    values = {":status": {"S": status}, ":started": {"S": "STARTED"}, ":run": {"S": run_id}}
-    if result.get("superseded_by"):
-        update = "SET #status = :status, #superseded = :newer REMOVE #error"
-        names["#superseded"] = "superseded_by"
-        values[":newer"] = {"S": result["superseded_by"]}
-    elif result["ok"]:
-        update = "SET #status = :status REMOVE #error"
-    else:
-        update = "SET #status = :status, #error = :error"
-        values[":error"] = {"S": str(result["error"])[:4000]}
-    try:
-        ddb.update_item(TableName=table, Key={"id": {"S": item_id}}, UpdateExpression=update,
-                        ConditionExpression="(#status = :started OR #status = :status) AND #run = :run",
-                        ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-        return True
-    except ddb.exceptions.ConditionalCheckFailedException:
-        print(f"loglake: ledger item {item_id} is not this run's ({run_id}); left as it is",
-              file=sys.stderr)
-        return False
+        code, stdout, stderr = -1, "", f"timed out after {OBJECT_TIMEOUT_SECONDS} s"
+    if code in (0, 1) and stdout.strip():
+        try:
+            return json.loads(stdout.strip().splitlines()[-1])
+        except ValueError:
+            pass
+    return {"object": line, "ok": False, "outcome": "failed", "exit_code": code,
+            "error": (stderr or "").strip()[-2000:] or f"exit code {code}"}
 
 
 def main(argv):
     args = resolve_args(argv)
     region = job_region(args)
-    s3 = boto3.client("s3", region_name=region)
-    objects = objects_of(args, s3)
-    bucket, key = split_s3(args["LOGLAKE_SCHEMA"])
-    schema = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
-    catalog = None
-    if args.get("LOGLAKE_DATABASE") and args.get("LOGLAKE_TABLE"):
-        catalog = f"{args['LOGLAKE_DATABASE']}.{args['LOGLAKE_TABLE']}"
+    binary = find_binary(args)
+    objects = plan(binary, args, region)
 
     from pyspark.sql import SparkSession
     spark = SparkSession.builder.appName(args.get("JOB_NAME", "loglake")).getOrCreate()
     sc = spark.sparkContext
-    binary = find_binary(args)
     sc.addFile(binary)  # to every executor (SparkFiles)
-    conf = {"binary": binary, "schema": schema, "output": args["LOGLAKE_OUTPUT"], "region": region,
-            "catalog": catalog}
-    print(f"loglake: {len(objects)} object(s), output {conf['output']}, catalog {catalog}",
+    conf = {"binary": binary, "region": region, "task_args": task_args(args)}
+    print(f"loglake: {len(objects)} object(s), task arguments {conf['task_args']}",
           file=sys.stderr)
-    # One task per object, largest first, so the long ones start early.
-    ordered = sorted(objects, key=lambda o: -int(o.get("size") or 0))
-    results = (sc.parallelize(ordered, max(1, len(ordered)))
-               .map(lambda o: run_one(o, conf))
+    # One Spark task per object, in the plan's order (largest first).
+    results = (sc.parallelize(objects, max(1, len(objects)))
+               .map(lambda line: run_one(line, conf))
                .collect())
 
     for r in results:
-        # One line per object: CloudWatch shows records in/written/quarantined per object.
-        line = {"loglake_object": r["source"], "ok": r["ok"], "seconds": r["seconds"],
-                "summary": r["summary"], "error": r["error"]}
-        for k in ("superseded_by", "republished"):
-            if r.get(k):
-                line[k] = r[k]
-        print(json.dumps(line))
-    run_id = args.get("JOB_RUN_ID")
-    if run_id and args.get("LOGLAKE_LEDGER_TABLE"):
-        ddb = boto3.client("dynamodb", region_name=region)
-        for r in results:
-            record(ddb, args["LOGLAKE_LEDGER_TABLE"], run_id, r)
+        # One line per object: CloudWatch shows each object's outcome, summary and ledger.
+        print(json.dumps(r))
     failed = [r for r in results if not r["ok"]]
     if failed:
         raise RuntimeError(f"loglake: {len(failed)} of {len(results)} object(s) failed: "
-                           + "; ".join(f"{r['source']}: {r['error']}" for r in failed[:5]))
+                           + "; ".join(f"{r.get('source', r['object'])}: "
+                                       f"{r.get('error') or r.get('ledger_error')}"
+                                       for r in failed[:5]))
     return results
 
 

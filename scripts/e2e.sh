@@ -42,12 +42,17 @@ echo "== artifacts (${LOGLAKE_E2E_ARTIFACTS:-debug})" >&2
 case "${LOGLAKE_E2E_ARTIFACTS:-debug}" in
   debug)
     # The same workspace build as the test suite's, so nothing is compiled twice.
-    [[ "${LOGLAKE_E2E_BUILD:-1}" == 0 ]] || cargo build --workspace --bins --locked >&2
+    if [[ "${LOGLAKE_E2E_BUILD:-1}" != 0 ]]; then
+      build_glue_debug
+      cargo build --workspace --bins --locked >&2
+    fi
     # Stripped, as scripts/package.sh strips the release artifacts: line tables make the debug
-    # `loglake` 3x larger, and Terraform uploads it to the code bucket.
+    # `loglake` 3x larger, and Terraform uploads it to the code bucket. The Glue job gets the
+    # build without `local`; the driver's own commands (gen, backfill, query) use the full CLI.
     strip -o "$work/artifacts/bootstrap" "$CARGO_TARGET_DIR/debug/bootstrap"
-    strip -o "$work/artifacts/loglake" "$CARGO_TARGET_DIR/debug/loglake"
+    strip -o "$work/artifacts/loglake" "$glue_debug_bin"
     loglake="$work/artifacts/loglake"
+    cli="$CARGO_TARGET_DIR/debug/loglake"
     zip="$work/artifacts/trigger_glue.zip"
     python3 scripts/zip_bootstrap.py "$work/artifacts/bootstrap" "$zip"
     ;;
@@ -55,6 +60,8 @@ case "${LOGLAKE_E2E_ARTIFACTS:-debug}" in
     scripts/package.sh
     zip="$root/build/trigger_glue.zip"
     loglake="$root/build/loglake"
+    cargo build --workspace --bins --locked >&2
+    cli="$CARGO_TARGET_DIR/debug/loglake"
     ;;
   *) echo "error: LOGLAKE_E2E_ARTIFACTS must be debug or package" >&2; exit 2 ;;
 esac
@@ -91,7 +98,7 @@ terraform -chdir="$work/infra" init -backend=false -input=false -lockfile=readon
 # A pipeline, not a process substitution, so the log is complete before the report is shown.
 status=0
 PYSPARK_PYTHON="$venv/bin/python" "$venv/bin/python" tests/e2e/e2e.py \
-  --infra "$work/infra" --var-file "$work/e2e.tfvars.json" --zip "$zip" --bin "$loglake" \
+  --infra "$work/infra" --var-file "$work/e2e.tfvars.json" --zip "$zip" --bin "$cli" \
   --schema "$root/schemas/app_logs.json" --work "$work" 2>&1 >"$work/report.json" \
   | { grep -v -E '^(WARNING|Setting default log level|To adjust logging level|[0-9/]+ [0-9:]+ WARN )' || true; } >&2 \
   || status=$?

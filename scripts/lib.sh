@@ -69,3 +69,14 @@ stop_moto() {
   wait "$moto_pid" 2>/dev/null || true
   moto_pid=""
 }
+
+# The Glue job's `loglake` as a host debug build: the CLI without its `local` feature (no
+# DataFusion, SQLite or inotify), as scripts/package.sh builds the release artifact. Cargo puts
+# every `loglake` build at debug/loglake, so this one is copied to glue-debug/loglake, and the
+# full CLI must be built after it (scripts/test.sh, scripts/e2e.sh do).
+glue_debug_bin="${CARGO_TARGET_DIR:-/var/tmp/loglake-target}/glue-debug/loglake"
+build_glue_debug() {
+  cargo build --locked -p loglake --no-default-features --bin loglake >&2
+  mkdir -p "$(dirname "$glue_debug_bin")"
+  cp "$CARGO_TARGET_DIR/debug/loglake" "$glue_debug_bin"
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the deployable artifacts into build/ (DESIGN.md §5, §6):
 #   build/trigger_glue.zip   the trigger Lambda: an executable `bootstrap` for provided.al2023
-#   build/loglake            the CLI, shipped to the Glue job's workers with --extra-files
+#   build/loglake            the CLI without its `local` feature (transform, glue-task, event,
+#                            trigger, backfill), shipped to the Glue job's workers with --extra-files
 # Both are built with cargo-zigbuild for glibc 2.17, so they run on Amazon Linux 2023 (and any
 # newer glibc), and link no OpenSSL (TLS is rustls). Tools come prebuilt from PyPI (pinned in
 # requirements-package.txt) into a venv; nothing else is downloaded.
@@ -62,10 +63,12 @@ check_glibc() {
   echo "$bin: needs GLIBC_$need at most; $(objdump -p "$bin" | awk '/NEEDED/ {printf "%s ", $2}')" >&2
 }
 
-build() { # build <package> <binary> <profile> <triple>: prints the built binary's path
+build() { # build <package> <binary> <profile> <triple> [cargo args]: prints the binary's path
   local package=$1 bin=$2 profile=$3 triple=$4
-  echo "building $package ($bin, profile $profile) for $triple with glibc $max_glibc ..." >&2
-  cargo zigbuild --locked --profile "$profile" -p "$package" --bin "$bin" --target "$triple.$max_glibc" >&2
+  shift 4
+  echo "building $package ($bin, profile $profile $*) for $triple with glibc $max_glibc ..." >&2
+  cargo zigbuild --locked --profile "$profile" -p "$package" --bin "$bin" \
+    --target "$triple.$max_glibc" "$@" >&2
   echo "$CARGO_TARGET_DIR/$triple/$profile/$bin"
 }
 
@@ -84,7 +87,8 @@ if [[ "$what" == trigger || "$what" == all ]]; then
 fi
 
 if [[ "$what" == glue || "$what" == all ]]; then
-  bin=$(build loglake loglake dist-glue "$glue_triple")
+  # Without the `local` feature: the Glue task needs no DataFusion, SQLite or inotify.
+  bin=$(build loglake loglake dist-glue "$glue_triple" --no-default-features)
   check_glibc "$bin"
   install -m 0755 "$bin" build/loglake
   echo "wrote build/loglake ($(stat -c %s build/loglake) bytes)" >&2

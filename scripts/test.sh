@@ -64,7 +64,8 @@ fi
 step "clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "binaries (the end-to-end run deploys them)"
+step "binaries (the end-to-end run deploys them): the Glue artifact without \`local\`, then all"
+build_glue_debug
 cargo build --workspace --bins --locked
 
 # The end-to-end run on an emulated AWS (scripts/e2e.sh) spends most of its time in Terraform
@@ -85,7 +86,8 @@ LOGLAKE_REQUIRE_MOTO=1 cargo test --workspace --locked
 py_test() {
   step "$1"
   local log="$work/$(basename "$2" .py).log"
-  LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" PYSPARK_PYTHON="$venv/bin/python" \
+  LOGLAKE_BIN="$CARGO_TARGET_DIR/debug/loglake" LOGLAKE_GLUE_BIN="$glue_debug_bin" \
+    PYSPARK_PYTHON="$venv/bin/python" \
     "$venv/bin/python" "$2" 2>"$log" || { tail -n 80 "$log" >&2; exit 1; }
 }
 py_test "Glue entry script on local PySpark against moto (glue/loglake_glue_job.py)" \

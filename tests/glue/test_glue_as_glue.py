@@ -15,7 +15,8 @@ importable, local PySpark, moto. Then, against independent truth:
 Before the fix this process died in getResolvedOptions with `argparse.ArgumentError: argument
 --JOB_RUN_ID: conflicting option string: --JOB_RUN_ID`.
 
-Run by scripts/test.sh (needs LOGLAKE_MOTO_URL and LOGLAKE_BIN).
+Run by scripts/test.sh (needs LOGLAKE_MOTO_URL, LOGLAKE_BIN = the CLI for `gen`, and
+LOGLAKE_GLUE_BIN = the Glue artifact, `loglake` built without its `local` feature).
 """
 
 import io
@@ -99,7 +100,7 @@ def glue_env(url, creds_dir):
     config = os.path.join(creds_dir, "config")
     open(config, "w").close()
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("AWS_") and k not in ("LOGLAKE_BIN",)}
+           if not k.startswith("AWS_") and k not in ("LOGLAKE_BIN", "LOGLAKE_GLUE_BIN")}
     env.update(AWS_ENDPOINT_URL=url, AWS_SHARED_CREDENTIALS_FILE=creds, AWS_CONFIG_FILE=config,
                PYSPARK_PYTHON=sys.executable,
                PYSPARK_SUBMIT_ARGS="--master local[2] --conf spark.ui.enabled=false pyspark-shell")
@@ -108,14 +109,15 @@ def glue_env(url, creds_dir):
 
 def main():
     url = os.environ["LOGLAKE_MOTO_URL"]
-    real_binary = os.environ["LOGLAKE_BIN"]
+    real_binary = os.environ["LOGLAKE_GLUE_BIN"]
+    cli = os.environ["LOGLAKE_BIN"]
     # This process sets up moto with its own keys; the job process gets none of them.
     os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing",
                       AWS_SECRET_ACCESS_KEY="testing")
     tag = uuid.uuid4().hex[:8]
     s3, ddb, glue, names, location = base.setup(tag, REGION)
     work = tempfile.mkdtemp(prefix="glue-as-glue-")
-    report = generate(real_binary, os.path.join(work, "raw"))
+    report = generate(cli, os.path.join(work, "raw"))
     run_id = "jr_" + tag
     objects = []
     for i, path in enumerate(report["files"]):
@@ -163,19 +165,20 @@ def main():
                                                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
                                                 "AWS_WEB_IDENTITY_TOKEN_FILE"))
         check(not leaked, f"the subprocess could find credentials on its own: {leaked}")
-    lost = failing_object_and_lost_ledger_responses(s3, ddb, names, work, real_binary, url, tag)
+    lost = failing_object_and_lost_ledger_responses(s3, ddb, names, work, cli, real_binary, url,
+                                                    tag)
     print(json.dumps({"glue_as_glue": "ok", "objects": len(objects), "rows": rows,
                       "partitions": len(parts), "subprocesses": len(envs),
                       "lost_ledger_responses": lost}))
 
 
-def failing_object_and_lost_ledger_responses(s3, ddb, names, work, real_binary, url, tag):
+def failing_object_and_lost_ledger_responses(s3, ddb, names, work, cli, real_binary, url, tag):
     """A run with an object whose version is gone, whose ledger answers are lost after DynamoDB
     applied them (the fault proxy answers 500, botocore retries): the run fails, the good
     object is SUCCEEDED, the gone one FAILED with its error (read from DynamoDB directly)."""
     sys.path.insert(0, os.path.join(ROOT, "tests", "faults"))
     from harness import Proxy
-    rep = generate(real_binary, os.path.join(work, "raw2"))
+    rep = generate(cli, os.path.join(work, "raw2"))
     good = base.put(s3, names["raw"], "logs/good.ndjson.gz", rep["files"][0])
     gone = base.put(s3, names["raw"], "logs/gone.ndjson.gz", rep["files"][1])
     s3.delete_object(Bucket=names["raw"], Key=gone["key"], VersionId=gone["version_id"])

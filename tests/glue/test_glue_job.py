@@ -3,13 +3,14 @@ a manifest of published log samples (gzip, malformed lines, a key with spaces) b
 moto S3, partitions in moto's Glue catalog and SUCCEEDED ledger items; a run with an object that
 fails records FAILED for it, SUCCEEDED for the others, and fails.
 
-Run by scripts/test.sh: python tests/glue/test_glue_job.py (needs LOGLAKE_MOTO_URL, LOGLAKE_BIN =
-the `loglake` binary, LOGLAKE_FIXTURES, pyspark and pyarrow from requirements-test.txt).
+Run by scripts/test.sh: python tests/glue/test_glue_job.py (needs LOGLAKE_MOTO_URL,
+LOGLAKE_GLUE_BIN = the Glue artifact, `loglake` built without its `local` feature, LOGLAKE_FIXTURES, pyspark and pyarrow from requirements-test.txt).
 """
 
 import io
 import json
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -127,7 +128,7 @@ def run_job(names, run_id, manifest):
                      "--LOGLAKE_SCHEMA", f"s3://{names['code']}/schemas/app_logs.json",
                      "--LOGLAKE_DATABASE", names["db"], "--LOGLAKE_TABLE", "app_logs",
                      "--LOGLAKE_LEDGER_TABLE", names["ledger"],
-                     "--LOGLAKE_BINARY", os.environ["LOGLAKE_BIN"]])
+                     "--LOGLAKE_BINARY", os.environ["LOGLAKE_GLUE_BIN"]])
 
 
 def main():
@@ -171,7 +172,7 @@ def main():
     rows = 0
     for s in by_source.values():
         for uri in s["files"]:
-            bucket, key = job.split_s3(uri)
+            bucket, key = uri[len("s3://"):].split("/", 1)
             check(key.startswith("clean/app_logs/dt="), uri)
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             rows += pq.read_table(io.BytesIO(body)).num_rows
@@ -223,28 +224,35 @@ def main():
         claim_started(ddb, names["ledger"], o, run)
     (newer,) = run_job(names, "jr_" + tag + "_v2", write_manifest(s3, names, "v2", [v2]))
     (older,) = run_job(names, "jr_" + tag + "_v1", write_manifest(s3, names, "v1", [v1]))
-    check(older["ok"] and older["superseded_by"] == v2["version"] and older["summary"] is None, older)
+    check(older["ok"] and older["outcome"] == "superseded" and older["superseded_by"] == v2["version"]
+          and "summary" not in older and older["ledger"] == "recorded", older)
     item = ddb.get_item(TableName=names["ledger"], Key={
         "id": {"S": f"s3://{v1['bucket']}/{v1['key']}#{v1['version']}"}})["Item"]
     check(item["status"]["S"] == "SUCCEEDED" and item["superseded_by"]["S"] == v2["version"], item)
     check(rows_of(s3, names, v1["key"]) == newer["summary"]["records_written"],
           "the newer version's rows are the key's rows")
 
-    # A newer version lands after an older one was published: the task that published the older
-    # one publishes the newer one again (it may have replaced the newer run's files).
+    # A newer version lands after an older one was published: the older one's run, started
+    # later, publishes nothing (its task finds the newer version current), and the key keeps
+    # the newer version's rows. (A newer version landing *during* a task, so that the task
+    # publishes it again, is loglake-trigger's glue_task tests, with a scripted HeadObject.)
     old = put(s3, names["raw"], "logs/late.log", os.path.join(logs, "bunyan/all.log"))
     claim_started(ddb, names["ledger"], old, "jr_" + tag + "_old")
     (first,) = run_job(names, "jr_" + tag + "_old", write_manifest(s3, names, "old", [old]))
-    check("republished" not in first and rows_of(s3, names, old["key"]) == 13, first)
+    check(first["outcome"] == "published" and "republished" not in first
+          and rows_of(s3, names, old["key"]) == 13, first)
     new = put(s3, names["raw"], "logs/late.log", os.path.join(logs, "lnav/logfile_invalid_json.json"))
-    conf = {"binary": os.environ["LOGLAKE_BIN"], "output": f"s3://{names['clean']}",
-            "catalog": f"{names['db']}.app_logs", "region": "us-east-1",
-            "schema": s3.get_object(Bucket=names["code"], Key="schemas/app_logs.json")[
-                "Body"].read().decode()}
-    check(job.publish_newest(s3, old, conf, old["version"]) == new["version"],
-          "publish_newest republishes the newer version")
-    check(rows_of(s3, names, old["key"]) == 4, "the newer version's 4 rows, not the older's 13")
-    check(job.publish_newest(s3, old, conf, new["version"]) is None, "nothing newer: no-op")
+    claim_started(ddb, names["ledger"], new, "jr_" + tag + "_new")
+    (second,) = run_job(names, "jr_" + tag + "_new", write_manifest(s3, names, "new", [new]))
+    check(second["outcome"] == "published" and rows_of(s3, names, old["key"]) == 4,
+          "the newer version's 4 rows, not the older's 13")
+
+    # A task whose object line is not a plan line fails with the reason, and the run fails.
+    p = subprocess.run([os.environ["LOGLAKE_GLUE_BIN"], "glue-task", "object", "--object", "{}",
+                        "--output", f"s3://{names['clean']}",
+                        "--schema", f"s3://{names['code']}/schemas/app_logs.json"],
+                       capture_output=True, text=True)
+    check(p.returncode == 2 and "not a plan line" in p.stderr, (p.returncode, p.stderr))
 
     per_object = run_seconds / len(objects)
     print(json.dumps({"glue_entry_script": "ok", "objects": len(objects) + 3,

@@ -24,9 +24,10 @@ use aws_sdk_dynamodb::types::{
 };
 use loglake_core::ledger::{
     ATTR_ATTEMPTS, ATTR_CLAIM_TOKEN, ATTR_ERROR, ATTR_EXPIRES_AT, ATTR_ID, ATTR_JOB_RUN_ID,
-    ATTR_LATEST_ID, ATTR_LEASE_UNTIL, ATTR_OWNER, ATTR_SEQUENCER, ATTR_STATUS, CLAIM_CONDITION,
-    Claim, ClaimCheck, ClaimRequest, Finished, KEY_CONDITION, KEY_ITEM_PREFIX, Ledger, LedgerError,
-    LedgerItem, ObjectVersion, RunResult, Status, claim_decision, sequencer_sort_key,
+    ATTR_LATEST_ID, ATTR_LEASE_UNTIL, ATTR_OWNER, ATTR_SEQUENCER, ATTR_STATUS, ATTR_SUPERSEDED_BY,
+    CLAIM_CONDITION, Claim, ClaimCheck, ClaimRequest, Finished, KEY_CONDITION, KEY_ITEM_PREFIX,
+    Ledger, LedgerError, LedgerItem, ObjectVersion, RunResult, Status, claim_decision,
+    sequencer_sort_key,
 };
 use loglake_trigger::handler::ErrorKind;
 
@@ -381,6 +382,7 @@ fn parse_item(id: &str, item: &Item) -> Result<LedgerItem, LedgerError> {
         job_run_id: string(item, ATTR_JOB_RUN_ID),
         sequencer: string(item, ATTR_SEQUENCER),
         error: string(item, ATTR_ERROR),
+        superseded_by: string(item, ATTR_SUPERSEDED_BY),
         expires_at: number(item, ATTR_EXPIRES_AT).unwrap_or(0),
     })
 }
@@ -477,13 +479,15 @@ impl Ledger for DynamoDbLedger {
             .expression_attribute_values(":started", s(Status::Started.as_str()))
             .expression_attribute_values(":run", s(job_run_id))
             .return_values(ReturnValue::AllNew);
+        req = req.expression_attribute_values(":status", s(result.status().as_str()));
         req = match result {
-            RunResult::Succeeded => req
-                .update_expression("SET #status = :status REMOVE #error")
-                .expression_attribute_values(":status", s(Status::Succeeded.as_str())),
+            RunResult::Succeeded => req.update_expression("SET #status = :status REMOVE #error"),
+            RunResult::Superseded { by } => req
+                .update_expression("SET #status = :status, #superseded = :newer REMOVE #error")
+                .expression_attribute_names("#superseded", ATTR_SUPERSEDED_BY)
+                .expression_attribute_values(":newer", s(by)),
             RunResult::Failed(why) => req
                 .update_expression("SET #status = :status, #error = :error")
-                .expression_attribute_values(":status", s(Status::Failed.as_str()))
                 .expression_attribute_values(":error", s(why)),
         };
         match req.send().await {

@@ -46,6 +46,9 @@ pub const ATTR_JOB_RUN_ID: &str = "job_run_id";
 pub const ATTR_SEQUENCER: &str = "sequencer";
 /// Attribute: the last error, for FAILED items.
 pub const ATTR_ERROR: &str = "error";
+/// Attribute of a SUCCEEDED item whose version was not published because the key had a newer
+/// version when its run came to it ([`RunResult::Superseded`]): that newer version's name.
+pub const ATTR_SUPERSEDED_BY: &str = "superseded_by";
 /// Attribute: TTL, epoch seconds.
 pub const ATTR_EXPIRES_AT: &str = "expires_at";
 /// Attribute of a key item: the id of the version with the highest sequencer.
@@ -228,6 +231,8 @@ pub struct LedgerItem {
     pub sequencer: Option<String>,
     /// Last error.
     pub error: Option<String>,
+    /// The newer version that replaced this one before it was published ([`ATTR_SUPERSEDED_BY`]).
+    pub superseded_by: Option<String>,
     /// TTL, epoch seconds.
     pub expires_at: i64,
 }
@@ -244,6 +249,7 @@ impl LedgerItem {
             job_run_id: None,
             sequencer: None,
             error: None,
+            superseded_by: None,
             expires_at: 0,
         }
     }
@@ -370,13 +376,29 @@ pub enum Claim {
     },
 }
 
-/// How a run ended.
+/// How a run ended for a version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunResult {
     /// Processed.
     Succeeded,
+    /// Processed by not publishing it: the key's current version was already another one (its
+    /// rows replace this version's). Recorded SUCCEEDED with [`ATTR_SUPERSEDED_BY`].
+    Superseded {
+        /// The newer version's name.
+        by: String,
+    },
     /// Failed, with the reason.
     Failed(String),
+}
+
+impl RunResult {
+    /// The status it is recorded as.
+    pub fn status(&self) -> Status {
+        match self {
+            RunResult::Succeeded | RunResult::Superseded { .. } => Status::Succeeded,
+            RunResult::Failed(_) => Status::Failed,
+        }
+    }
 }
 
 /// A ledger error. `retryable` says whether trying again may succeed (throttling, a busy

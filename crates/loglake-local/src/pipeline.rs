@@ -432,10 +432,7 @@ impl Pipeline {
             Err(e) => (RunResult::Failed(e.to_string()), None, Some(e.to_string())),
         };
         let status = match block(self.state.finish(&id, &job_run_id, &run_result)) {
-            Ok(Finished::Recorded { .. }) => Some(match run_result {
-                RunResult::Succeeded => Status::Succeeded,
-                RunResult::Failed(_) => Status::Failed,
-            }),
+            Ok(Finished::Recorded { .. }) => Some(run_result.status()),
             Ok(Finished::NotOwned) => {
                 let why = format!("ledger item `{id}`: run {job_run_id} no longer owns it");
                 return ObjectReport::failed(v, Some(job_run_id), why);

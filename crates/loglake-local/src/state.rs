@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS ledger (
     sequencer   TEXT,
     error       TEXT,
     expires_at  INTEGER NOT NULL,
-    updated_ms  INTEGER NOT NULL
+    updated_ms  INTEGER NOT NULL,
+    superseded_by TEXT
 );
 CREATE INDEX IF NOT EXISTS ledger_key ON ledger (key_uri);
 CREATE TABLE IF NOT EXISTS ledger_keys (
@@ -81,6 +82,23 @@ fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     }
 }
 
+/// Columns added after a `state.db` may have been created: added to an older file when opened.
+const ADDED_COLUMNS: [(&str, &str, &str); 1] = [("ledger", "superseded_by", "TEXT")];
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, ty) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))?;
+        }
+    }
+    Ok(())
+}
+
 impl StateDb {
     /// Opens (creating) `state.db`.
     pub fn open(path: &Path) -> Result<Self> {
@@ -98,6 +116,7 @@ impl StateDb {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql_err(path))?;
         conn.execute_batch(SCHEMA).map_err(sql_err(path))?;
+        add_missing_columns(&conn).map_err(sql_err(path))?;
         Ok(Self {
             path: path.to_owned(),
             conn: Mutex::new(conn),
@@ -397,7 +416,7 @@ fn describe_mismatch(old: &CatalogTable, new: &CatalogTable) -> String {
 }
 
 const ITEM_SELECT: &str = "SELECT id, status, owner, lease_until, attempts, job_run_id, \
-                           sequencer, error, expires_at FROM ledger";
+                           sequencer, error, expires_at, superseded_by FROM ledger";
 
 fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerItem> {
     let status: String = r.get(1)?;
@@ -417,6 +436,7 @@ fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerItem> {
         sequencer: r.get(6)?,
         error: r.get(7)?,
         expires_at: r.get(8)?,
+        superseded_by: r.get(9)?,
     })
 }
 
@@ -577,15 +597,24 @@ impl Ledger for StateDb {
         job_run_id: &str,
         result: &RunResult,
     ) -> std::result::Result<Finished, LedgerError> {
-        let (status, error) = match result {
-            RunResult::Succeeded => (Status::Succeeded, None),
-            RunResult::Failed(e) => (Status::Failed, Some(e.as_str())),
+        let status = result.status();
+        let (error, superseded_by) = match result {
+            RunResult::Succeeded => (None, None),
+            RunResult::Superseded { by } => (None, Some(by.as_str())),
+            RunResult::Failed(e) => (Some(e.as_str()), None),
         };
         self.ledger_op("finish", id, |tx| {
             let n = tx.execute(
-                "UPDATE ledger SET status = ?3, error = ?4, updated_ms = ?5 \
+                "UPDATE ledger SET status = ?3, error = ?4, superseded_by = ?5, updated_ms = ?6 \
                  WHERE id = ?1 AND status IN ('STARTED', ?3) AND job_run_id = ?2",
-                params![id, job_run_id, status.as_str(), error, now_ms()],
+                params![
+                    id,
+                    job_run_id,
+                    status.as_str(),
+                    error,
+                    superseded_by,
+                    now_ms()
+                ],
             )?;
             if n != 1 {
                 return Ok(Ok(Finished::NotOwned));
@@ -606,5 +635,40 @@ impl Ledger for StateDb {
             message: e.to_string(),
             retryable: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `state.db` written before `superseded_by` existed gets the column when opened, keeps
+    /// its items, and records a superseded result.
+    #[test]
+    fn an_older_state_db_gains_the_superseded_by_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let old_schema = SCHEMA.replace(",\n    superseded_by TEXT\n", "\n");
+        assert_ne!(old_schema, SCHEMA, "the column is in the schema");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&old_schema).unwrap();
+        conn.execute(
+            "INSERT INTO ledger (id, key_uri, status, owner, lease_until, attempts, job_run_id, \
+             expires_at, updated_ms) VALUES ('raw/a#v1', 'raw/a', 'STARTED', 'o', 0, 1, 'r', 0, 0)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let db = StateDb::open(&path).unwrap();
+        let result = RunResult::Superseded { by: "v2".into() };
+        let finished = futures::executor::block_on(db.finish("raw/a#v1", "r", &result)).unwrap();
+        assert_eq!(finished, Finished::Recorded { attempts: 1 });
+        let item = db.item("raw/a#v1").unwrap().unwrap();
+        assert_eq!(
+            (item.status, item.superseded_by.as_deref()),
+            (Status::Succeeded, Some("v2"))
+        );
+        drop(db);
+        StateDb::open(&path).unwrap(); // opening again adds nothing twice
     }
 }

@@ -235,14 +235,19 @@ impl Ledger for MemLedger {
         let mut items = self.items.lock().unwrap();
         match items.get_mut(id) {
             Some(i) if i.job_run_id.as_deref() == Some(run) => {
-                let to = match result {
-                    RunResult::Succeeded => Status::Succeeded,
-                    RunResult::Failed(_) => Status::Failed,
-                };
+                let to = result.status();
                 if i.status != Status::Started && i.status != to {
                     return Ok(Finished::NotOwned);
                 }
                 i.status = to;
+                i.superseded_by = match result {
+                    RunResult::Superseded { by } => Some(by.clone()),
+                    _ => None,
+                };
+                i.error = match result {
+                    RunResult::Failed(why) => Some(why.clone()),
+                    _ => None,
+                };
                 Ok(Finished::Recorded {
                     attempts: i.attempts,
                 })
@@ -750,4 +755,241 @@ async fn handler_overhead() {
         new.as_secs_f64() * 1e6 / f64::from(n),
         dup.as_secs_f64() * 1e6 / f64::from(n)
     );
+}
+
+/// The Glue task's step of the lifecycle (`loglake_trigger::glue_task`), with S3's current
+/// version scripted: a newer version can land before the task starts or while it publishes.
+mod glue_task {
+    use std::sync::Arc;
+
+    use loglake_trigger::glue_task::{GlueTask, Publish, Recorded, RunLedger, TaskOutcome};
+    use loglake_trigger::handler::ManifestEntry;
+
+    use super::*;
+
+    /// HeadObject over a shared FakeS3, so the fake work can put a newer version mid-task.
+    struct Shared(Arc<FakeS3>);
+
+    impl ObjectHead for Shared {
+        async fn head(&self, b: &str, k: &str, v: Option<&str>) -> Result<Option<Head>, AwsError> {
+            self.0.head(b, k, v).await
+        }
+    }
+
+    /// Records each publish's version id; can land a newer version during the first publish,
+    /// or fail.
+    struct Work {
+        s3: Arc<FakeS3>,
+        published: Mutex<Vec<Option<String>>>,
+        land_during_first: Option<&'static str>,
+        fail: bool,
+    }
+
+    impl Publish for Work {
+        type Summary = Value;
+        async fn publish(&self, o: &ManifestEntry, v: Option<&str>) -> Result<Value, String> {
+            let mut published = self.published.lock().unwrap();
+            published.push(v.map(str::to_owned));
+            if let (1, Some(newer)) = (published.len(), self.land_during_first) {
+                self.s3.put(&o.bucket, &o.key, 10, newer);
+            }
+            if self.fail {
+                return Err(format!(
+                    "s3://{}/{}: corrupt gzip at byte 7",
+                    o.bucket, o.key
+                ));
+            }
+            Ok(json!({"records_written": 3, "version_id": v}))
+        }
+    }
+
+    fn entry(version: &str) -> ManifestEntry {
+        ManifestEntry {
+            bucket: "raw".into(),
+            key: "logs/a.json".into(),
+            version: version.into(),
+            version_id: Some(version.into()),
+            size: 10,
+            sequencer: None,
+        }
+    }
+
+    /// A task for `logs/a.json` whose current version is `current`, and whose ledger holds
+    /// `v1` STARTED by run `jr_1`.
+    async fn task(
+        current: &str,
+        newer: Option<&'static str>,
+        fail: bool,
+    ) -> GlueTask<Shared, MemLedger, Work> {
+        let s3 = Arc::new(FakeS3::default());
+        s3.put("raw", "logs/a.json", 10, current);
+        let ledger = MemLedger::default();
+        let v1 = entry("v1").object_version();
+        let req = ClaimRequest::new("lambda", now_ms(), now_ms() + 60_000, 3, 86_400_000);
+        ledger.claim(&v1, &req).await.unwrap();
+        ledger.start(&v1.id(), "lambda", "jr_1", 0).await.unwrap();
+        GlueTask {
+            head: Shared(s3.clone()),
+            ledger: Some(RunLedger {
+                ledger,
+                run_id: "jr_1".into(),
+            }),
+            work: Work {
+                s3,
+                published: Mutex::new(Vec::new()),
+                land_during_first: newer,
+                fail,
+            },
+        }
+    }
+
+    fn item(t: &GlueTask<Shared, MemLedger, Work>) -> LedgerItem {
+        let id = entry("v1").object_version().id();
+        t.ledger.as_ref().unwrap().ledger.items.lock().unwrap()[&id].clone()
+    }
+
+    #[tokio::test]
+    async fn the_current_version_is_published_and_recorded() {
+        let t = task("v1", None, false).await;
+        let r = t.run(entry("v1")).await;
+        assert!(r.ok && r.recorded == Recorded::Recorded, "{r:?}");
+        assert!(
+            matches!(
+                r.outcome,
+                TaskOutcome::Published {
+                    republished: None,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        assert_eq!(*t.work.published.lock().unwrap(), [Some("v1".to_owned())]);
+        let i = item(&t);
+        assert_eq!(
+            (i.status, i.superseded_by, i.error),
+            (Status::Succeeded, None, None)
+        );
+        let line: Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            (
+                &line["outcome"],
+                &line["ledger"],
+                &line["source"],
+                &line["summary"]["records_written"]
+            ),
+            (
+                &json!("published"),
+                &json!("recorded"),
+                &json!("s3://raw/logs/a.json"),
+                &json!(3)
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_superseded_version_is_not_published_and_names_the_newer_one() {
+        let t = task("v2", None, false).await;
+        let r = t.run(entry("v1")).await;
+        assert!(r.ok, "{r:?}");
+        assert!(
+            t.work.published.lock().unwrap().is_empty(),
+            "nothing published"
+        );
+        let i = item(&t);
+        assert_eq!(
+            (i.status, i.superseded_by.as_deref()),
+            (Status::Succeeded, Some("v2"))
+        );
+        let line: Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            (&line["outcome"], &line["superseded_by"]),
+            (&json!("superseded"), &json!("v2"))
+        );
+        assert!(line.get("summary").is_none(), "{line}");
+    }
+
+    #[tokio::test]
+    async fn a_version_landing_during_the_publish_is_published_again() {
+        let t = task("v1", Some("v2"), false).await;
+        let r = t.run(entry("v1")).await;
+        assert!(r.ok, "{r:?}");
+        assert!(
+            matches!(&r.outcome, TaskOutcome::Published { republished: Some(v), .. } if v == "v2"),
+            "{r:?}"
+        );
+        // v1 first, then the key's current version by its version id: its files are the last.
+        assert_eq!(
+            *t.work.published.lock().unwrap(),
+            [Some("v1".to_owned()), Some("v2".to_owned())]
+        );
+        assert_eq!(item(&t).status, Status::Succeeded);
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_is_recorded_failed_with_its_reason() {
+        let t = task("v1", None, true).await;
+        let r = t.run(entry("v1")).await;
+        assert!(!r.ok, "{r:?}");
+        let i = item(&t);
+        assert_eq!(i.status, Status::Failed);
+        assert!(i.error.unwrap().contains("corrupt gzip at byte 7"));
+    }
+
+    #[tokio::test]
+    async fn an_item_another_run_took_over_is_left_alone() {
+        let t = task("v1", None, false).await;
+        let id = entry("v1").object_version().id();
+        t.ledger
+            .as_ref()
+            .unwrap()
+            .ledger
+            .items
+            .lock()
+            .unwrap()
+            .get_mut(&id)
+            .unwrap()
+            .job_run_id = Some("jr_other".into());
+        let r = t.run(entry("v1")).await;
+        assert!(r.ok && r.recorded == Recorded::NotOwned, "{r:?}");
+        let i = item(&t);
+        assert_eq!(
+            (i.status, i.job_run_id.as_deref()),
+            (Status::Started, Some("jr_other"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_ledger_that_cannot_be_written_fails_the_task() {
+        let t = task("v1", None, false).await;
+        *t.ledger
+            .as_ref()
+            .unwrap()
+            .ledger
+            .finish_error
+            .lock()
+            .unwrap() = Some(lost("finish", "x"));
+        let r = t.run(entry("v1")).await;
+        assert!(!r.ok && matches!(r.recorded, Recorded::Error(_)), "{r:?}");
+        let line: Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(line["ledger"], json!("error"));
+        assert!(
+            line["ledger_error"]
+                .as_str()
+                .unwrap()
+                .contains("condition failed"),
+            "{line}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_head_object_fails_the_task_before_any_publish() {
+        let t = task("v1", None, false).await;
+        t.work.s3.failing.lock().unwrap().push("logs/a.json".into());
+        let r = t.run(entry("v1")).await;
+        assert!(
+            !r.ok && t.work.published.lock().unwrap().is_empty(),
+            "{r:?}"
+        );
+        assert_eq!(item(&t).status, Status::Failed);
+    }
 }

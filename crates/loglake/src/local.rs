@@ -17,7 +17,7 @@ use loglake_local::{
 use loglake_query::{Format, QueryEngine, TableDef};
 use loglake_store::Location;
 
-use crate::{load_schema, print_line, usage};
+use crate::{load_schema, print_line, runtime, usage};
 
 /// Where a local pipeline reads and writes.
 #[derive(clap::Args)]
@@ -374,14 +374,6 @@ fn table_def(t: &CatalogTable) -> anyhow::Result<TableDef> {
         schema: loglake_transform::arrow_schema(&schema),
         partition_keys: t.partition_keys.iter().map(|k| k.name.clone()).collect(),
     })
-}
-
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
 }
 
 pub(crate) fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {

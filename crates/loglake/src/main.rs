@@ -4,22 +4,19 @@
 //! Exit codes: 0 ok; 1 data problems reported (quarantined records, failed objects);
 //! 2 usage or configuration error.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 
+mod glue_task;
+#[cfg(feature = "local")]
 mod local;
+mod transform;
 mod trigger;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use loglake_core::{CompiledSchema, Schema};
-use loglake_transform::{
-    LocalOutput, Source, Summary, TransformOptions, for_each_parallel, transform_file,
-    transform_reader,
-};
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +31,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[cfg(feature = "local")]
     /// Generate deterministic sample JSON logs (about 1% bad lines).
     Gen(GenArgs),
     /// Transform raw JSON logs into partitioned Parquet, quarantining bad records.
@@ -43,7 +41,8 @@ enum Command {
     /// "files","null_coercions",...}. Output layout:
     /// <OUTPUT>/clean/<table>/dt=YYYY-MM-DD/hr=HH/part-<source_id>-<n>.parquet and
     /// <OUTPUT>/quarantine/<table>/<source_id>.ndjson.gz.
-    Transform(TransformArgs),
+    Transform(transform::TransformArgs),
+    #[cfg(feature = "local")]
     /// Run the local pipeline once over a root (ledger, transform, catalog).
     ///
     /// Claims each new raw object version in the ledger, transforms it and registers its
@@ -52,14 +51,17 @@ enum Command {
     /// superseded, deferred, exhausted or failed. A second run over unchanged objects processes
     /// nothing.
     Run(local::RootArgs),
+    #[cfg(feature = "local")]
     /// Run the local pipeline continuously as files arrive.
     ///
     /// New files are processed as soon as their writer closes them (file watcher), with a
     /// periodic rescan as a safety net. Ctrl-C stops after the objects in flight and releases
     /// this process's claims.
     Watch(local::WatchArgs),
+    #[cfg(feature = "local")]
     /// Query the catalog's tables with SQL (DataFusion).
     Query(local::QueryArgs),
+    #[cfg(feature = "local")]
     /// Generate, process and query sample logs: the whole product, offline.
     ///
     /// Generates sample logs, runs the local pipeline on them and queries the result.
@@ -90,6 +92,13 @@ enum Command {
     /// (LOGLAKE_MANIFEST_BUCKET required). Prints one JSON line per object, like
     /// `loglake trigger`.
     Backfill(trigger::BackfillArgs),
+    /// The Glue job's work on its executors (run by glue/loglake_glue_job.py).
+    ///
+    /// `plan` prints the run's objects (a manifest's lines, or one object); `object` processes
+    /// one of them: skips a version that is no longer the key's current one, transforms and
+    /// publishes, publishes a newer version again if one arrived meanwhile, records the result
+    /// in the DynamoDB ledger, and prints one JSON result line.
+    GlueTask(glue_task::GlueTaskArgs),
 }
 
 #[derive(clap::Args)]
@@ -101,6 +110,7 @@ struct EventArgs {
     verbose: bool,
 }
 
+#[cfg(feature = "local")]
 #[derive(clap::Args)]
 struct GenArgs {
     /// Folder to write the files into (created if missing).
@@ -132,39 +142,6 @@ struct GenArgs {
     hours: u32,
 }
 
-#[derive(clap::Args)]
-struct TransformArgs {
-    /// Input files or folders (folders are read recursively; hidden files are skipped), or
-    /// S3 objects `s3://bucket/key` and prefixes `s3://bucket/prefix/` (trailing `/`), read with
-    /// the standard AWS environment (`AWS_ENDPOINT_URL` for other S3 servers).
-    #[arg(long, num_args = 1.., required = true)]
-    input: Vec<String>,
-    /// Output root: a folder or `s3://bucket/prefix` (files go to `<root>/clean/<table>/…` and
-    /// `<root>/quarantine/<table>/…`).
-    #[arg(long)]
-    output: String,
-    /// The S3 version to read (one `s3://bucket/key` input only).
-    #[arg(long)]
-    version_id: Option<String>,
-    /// Register the written partitions in this Glue Data Catalog table (`database.table`),
-    /// after checking, before any data is written, that its columns agree with the schema.
-    #[arg(long, value_name = "DATABASE.TABLE")]
-    catalog: Option<String>,
-    /// Schema file (JSON). Default: the built-in `schemas/app_logs.json`.
-    #[arg(long)]
-    schema: Option<PathBuf>,
-    /// Name that identifies the source (as `bucket/key`), deciding `source_id` and so the
-    /// output file names. Only with a single input file. Default: the file's absolute path.
-    #[arg(long)]
-    source: Option<String>,
-    /// Objects transformed at once. Default: the number of cores.
-    #[arg(long)]
-    jobs: Option<usize>,
-    /// No progress bar.
-    #[arg(long, short)]
-    quiet: bool,
-}
-
 /// A usage or configuration error: exit code 2.
 #[derive(Debug)]
 struct UsageError(String);
@@ -192,15 +169,21 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        #[cfg(feature = "local")]
         Command::Gen(args) => generate(&args),
-        Command::Transform(args) => transform(&args),
+        Command::Transform(args) => transform::transform(&args),
+        #[cfg(feature = "local")]
         Command::Run(args) => local::run(&args),
+        #[cfg(feature = "local")]
         Command::Watch(args) => local::watch(&args),
+        #[cfg(feature = "local")]
         Command::Query(args) => local::query(&args),
+        #[cfg(feature = "local")]
         Command::Demo(args) => local::demo(&args),
         Command::Event(args) => event(&args),
         Command::Trigger(args) => trigger::trigger(&args),
         Command::Backfill(args) => trigger::backfill(&args),
+        Command::GlueTask(args) => glue_task::glue_task(&args),
     };
     match result {
         Ok(code) => code,
@@ -228,6 +211,7 @@ fn print_line(line: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+#[cfg(feature = "local")]
 fn generate(args: &GenArgs) -> anyhow::Result<ExitCode> {
     let start = loglake_core::time::parse_rfc3339(&args.start).ok_or_else(|| {
         usage(format!(
@@ -304,355 +288,11 @@ fn load_schema(path: Option<&Path>) -> anyhow::Result<CompiledSchema> {
     })
 }
 
-/// Expands folders into their files: the store's listing rule ([`loglake_store::local_files`]:
-/// sorted; hidden, `_`-prefixed, temporary and partial files skipped), as the pipeline lists.
-fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            files.extend(loglake_store::local_files(input)?);
-        } else if input.exists() {
-            files.push(input.clone());
-        } else {
-            return Err(usage(format!(
-                "input `{}` does not exist\nhint: pass files or folders of raw JSON logs, e.g. the output of `loglake gen`",
-                input.display()
-            )));
-        }
-    }
-    if files.is_empty() {
-        return Err(usage(
-            "no input files found in the given folders".to_owned(),
-        ));
-    }
-    Ok(files)
-}
-
-fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {bytes}/{total_bytes} read ({bytes_per_sec}, eta {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
-}
-
-/// One input of `loglake transform`.
-enum Work {
-    File(PathBuf),
-    Object(loglake_store::RawObject, Arc<loglake_store::RawStore>),
-}
-
-impl Work {
-    fn display(&self) -> String {
-        match self {
-            Work::File(p) => p.display().to_string(),
-            Work::Object(o, _) => o.display.clone(),
-        }
-    }
-}
-
-/// Where `loglake transform` writes.
-enum Sink {
-    /// A local folder: written in place.
-    Local(LocalOutput),
-    /// S3: staged locally, then uploaded; the staging folder is removed on drop.
-    Remote(
-        loglake_store::Publisher,
-        #[allow(dead_code)] tempfile::TempDir,
-    ),
-}
-
-/// Resolves the inputs: local files (folders expanded) and S3 objects (prefixes listed).
-fn resolve_inputs(
-    args: &TransformArgs,
-    rt: Option<&tokio::runtime::Runtime>,
-) -> anyhow::Result<Vec<Work>> {
-    let mut work = Vec::new();
-    let remote: Vec<&String> = args
-        .input
-        .iter()
-        .filter(|i| i.starts_with("s3://"))
-        .collect();
-    if args.version_id.is_some() && (remote.len() != 1 || args.input.len() != 1) {
-        bail!(usage(
-            "`--version-id` needs exactly one `s3://bucket/key` input"
-        ));
-    }
-    for input in &args.input {
-        if !input.starts_with("s3://") {
-            work.extend(
-                expand_inputs(&[PathBuf::from(input)])?
-                    .into_iter()
-                    .map(Work::File),
-            );
-            continue;
-        }
-        let (Some(rt), loglake_store::Location::S3 { bucket, prefix }) = (
-            rt,
-            loglake_store::Location::parse(input).map_err(|e| usage(e.to_string()))?,
-        ) else {
-            continue;
-        };
-        let listing = input.ends_with('/') || prefix.is_empty();
-        let location = loglake_store::Location::S3 {
-            bucket: bucket.clone(),
-            prefix: if listing {
-                prefix.clone()
-            } else {
-                String::new()
-            },
-        };
-        let store = Arc::new(loglake_store::RawStore::open(&location)?);
-        if listing {
-            let found = store.list_remote(rt.handle())?;
-            if found.is_empty() {
-                bail!(usage(format!("`{input}`: no objects under this prefix")));
-            }
-            work.extend(found.into_iter().map(|o| Work::Object(o, store.clone())));
-        } else {
-            let object = store.object(&prefix, args.version_id.as_deref(), rt.handle())?;
-            work.push(Work::Object(object, store));
-        }
-    }
-    Ok(work)
-}
-
-/// Checks `database.table` in the Glue Data Catalog against the schema (exit 2 when they
-/// disagree, before any data is written).
-fn check_catalog(
-    name: &str,
-    schema: &CompiledSchema,
-    rt: Option<&tokio::runtime::Runtime>,
-) -> anyhow::Result<(loglake_aws::GlueCatalog, loglake_aws::RegisteredTable)> {
-    let Some((database, table)) = name.split_once('.') else {
-        bail!(usage(format!(
-            "`--catalog {name}`: expected DATABASE.TABLE"
-        )));
-    };
-    let rt = rt.context("no runtime")?;
-    let t = loglake_core::catalog::catalog_table(schema, database, "");
-    if t.name != table {
-        bail!(usage(format!(
-            "`--catalog {name}`: the schema's table is `{}`\nhint: pass --catalog {database}.{}",
-            t.name, t.name
-        )));
-    }
-    let expected = loglake_aws::ExpectedTable {
-        database: database.to_owned(),
-        name: table.to_owned(),
-        columns: t
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), c.kind.clone()))
-            .collect(),
-        partition_keys: t.partition_keys.iter().map(|c| c.name.clone()).collect(),
-    };
-    rt.block_on(async {
-        let glue = loglake_aws::GlueCatalog::from_env().await;
-        match glue.check(&expected).await {
-            Ok(table) => Ok((glue, table)),
-            Err(
-                e @ (loglake_aws::CatalogError::Missing { .. }
-                | loglake_aws::CatalogError::Mismatch { .. }),
-            ) => Err(usage(e.to_string())),
-            Err(e) => Err(e.into()),
-        }
-    })
-}
-
-/// `loglake transform`, resolved once: inputs, output, catalog, runtime (ripgrep's HiArgs).
-struct TransformPlan<'a> {
-    args: &'a TransformArgs,
-    schema: CompiledSchema,
-    rt: Option<tokio::runtime::Runtime>,
-    files: Vec<Work>,
-    sink: Sink,
-    catalog: Option<(loglake_aws::GlueCatalog, loglake_aws::RegisteredTable)>,
-    opts: TransformOptions,
-}
-
-impl<'a> TransformPlan<'a> {
-    fn new(args: &'a TransformArgs) -> anyhow::Result<Self> {
-        let schema = load_schema(args.schema.as_deref())?;
-        let remote = args.output.starts_with("s3://")
-            || args.catalog.is_some()
-            || args.input.iter().any(|i| i.starts_with("s3://"));
-        let rt = if remote {
-            Some(local::runtime()?)
-        } else {
-            None
-        };
-        let files = resolve_inputs(args, rt.as_ref())?;
-        if args.source.is_some() && files.len() != 1 {
-            bail!(usage(format!(
-                "`--source` names one object, but {} input files were given",
-                files.len()
-            )));
-        }
-        let sink = open_sink(&args.output)?;
-        let catalog = match &args.catalog {
-            None => None,
-            Some(name) => Some(check_catalog(name, &schema, rt.as_ref())?),
-        };
-        Ok(Self {
-            args,
-            schema,
-            rt,
-            files,
-            sink,
-            catalog,
-            opts: TransformOptions::default(),
-        })
-    }
-
-    fn handle(&self) -> anyhow::Result<tokio::runtime::Handle> {
-        self.rt
-            .as_ref()
-            .map(|r| r.handle().clone())
-            .context("no runtime")
-    }
-
-    /// Transforms and publishes one input, then registers its partitions.
-    fn run(&self, w: &Work, progress: &(dyn Fn(u64) + Sync)) -> anyhow::Result<Summary> {
-        let (schema, opts) = (&self.schema, &self.opts);
-        let source_name = self.args.source.as_deref();
-        let summary = match (w, &self.sink) {
-            (Work::File(path), Sink::Local(out)) => {
-                transform_file(path, source_name, schema, out, opts, progress)?
-            }
-            (Work::File(path), Sink::Remote(publisher, _)) => {
-                let (file, source) = Source::open_file(path, source_name)?;
-                publisher.publish(&self.handle()?, file, &source, schema, opts, progress)?
-            }
-            (Work::Object(object, store), sink) => {
-                let rt = self.handle()?;
-                let reader = store.reader(object, &rt)?;
-                let source = Source {
-                    name: source_name.map_or_else(|| object.version.source_name(), str::to_owned),
-                    display: object.display.clone(),
-                    written_us: object.written_us(),
-                    size: Some(object.version.size),
-                };
-                match sink {
-                    Sink::Local(out) => {
-                        transform_reader(reader, &source, schema, out, opts, progress)?
-                    }
-                    Sink::Remote(publisher, _) => {
-                        publisher.publish(&rt, reader, &source, schema, opts, progress)?
-                    }
-                }
-            }
-        };
-        if let (Some((glue, table)), Some(rt)) = (&self.catalog, &self.rt) {
-            rt.block_on(glue.add_partitions(table, &summary.partitions))
-                .with_context(|| format!("registering the partitions of {}", w.display()))?;
-        }
-        Ok(summary)
-    }
-}
-
-/// The output: a local folder written in place, or S3 through a local staging folder.
-fn open_sink(output: &str) -> anyhow::Result<Sink> {
-    if !output.starts_with("s3://") {
-        return Ok(Sink::Local(LocalOutput::new(output)));
-    }
-    let root = loglake_store::Location::parse(output).map_err(|e| usage(e.to_string()))?;
-    let staging = tempfile::Builder::new()
-        .prefix("loglake-staging-")
-        .tempdir()
-        .context("cannot create a staging folder (set TMPDIR)")?;
-    let publisher = loglake_store::Publisher::for_root(&root, staging.path().to_owned())?;
-    Ok(Sink::Remote(publisher, staging))
-}
-
-/// Summary lines printed in input order, each as soon as every earlier input is done.
-#[derive(Default)]
-struct InOrder {
-    next: usize,
-    pending: std::collections::BTreeMap<usize, String>,
-    /// Some input failed or quarantined records (exit 1).
-    problems: bool,
-}
-
-impl InOrder {
-    /// Records input `i`'s line; returns the lines now printable, in order.
-    fn push(&mut self, i: usize, line: String, problem: bool) -> Vec<String> {
-        self.problems |= problem;
-        self.pending.insert(i, line);
-        let mut ready = Vec::new();
-        while let Some(line) = self.pending.remove(&self.next) {
-            ready.push(line);
-            self.next += 1;
-        }
-        ready
-    }
-}
-
-fn transform(args: &TransformArgs) -> anyhow::Result<ExitCode> {
-    let plan = TransformPlan::new(args)?;
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let total: u64 = plan
-        .files
-        .iter()
-        .map(|w| match w {
-            Work::File(f) => std::fs::metadata(f).map_or(0, |m| m.len()),
-            Work::Object(o, _) => o.version.size,
-        })
-        .sum();
-    let bar = progress_bar(total, args.quiet);
-    let progress = |n: u64| bar.inc(n);
-    let state = Mutex::new(InOrder::default());
-    let work = |w: &Work| plan.run(w, &progress);
-    let done = |i: usize, result: anyhow::Result<Summary>| {
-        let (line, problem) = match result {
-            Ok(summary) => (
-                serde_json::to_string(&summary).unwrap_or_default(),
-                summary.records_quarantined > 0,
-            ),
-            Err(err) => {
-                bar.suspend(|| eprintln!("error: {err}"));
-                let line = serde_json::json!({
-                    "source": plan.files[i].display(),
-                    "error": err.to_string(),
-                });
-                (line.to_string(), true)
-            }
-        };
-        let Ok(mut st) = state.lock() else { return };
-        for line in st.push(i, line, problem) {
-            if let Err(e) = bar.suspend(|| print_line(&line)) {
-                eprintln!("error: cannot write to stdout: {e}");
-            }
-        }
-    };
-    for_each_parallel(&plan.files, jobs, &work, &done);
-    bar.finish_and_clear();
-    let problems = state.lock().map(|s| s.problems).unwrap_or(true);
-    Ok(if problems {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::InOrder;
-
-    #[test]
-    fn summaries_come_out_in_input_order_as_soon_as_possible() {
-        let mut o = InOrder::default();
-        assert!(o.push(1, "b".into(), false).is_empty(), "waits for input 0");
-        assert_eq!(o.push(0, "a".into(), false), ["a", "b"]);
-        assert_eq!(o.push(2, "c".into(), true), ["c"]);
-        assert!(o.problems);
-    }
+/// The async runtime for AWS and object-store calls (two workers: the work is I/O).
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

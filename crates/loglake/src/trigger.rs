@@ -43,7 +43,7 @@ pub(crate) fn trigger(args: &TriggerArgs) -> anyhow::Result<ExitCode> {
              crates/loglake-trigger/src/config.rs)"
         ))
     })?;
-    let runtime = crate::local::runtime()?;
+    let runtime = crate::runtime()?;
     let (response, namespace) = runtime.block_on(async {
         let handler = loglake_aws::trigger_from_env(config).await;
         let budget_ms = i64::try_from(args.budget_secs * 1000).unwrap_or(i64::MAX);
@@ -157,7 +157,7 @@ pub(crate) fn backfill(args: &BackfillArgs) -> anyhow::Result<ExitCode> {
             "LOGLAKE_MANIFEST_BUCKET: not set: backfill writes one manifest per run there",
         ));
     }
-    let runtime = crate::local::runtime()?;
+    let runtime = crate::runtime()?;
     let store = loglake_store::RawStore::open(&location)?;
     let listed = store.list_key_prefix(prefix, runtime.handle())?;
     let objects: Vec<CreatedObject> = listed

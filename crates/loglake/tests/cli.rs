@@ -261,6 +261,7 @@ fn top_level_help_is_one_line_per_command() {
             "event",
             "trigger",
             "backfill",
+            "glue-task",
             "help"
         ],
         "one line per command, no continuation lines:\n{text}"

@@ -431,7 +431,7 @@ where
             let run = Some(state.run_id.clone());
             match self.ledger.finish(&id, &state.run_id, &result).await {
                 Ok(Finished::Recorded { attempts }) => match &result {
-                    RunResult::Succeeded => {
+                    RunResult::Succeeded | RunResult::Superseded { .. } => {
                         r.metrics.objects_succeeded += 1;
                         tracing::info!(id = %id, job_run_id = %state.run_id, "SUCCEEDED");
                         r.objects.push(entry.report(Outcome::Succeeded, run, None));
