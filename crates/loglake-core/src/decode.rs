@@ -313,176 +313,206 @@ fn split_lines(
     recycle: &mut dyn FnMut() -> Option<Vec<u8>>,
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> io::Result<()> {
-    let mut data: Vec<u8> = Vec::with_capacity(opts.chunk_bytes + 4096);
-    let mut records: Vec<RawRecord> = Vec::new();
-    let mut line: u64 = 1;
-    let mut decoded: u64 = 0;
-    let mut first_line = true;
-    // Start of the current (incomplete) line in `data`.
-    let mut line_start = 0usize;
-    // Bytes of an over-long line dropped after its first `max_record_bytes`.
-    let mut overflow: Option<u64> = None;
-    let mut eof_error: Option<String> = None;
-    let max_record = opts.max_record_bytes;
-
-    let push_line = |data: &[u8],
-                     records: &mut Vec<RawRecord>,
-                     start: usize,
-                     end: usize,
-                     line: u64,
-                     first_line: &mut bool,
-                     defect: Option<Defect>| {
-        let mut s = start;
-        if *first_line {
-            if data[s..end].starts_with(&[0xEF, 0xBB, 0xBF]) {
-                s += 3;
-            }
-            *first_line = false;
-        }
-        let mut e = end;
-        if e > s && data[e - 1] == b'\r' {
-            e -= 1;
-        }
-        if defect.is_none() && is_blank(&data[s..e]) {
-            return;
-        }
-        let mut defect = defect;
-        if defect.is_none() && e - s > max_record {
-            defect = Some(Defect::TooLong {
-                len: (e - s) as u64,
-            });
-            e = s + max_record;
-        }
-        records.push(RawRecord {
-            start: s,
-            end: e,
-            line,
-            defect,
-        });
-    };
-
+    let mut lines = LineSplitter::new(opts);
     loop {
-        // Fill the buffer up to the chunk target, and past it while no line is complete yet
-        // (so a long line is read once, not copied again at every chunk).
-        let mut at_eof = false;
-        while data.len() < opts.chunk_bytes || records.is_empty() {
+        if let Filled::Eof { error } = lines.fill(reader, opts.chunk_bytes) {
+            if let Some(chunk) = lines.finish(error) {
+                emit(chunk);
+            }
+            return Ok(());
+        }
+        if !emit(lines.take_chunk(recycle, opts.chunk_bytes)) {
+            return Ok(());
+        }
+    }
+}
+
+/// NDJSON records cut out of a growing buffer (ripgrep's `line_buffer.rs` shape): complete lines
+/// become [`RawRecord`]s over `data`, the partial last line is carried into the next chunk, and
+/// a line longer than `max_record` keeps its first `max_record` bytes and is marked too long.
+struct LineSplitter {
+    data: Vec<u8>,
+    records: Vec<RawRecord>,
+    /// The 1-based number of the current (incomplete) line.
+    line: u64,
+    /// Decompressed bytes consumed so far.
+    decoded: u64,
+    /// A UTF-8 byte order mark is dropped from the first line only.
+    first_line: bool,
+    /// Start of the current (incomplete) line in `data`.
+    line_start: usize,
+    /// Length of an over-long line whose rest (after `max_record` bytes) is being dropped.
+    overflow: Option<u64>,
+    max_record: usize,
+}
+
+/// Where [`LineSplitter::fill`] stopped.
+enum Filled {
+    /// A chunk's worth of bytes, with at least one complete line.
+    Chunk,
+    /// The end of the input, or a read error (which ends it: the last line is truncated).
+    Eof {
+        /// The read error.
+        error: Option<String>,
+    },
+}
+
+impl LineSplitter {
+    fn new(opts: &SplitOptions) -> Self {
+        Self {
+            data: Vec::with_capacity(opts.chunk_bytes + 4096),
+            records: Vec::new(),
+            line: 1,
+            decoded: 0,
+            first_line: true,
+            line_start: 0,
+            overflow: None,
+            max_record: opts.max_record_bytes,
+        }
+    }
+
+    /// Reads up to the chunk target, and past it while no line is complete yet (so a long line
+    /// is read once, not copied again at every chunk).
+    fn fill(&mut self, reader: &mut dyn BufRead, chunk_bytes: usize) -> Filled {
+        while self.data.len() < chunk_bytes || self.records.is_empty() {
             let buf = match reader.fill_buf() {
                 Ok(b) => b,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    eof_error = Some(e.to_string());
-                    at_eof = true;
-                    break;
+                    return Filled::Eof {
+                        error: Some(e.to_string()),
+                    };
                 }
             };
             if buf.is_empty() {
-                at_eof = true;
-                break;
+                return Filled::Eof { error: None };
             }
-            let n = buf.len();
-            if let Some(dropped) = overflow.as_mut() {
-                // Discard the rest of an over-long line, up to its newline.
-                match memchr::memchr(b'\n', &buf[..n]) {
-                    Some(p) => {
-                        *dropped += p as u64;
-                        let len = *dropped;
-                        reader.consume(p + 1);
-                        decoded += (p + 1) as u64;
-                        overflow = None;
-                        let end = data.len();
-                        push_line(
-                            &data,
-                            &mut records,
-                            line_start,
-                            end,
-                            line,
-                            &mut first_line,
-                            Some(Defect::TooLong { len }),
-                        );
-                        line += 1;
-                        line_start = data.len();
-                    }
-                    None => {
-                        *dropped += n as u64;
-                        reader.consume(n);
-                        decoded += n as u64;
-                    }
-                }
-                continue;
-            }
-            data.extend_from_slice(&buf[..n]);
+            let n = if self.overflow.is_some() {
+                self.skip_overflow(buf)
+            } else {
+                self.data.extend_from_slice(buf);
+                self.scan_new(buf.len());
+                buf.len()
+            };
             reader.consume(n);
-            decoded += n as u64;
-            // Scan the new bytes for complete lines.
-            let scan_from = data.len() - n;
-            let mut pos = scan_from;
-            while let Some(p) = memchr::memchr(b'\n', &data[pos..]) {
-                let end = pos + p;
-                push_line(
-                    &data,
-                    &mut records,
-                    line_start,
-                    end,
-                    line,
-                    &mut first_line,
-                    None,
-                );
-                line += 1;
-                line_start = end + 1;
-                pos = end + 1;
+            self.decoded += n as u64;
+        }
+        Filled::Chunk
+    }
+
+    /// Discards the rest of an over-long line, up to its newline; returns the bytes consumed.
+    fn skip_overflow(&mut self, buf: &[u8]) -> usize {
+        let Some(dropped) = self.overflow.as_mut() else {
+            return 0;
+        };
+        match memchr::memchr(b'\n', buf) {
+            Some(p) => {
+                let len = *dropped + p as u64;
+                self.overflow = None;
+                let end = self.data.len();
+                self.end_line(end, end, Some(Defect::TooLong { len }));
+                p + 1
             }
-            if data.len() - line_start > opts.max_record_bytes {
-                // Keep the first max_record_bytes of this line, drop the rest until newline.
-                let len = (data.len() - line_start) as u64;
-                data.truncate(line_start + opts.max_record_bytes);
-                overflow = Some(len);
+            None => {
+                *dropped += buf.len() as u64;
+                buf.len()
             }
         }
-        if at_eof {
-            if line_start < data.len() || overflow.is_some() || eof_error.is_some() {
-                let end = data.len();
-                let defect = match (&eof_error, overflow) {
-                    (Some(reason), _) => Some(Defect::Truncated {
-                        reason: reason.clone(),
-                    }),
-                    (None, Some(len)) => Some(Defect::TooLong { len }),
-                    (None, None) => None,
-                };
-                push_line(
-                    &data,
-                    &mut records,
-                    line_start,
-                    end,
-                    line,
-                    &mut first_line,
-                    defect,
-                );
-            }
-            if !records.is_empty() || !data.is_empty() {
-                emit(Chunk {
-                    data,
-                    records,
-                    bytes_decoded: decoded,
-                });
-            }
-            return Ok(());
+    }
+
+    /// Cuts the complete lines out of the last `n` bytes of `data`; starts dropping an
+    /// over-long current line.
+    fn scan_new(&mut self, n: usize) {
+        let mut pos = self.data.len() - n;
+        while let Some(p) = memchr::memchr(b'\n', &self.data[pos..]) {
+            let end = pos + p;
+            self.end_line(end, end + 1, None);
+            pos = end + 1;
         }
-        // Hand over complete lines; carry the partial last line into the next buffer.
+        if self.data.len() - self.line_start > self.max_record {
+            // Keep the first max_record bytes of this line, drop the rest until its newline.
+            self.overflow = Some((self.data.len() - self.line_start) as u64);
+            self.data.truncate(self.line_start + self.max_record);
+        }
+    }
+
+    /// Ends the current line at `end` (exclusive, before its newline); the next starts at
+    /// `next_start`.
+    fn end_line(&mut self, end: usize, next_start: usize, defect: Option<Defect>) {
+        self.push(end, defect);
+        self.line += 1;
+        self.line_start = next_start;
+    }
+
+    /// Records the current line up to `end`: BOM (first line) and `\r` stripped, blank lines
+    /// skipped unless defective, an over-long one cut to `max_record` and marked.
+    fn push(&mut self, end: usize, mut defect: Option<Defect>) {
+        let mut s = self.line_start;
+        if self.first_line {
+            if self.data[s..end].starts_with(&[0xEF, 0xBB, 0xBF]) {
+                s += 3;
+            }
+            self.first_line = false;
+        }
+        let mut e = end;
+        if e > s && self.data[e - 1] == b'\r' {
+            e -= 1;
+        }
+        if defect.is_none() && is_blank(&self.data[s..e]) {
+            return;
+        }
+        if defect.is_none() && e - s > self.max_record {
+            defect = Some(Defect::TooLong {
+                len: (e - s) as u64,
+            });
+            e = s + self.max_record;
+        }
+        self.records.push(RawRecord {
+            start: s,
+            end: e,
+            line: self.line,
+            defect,
+        });
+    }
+
+    /// The complete lines as a chunk; the partial last line moves to a recycled buffer.
+    fn take_chunk(
+        &mut self,
+        recycle: &mut dyn FnMut() -> Option<Vec<u8>>,
+        chunk_bytes: usize,
+    ) -> Chunk {
         let mut next = recycle().unwrap_or_default();
         next.clear();
-        next.reserve(opts.chunk_bytes + 4096);
-        next.extend_from_slice(&data[line_start..]);
-        data.truncate(line_start);
-        let chunk = Chunk {
-            data,
-            records: std::mem::take(&mut records),
-            bytes_decoded: decoded,
-        };
-        if !emit(chunk) {
-            return Ok(());
+        next.reserve(chunk_bytes + 4096);
+        next.extend_from_slice(&self.data[self.line_start..]);
+        self.data.truncate(self.line_start);
+        self.line_start = 0;
+        Chunk {
+            data: std::mem::replace(&mut self.data, next),
+            records: std::mem::take(&mut self.records),
+            bytes_decoded: self.decoded,
         }
-        data = next;
-        line_start = 0;
+    }
+
+    /// The last chunk at the end of the input: the unterminated last line (truncated when
+    /// reading failed, too long when it was being dropped), if anything is left.
+    fn finish(mut self, eof_error: Option<String>) -> Option<Chunk> {
+        if self.line_start < self.data.len() || self.overflow.is_some() || eof_error.is_some() {
+            let defect = match (eof_error, self.overflow) {
+                (Some(reason), _) => Some(Defect::Truncated { reason }),
+                (None, Some(len)) => Some(Defect::TooLong { len }),
+                (None, None) => None,
+            };
+            self.push(self.data.len(), defect);
+        }
+        if self.records.is_empty() && self.data.is_empty() {
+            return None;
+        }
+        Some(Chunk {
+            data: self.data,
+            records: self.records,
+            bytes_decoded: self.decoded,
+        })
     }
 }
 
@@ -729,6 +759,10 @@ impl<'a> DocSplitter<'a> {
     }
 
     /// Walks a value at depth `idx` of the record path.
+    ///
+    /// Kept whole (about 85 lines): one pass over an envelope's bytes whose branches (array,
+    /// object key match, skip, descend) share the scanner's position; split, each part would
+    /// re-derive where the others left off.
     fn walk(&mut self, idx: usize) -> Scan {
         self.skip_ws();
         let path_len = self.opts.record_path.len();

@@ -360,6 +360,10 @@ impl<'s> Normalizer<'s> {
     }
 
     /// Normalises one record. On success `row` holds the typed cells, attributes and time.
+    ///
+    /// Kept whole (about 85 lines): the per-record hot path, one pass over the record's keys
+    /// that routes, coerces and collects attributes with borrowed values; the steps with any
+    /// logic of their own are the helpers it calls (`coerce`, `timestamp`, `missing`, `invalid`).
     pub fn normalize<'a>(&self, raw: &'a [u8], row: &mut Row<'a>) -> Result<(), Rejection>
     where
         's: 'a,

@@ -63,75 +63,112 @@ impl Publisher {
         let sid = loglake_core::source_id(&source.name);
         let dir = self.staging.join(format!("{sid}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let out = LocalOutput::new(&dir);
-        let table_dir = out.table_dir(table);
-        let manifest_rel = format!("_manifests/{sid}.json");
-        let manifest_path = out.manifest_path(table, &sid);
-        // The previous version's manifest: the transform removes what the new version does not
-        // rewrite, and we mirror those removals.
-        self.clean
-            .download(rt, &format!("{table}/{manifest_rel}"), &manifest_path)?;
-        let old = Manifest::read(&manifest_path)?.unwrap_or_default();
+        let stage = Stage {
+            out: LocalOutput::new(&dir),
+            manifest_rel: format!("{table}/_manifests/{sid}.json"),
+            quarantine_rel: format!("{table}/{sid}.ndjson.gz"),
+            table,
+            dir: dir.clone(),
+        };
         let result = (|| -> Result<Summary> {
-            let mut summary = transform_reader(reader, source, schema, &out, opts, bytes)?;
-            let rel = |p: &str| -> String {
-                Path::new(p)
-                    .strip_prefix(&table_dir)
-                    .map(|r| r.to_string_lossy().replace('\\', "/"))
-                    .unwrap_or_else(|_| p.to_owned())
-            };
-            let new_files: Vec<String> = summary.files.iter().map(|f| rel(f)).collect();
-            // 1. A manifest naming old and new files, so a crash never leaves an unlisted file.
-            let mut union = old.clone();
-            union.source = source.name.clone();
-            union.files.extend(new_files.iter().cloned());
-            let union_path = dir.join("union.json");
-            union.write(&union_path)?;
+            // The previous version's manifest: its files this version does not rewrite are
+            // removed (step 4).
+            let manifest_path = stage.manifest_path(&sid);
             self.clean
-                .upload(rt, &union_path, &format!("{table}/{manifest_rel}"))?;
-            // 2. Data files, 3. quarantine, 4. removals, 5. the final manifest.
-            let uploads: Vec<(PathBuf, String)> = new_files
-                .iter()
-                .map(|f| (table_dir.join(f), format!("{table}/{f}")))
-                .collect();
-            self.clean.upload_all(rt, &uploads)?;
-            let q_rel = format!("{table}/{sid}.ndjson.gz");
-            match &summary.quarantine_file {
-                Some(q) => self.quarantine.upload(rt, Path::new(q), &q_rel)?,
-                None => self.quarantine.delete(rt, &q_rel)?,
-            }
-            // The previous version's files that this one did not rewrite. Not the transform's
-            // `removed_files`: it removes stale files where it writes, in staging, where the
-            // previous version's files never are.
-            let removed: Vec<String> = old
-                .files
-                .iter()
-                .filter(|f| !new_files.contains(f))
-                .cloned()
-                .collect();
-            for f in &removed {
-                self.clean.delete(rt, &format!("{table}/{f}"))?;
-            }
-            if manifest_path.exists() {
-                self.clean
-                    .upload(rt, &manifest_path, &format!("{table}/{manifest_rel}"))?;
-            } else {
-                self.clean.delete(rt, &format!("{table}/{manifest_rel}"))?;
-            }
-            summary.files = new_files
-                .iter()
-                .map(|f| self.clean.display(&format!("{table}/{f}")))
-                .collect();
-            summary.removed_files = removed
-                .iter()
-                .map(|f| self.clean.display(&format!("{table}/{f}")))
-                .collect();
-            if summary.quarantine_file.is_some() {
-                summary.quarantine_file = Some(self.quarantine.display(&q_rel));
-            }
-            Ok(summary)
+                .download(rt, &stage.manifest_rel, &manifest_path)?;
+            let old = Manifest::read(&manifest_path)?.unwrap_or_default();
+            let summary = transform_reader(reader, source, schema, &stage.out, opts, bytes)?;
+            self.upload_in_order(rt, &stage, &old, &source.name, &sid, summary)
         })();
         let _ = std::fs::remove_dir_all(&dir);
         result
+    }
+
+    /// The staged files, published in the crash-safe order: 1. a manifest naming old and new
+    /// files (so a crash never leaves an unlisted file), 2. data files, 3. quarantine,
+    /// 4. removals, 5. the final manifest. Returns the summary with published locations.
+    fn upload_in_order(
+        &self,
+        rt: &Handle,
+        stage: &Stage<'_>,
+        old: &Manifest,
+        source_name: &str,
+        sid: &str,
+        mut summary: Summary,
+    ) -> Result<Summary> {
+        let table = stage.table;
+        let table_dir = stage.out.table_dir(table);
+        let new_files: Vec<String> = summary.files.iter().map(|f| stage.rel(f)).collect();
+        let mut union = old.clone();
+        union.source = source_name.to_owned();
+        union.files.extend(new_files.iter().cloned());
+        let union_path = stage.dir.join("union.json");
+        union.write(&union_path)?;
+        self.clean.upload(rt, &union_path, &stage.manifest_rel)?;
+        let uploads: Vec<(PathBuf, String)> = new_files
+            .iter()
+            .map(|f| (table_dir.join(f), format!("{table}/{f}")))
+            .collect();
+        self.clean.upload_all(rt, &uploads)?;
+        match &summary.quarantine_file {
+            Some(q) => self
+                .quarantine
+                .upload(rt, Path::new(q), &stage.quarantine_rel)?,
+            None => self.quarantine.delete(rt, &stage.quarantine_rel)?,
+        }
+        // Not the transform's `removed_files`: it removes stale files where it writes, in
+        // staging, where the previous version's files never are.
+        let removed: Vec<String> = old
+            .files
+            .iter()
+            .filter(|f| !new_files.contains(f))
+            .cloned()
+            .collect();
+        for f in &removed {
+            self.clean.delete(rt, &format!("{table}/{f}"))?;
+        }
+        let manifest_path = stage.manifest_path(sid);
+        if manifest_path.exists() {
+            self.clean.upload(rt, &manifest_path, &stage.manifest_rel)?;
+        } else {
+            self.clean.delete(rt, &stage.manifest_rel)?;
+        }
+        let published = |names: &[String]| -> Vec<String> {
+            names
+                .iter()
+                .map(|f| self.clean.display(&format!("{table}/{f}")))
+                .collect()
+        };
+        summary.files = published(&new_files);
+        summary.removed_files = published(&removed);
+        if summary.quarantine_file.is_some() {
+            summary.quarantine_file = Some(self.quarantine.display(&stage.quarantine_rel));
+        }
+        Ok(summary)
+    }
+}
+
+/// One source's staging folder, and its objects' names relative to the output locations.
+struct Stage<'a> {
+    out: LocalOutput,
+    dir: PathBuf,
+    table: &'a str,
+    /// `<table>/_manifests/<source_id>.json`, under the clean location.
+    manifest_rel: String,
+    /// `<table>/<source_id>.ndjson.gz`, under the quarantine location.
+    quarantine_rel: String,
+}
+
+impl Stage<'_> {
+    fn manifest_path(&self, sid: &str) -> PathBuf {
+        self.out.manifest_path(self.table, sid)
+    }
+
+    /// A staged file's name relative to the table folder.
+    fn rel(&self, path: &str) -> String {
+        Path::new(path)
+            .strip_prefix(self.out.table_dir(self.table))
+            .map(|r| r.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|_| path.to_owned())
     }
 }

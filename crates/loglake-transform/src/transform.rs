@@ -331,21 +331,7 @@ pub fn transform_reader<R: Read + Send>(
     split
         .record_path
         .clone_from(&schema.schema.input.record_path);
-    let dictionary: Vec<String> = schema
-        .columns()
-        .iter()
-        .filter(|c| c.dictionary)
-        .map(|c| c.name.clone())
-        .collect();
-    let mut writer = PartitionedWriter::new(
-        out,
-        &table,
-        &source_id,
-        &source.name,
-        arrow_schema(schema),
-        &dictionary,
-        opts.writer,
-    )?;
+    let mut writer = open_writer(out, &table, &source_id, source, schema, opts)?;
     let job = Job {
         source,
         schema,
@@ -358,7 +344,7 @@ pub fn transform_reader<R: Read + Send>(
         bytes_in: AtomicU64::new(0),
         read_failure: std::sync::Mutex::new(None),
     };
-    let (mut sink, (compression, decoded)) = match job.run_stages(reader, &mut writer) {
+    let (sink, read) = match job.run_stages(reader, &mut writer) {
         Stages {
             sink: Some(sink),
             outcome: Ok(read),
@@ -374,49 +360,89 @@ pub fn transform_reader<R: Read + Send>(
         }
     };
     let partitions = writer.partition_names();
-    // Every file finished under its in-progress name before the first one becomes visible: a
-    // full disk here publishes nothing of this source.
-    if let Err(e) = writer.seal().and_then(|()| sink.quarantine.seal()) {
+    let Sink {
+        quarantine,
+        records_in,
+        written,
+        coercions,
+        reasons,
+        ..
+    } = sink;
+    let published = seal_and_publish(writer, quarantine)?;
+    debug_assert_eq!(records_in, written + published.quarantined);
+    let counts = Counts {
+        records_in,
+        written,
+        coercions,
+        reasons,
+    };
+    Ok(job.summary(counts, partitions, published, read, started))
+}
+
+/// The object's partitioned writer: the schema's Arrow schema and dictionary columns.
+fn open_writer<'o>(
+    out: &'o LocalOutput,
+    table: &str,
+    source_id: &str,
+    source: &Source,
+    schema: &CompiledSchema,
+    opts: &TransformOptions,
+) -> Result<PartitionedWriter<'o>> {
+    let dictionary: Vec<String> = schema
+        .columns()
+        .iter()
+        .filter(|c| c.dictionary)
+        .map(|c| c.name.clone())
+        .collect();
+    PartitionedWriter::new(
+        out,
+        table,
+        source_id,
+        &source.name,
+        arrow_schema(schema),
+        &dictionary,
+        opts.writer,
+    )
+}
+
+/// What publishing a source made visible.
+struct Published {
+    /// Data files, relative to the table folder.
+    files: Vec<String>,
+    /// The previous version's files this one did not rewrite, removed.
+    removed: Vec<String>,
+    quarantined: u64,
+    quarantine_file: Option<std::path::PathBuf>,
+}
+
+/// Every file finished under its in-progress name before the first one becomes visible: a full
+/// disk here publishes nothing of this source. Then the files are renamed into place together.
+fn seal_and_publish(
+    mut writer: PartitionedWriter<'_>,
+    mut quarantine: QuarantineWriter,
+) -> Result<Published> {
+    if let Err(e) = writer.seal().and_then(|()| quarantine.seal()) {
         writer.abort();
-        sink.quarantine.abort();
+        quarantine.abort();
         return Err(e);
     }
     let (files, removed) = writer.publish()?;
-    let quarantined = sink.quarantine.count;
-    let quarantine_file = sink.quarantine.commit()?;
-    debug_assert_eq!(sink.records_in, sink.written + quarantined);
-    let table_dir = out.table_dir(&table);
-    let under_table = |names: &[String]| -> Vec<String> {
-        names
-            .iter()
-            .map(|f| table_dir.join(f).display().to_string())
-            .collect()
-    };
-    let null_coercions = schema
-        .columns()
-        .iter()
-        .zip(&sink.coercions)
-        .filter(|(_, n)| **n > 0)
-        .map(|(c, n)| (c.name.clone(), *n))
-        .collect();
-    Ok(Summary {
-        source: source.display.clone(),
-        records_in: sink.records_in,
-        records_written: sink.written,
-        records_quarantined: quarantined,
-        bytes_in: job.bytes_in.load(Ordering::Relaxed),
-        partitions,
-        files: under_table(&files),
-        null_coercions,
-        table: table.clone(),
-        source_id: source_id.clone(),
-        bytes_decoded: decoded,
-        compression: compression.name().to_owned(),
-        quarantine_reasons: sink.reasons,
-        quarantine_file: quarantine_file.map(|p| p.display().to_string()),
-        removed_files: under_table(&removed),
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    let quarantined = quarantine.count;
+    let quarantine_file = quarantine.commit()?;
+    Ok(Published {
+        files,
+        removed,
+        quarantined,
+        quarantine_file,
     })
+}
+
+/// The normaliser's totals, for the summary.
+struct Counts {
+    records_in: u64,
+    written: u64,
+    coercions: Vec<u64>,
+    reasons: BTreeMap<String, u64>,
 }
 
 /// One object's transform: what its three stages share.
@@ -444,6 +470,50 @@ struct Stages<'s> {
 }
 
 impl<'j> Job<'j> {
+    /// The object's summary (the contract's fields, DESIGN.md §3).
+    fn summary(
+        &self,
+        counts: Counts,
+        partitions: Vec<String>,
+        published: Published,
+        (compression, decoded): (decode::Compression, u64),
+        started: Instant,
+    ) -> Summary {
+        let table_dir = self.out.table_dir(self.table);
+        let under_table = |names: &[String]| -> Vec<String> {
+            names
+                .iter()
+                .map(|f| table_dir.join(f).display().to_string())
+                .collect()
+        };
+        let null_coercions = self
+            .schema
+            .columns()
+            .iter()
+            .zip(&counts.coercions)
+            .filter(|(_, n)| **n > 0)
+            .map(|(c, n)| (c.name.clone(), *n))
+            .collect();
+        Summary {
+            source: self.source.display.clone(),
+            records_in: counts.records_in,
+            records_written: counts.written,
+            records_quarantined: published.quarantined,
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            partitions,
+            files: under_table(&published.files),
+            null_coercions,
+            table: self.table.to_owned(),
+            source_id: self.source_id.to_owned(),
+            bytes_decoded: decoded,
+            compression: compression.name().to_owned(),
+            quarantine_reasons: counts.reasons,
+            quarantine_file: published.quarantine_file.map(|p| p.display().to_string()),
+            removed_files: under_table(&published.removed),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
     /// Three stages on three threads, connected by bounded channels (so memory stays bounded):
     /// reader (decompress + split) → normaliser (rows → Arrow batches, quarantine) → writer
     /// (Parquet encoding, this thread). Each channel is FIFO with one producer, so the output
