@@ -259,7 +259,7 @@ impl GlueCatalog {
                     });
                 }
                 Err(e) => {
-                    return Err(aws_error("glue", "GetTables", database.to_owned(), &e).into());
+                    return Err(aws_error("glue", "GetTables", database.to_owned(), e).into());
                 }
             };
             tables.extend(
@@ -296,7 +296,7 @@ impl GlueCatalog {
             {
                 Ok(None)
             }
-            Err(e) => Err(aws_error("glue", "GetTable", format!("{database}.{name}"), &e).into()),
+            Err(e) => Err(aws_error("glue", "GetTable", format!("{database}.{name}"), e).into()),
         }
     }
 
@@ -311,7 +311,7 @@ impl GlueCatalog {
                     database: database.to_owned(),
                 })
             }
-            Err(e) => Err(aws_error("glue", "GetDatabase", database.to_owned(), &e).into()),
+            Err(e) => Err(aws_error("glue", "GetDatabase", database.to_owned(), e).into()),
         }
     }
 
@@ -351,7 +351,7 @@ impl GlueCatalog {
                     .set_partition_input_list(Some(inputs.clone()))
                     .send()
                     .await
-                    .map_err(|e| aws_error("glue", "BatchCreatePartition", target.clone(), &e));
+                    .map_err(|e| aws_error("glue", "BatchCreatePartition", target.clone(), e));
                 match out {
                     Err(e) if e.kind != ErrorKind::Permanent && attempt < 5 => {
                         tokio::time::sleep(backoff_delay(attempt, u64::from(attempt) * 7919)).await;
@@ -375,13 +375,13 @@ impl GlueCatalog {
                 }
             }
             if !failed.is_empty() {
-                return Err(AwsError {
-                    service: "glue",
-                    operation: "BatchCreatePartition",
+                return Err(AwsError::new(
+                    "glue",
+                    "BatchCreatePartition",
                     target,
-                    message: failed.join("; "),
-                    kind: ErrorKind::Permanent,
-                }
+                    failed.join("; "),
+                    ErrorKind::Permanent,
+                )
                 .into());
             }
             added += chunk.len() - out.errors().len();

@@ -87,26 +87,33 @@ impl DynamoDbLedger {
         message: String,
         kind: ErrorKind,
     ) -> LedgerError {
-        LedgerError {
-            backend: "dynamodb",
+        let message = format!("table {}: {message}", self.table);
+        LedgerError::new(
+            "dynamodb",
             operation,
-            id: id.to_owned(),
-            message: format!("table {}: {message}", self.table),
-            retryable: kind != ErrorKind::Permanent,
-        }
+            id,
+            message,
+            kind != ErrorKind::Permanent,
+        )
     }
 
+    /// The ledger error for an SDK error: classified, its whole context in the message, the
+    /// SDK error itself kept as the source.
     fn sdk_error<E>(
         &self,
         operation: &'static str,
         id: &str,
-        e: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+        e: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
     ) -> LedgerError
     where
-        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
     {
-        let (kind, message) = classify(e);
-        self.error(operation, id, message, kind)
+        let (kind, message) = classify(&e);
+        self.error(operation, id, message, kind).caused_by(e)
     }
 
     /// The version item's claim: names, values and update expression.
@@ -168,7 +175,7 @@ impl DynamoDbLedger {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| self.sdk_error(operation, id, &e))?;
+            .map_err(|e| self.sdk_error(operation, id, e))?;
         Ok(out.item)
     }
 
@@ -248,20 +255,25 @@ impl DynamoDbLedger {
                     };
                     return self.refused(&id, old.as_ref(), req);
                 }
-                Err(self.sdk_error("claim", &id, &e))
+                Err(self.sdk_error("claim", &id, e))
             }
         }
     }
 
-    async fn claim_guarded(
+    /// The claim's two conditional updates: the version item (under [`CLAIM_CONDITION`]) and
+    /// the key item holding the highest sequencer (under [`KEY_CONDITION`]).
+    fn guarded_updates(
         &self,
         object: &ObjectVersion,
+        key_id: &str,
         sequencer: &str,
         req: &ClaimRequest,
-    ) -> Result<Claim, LedgerError> {
+    ) -> Result<(Update, Update), LedgerError> {
         let id = object.id();
-        let key_id = format!("{KEY_ITEM_PREFIX}{}", object.key_uri());
         let (update, values, names) = Self::claim_update(object, req);
+        let built = |e: aws_sdk_dynamodb::error::BuildError| {
+            self.error("claim", &id, e.to_string(), ErrorKind::Permanent)
+        };
         let version_item = Update::builder()
             .table_name(&self.table)
             .key(ATTR_ID, s(&id))
@@ -271,10 +283,10 @@ impl DynamoDbLedger {
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
-            .map_err(|e| self.error("claim", &id, e.to_string(), ErrorKind::Permanent))?;
+            .map_err(built)?;
         let key_item = Update::builder()
             .table_name(&self.table)
-            .key(ATTR_ID, s(&key_id))
+            .key(ATTR_ID, s(key_id))
             .update_expression("SET #sequencer = :seq, #latest_id = :id, #expires_at = :expires")
             .condition_expression(KEY_CONDITION)
             .expression_attribute_names("#sequencer", ATTR_SEQUENCER)
@@ -285,7 +297,19 @@ impl DynamoDbLedger {
             .expression_attribute_values(":expires", n(req.expires_at))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
-            .map_err(|e| self.error("claim", &id, e.to_string(), ErrorKind::Permanent))?;
+            .map_err(built)?;
+        Ok((version_item, key_item))
+    }
+
+    async fn claim_guarded(
+        &self,
+        object: &ObjectVersion,
+        sequencer: &str,
+        req: &ClaimRequest,
+    ) -> Result<Claim, LedgerError> {
+        let id = object.id();
+        let key_id = format!("{KEY_ITEM_PREFIX}{}", object.key_uri());
+        let (version_item, key_item) = self.guarded_updates(object, &key_id, sequencer, req)?;
         let mut conflicts = 0;
         loop {
             let out = self
@@ -310,7 +334,7 @@ impl DynamoDbLedger {
             let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
                 e.as_service_error()
             else {
-                return Err(self.sdk_error("claim", &id, &e));
+                return Err(self.sdk_error("claim", &id, e));
             };
             let reasons = cancelled.cancellation_reasons();
             let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
@@ -352,21 +376,25 @@ impl DynamoDbLedger {
             });
             if transient {
                 let (_, message) = classify(&e);
-                return Err(self.error("claim", &id, message, ErrorKind::Transient));
+                return Err(self
+                    .error("claim", &id, message, ErrorKind::Transient)
+                    .caused_by(e));
             }
-            return Err(self.sdk_error("claim", &id, &e));
+            return Err(self.sdk_error("claim", &id, e));
         }
     }
 }
 
 /// Reads a version item.
 fn parse_item(id: &str, item: &Item) -> Result<LedgerItem, LedgerError> {
-    let bad = |what: &str| LedgerError {
-        backend: "dynamodb",
-        operation: "read",
-        id: id.to_owned(),
-        message: format!("malformed item: {what}"),
-        retryable: false,
+    let bad = |what: &str| {
+        LedgerError::new(
+            "dynamodb",
+            "read",
+            id,
+            format!("malformed item: {what}"),
+            false,
+        )
     };
     let status = string(item, ATTR_STATUS)
         .and_then(|s| Status::parse(&s))
@@ -434,7 +462,7 @@ impl Ledger for DynamoDbLedger {
                 ),
                 ErrorKind::Permanent,
             )),
-            Err(e) => Err(self.sdk_error("start", id, &e)),
+            Err(e) => Err(self.sdk_error("start", id, e)),
         }
     }
 
@@ -455,7 +483,7 @@ impl Ledger for DynamoDbLedger {
             // Someone else holds it now (our lease ended): nothing of ours to release.
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(self.sdk_error("release", id, &e)),
+            Err(e) => Err(self.sdk_error("release", id, e)),
         }
     }
 
@@ -500,7 +528,7 @@ impl Ledger for DynamoDbLedger {
             }),
             // Not STARTED, or another result, with that run: a domain outcome.
             Err(e) if is_condition_failure(&e) => Ok(Finished::NotOwned),
-            Err(e) => Err(self.sdk_error("finish", id, &e)),
+            Err(e) => Err(self.sdk_error("finish", id, e)),
         }
     }
 

@@ -50,24 +50,19 @@ where
     (kind, message)
 }
 
-/// An [`AwsError`] from an SDK error.
+/// An [`AwsError`] from an SDK error: classified, its whole context in the message, the SDK
+/// error itself kept as the source.
 pub(crate) fn aws_error<E>(
     service: &'static str,
     operation: &'static str,
     target: impl Into<String>,
-    e: &SdkError<E, HttpResponse>,
+    e: SdkError<E, HttpResponse>,
 ) -> AwsError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let (kind, message) = classify(e);
-    AwsError {
-        service,
-        operation,
-        target: target.into(),
-        message,
-        kind,
-    }
+    let (kind, message) = classify(&e);
+    AwsError::new(service, operation, target, message, kind).caused_by(e)
 }
 
 #[cfg(test)]

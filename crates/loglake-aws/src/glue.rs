@@ -38,13 +38,15 @@ impl JobLauncher for GlueJobs {
             .set_arguments(Some(args))
             .send()
             .await
-            .map_err(|e| aws_error("glue", "StartJobRun", job, &e))?;
-        out.job_run_id().map(str::to_owned).ok_or_else(|| AwsError {
-            service: "glue",
-            operation: "StartJobRun",
-            target: job.to_owned(),
-            message: "the answer has no JobRunId".into(),
-            kind: ErrorKind::Transient,
+            .map_err(|e| aws_error("glue", "StartJobRun", job, e))?;
+        out.job_run_id().map(str::to_owned).ok_or_else(|| {
+            AwsError::new(
+                "glue",
+                "StartJobRun",
+                job.to_owned(),
+                "the answer has no JobRunId",
+                ErrorKind::Transient,
+            )
         })
     }
 
@@ -60,7 +62,7 @@ impl JobLauncher for GlueJobs {
             .run_id(run_id)
             .send()
             .await
-            .map_err(|e| aws_error("glue", "GetJobRun", format!("{job}/{run_id}"), &e))?;
+            .map_err(|e| aws_error("glue", "GetJobRun", format!("{job}/{run_id}"), e))?;
         let mut args: Vec<(String, String)> = out
             .job_run()
             .and_then(|r| r.arguments())

@@ -66,7 +66,7 @@ impl ObjectHead for S3Objects {
                     "s3",
                     "HeadObject",
                     format!("s3://{bucket}/{key}"),
-                    &e,
+                    e,
                 ))
             }
         }
@@ -84,7 +84,7 @@ impl ManifestStore for S3Objects {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| aws_error("s3", "PutObject", format!("s3://{bucket}/{key}"), &e))
+            .map_err(|e| aws_error("s3", "PutObject", format!("s3://{bucket}/{key}"), e))
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsError> {
@@ -96,13 +96,16 @@ impl ManifestStore for S3Objects {
             .key(key)
             .send()
             .await
-            .map_err(|e| aws_error("s3", "GetObject", target.clone(), &e))?;
-        let body = out.body.collect().await.map_err(|e| AwsError {
-            service: "s3",
-            operation: "GetObject",
-            target,
-            message: format!("reading the body: {e}"),
-            kind: ErrorKind::Transient,
+            .map_err(|e| aws_error("s3", "GetObject", target.clone(), e))?;
+        let body = out.body.collect().await.map_err(|e| {
+            AwsError::new(
+                "s3",
+                "GetObject",
+                target,
+                format!("reading the body: {e}"),
+                ErrorKind::Transient,
+            )
+            .caused_by(e)
         })?;
         Ok(body.into_bytes().to_vec())
     }

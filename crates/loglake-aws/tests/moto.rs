@@ -911,6 +911,18 @@ async fn throttles_5xx_and_conflicts_are_retried_or_retryable() {
         .await
         .expect_err("throttled finish");
     assert!(err.retryable, "{err}");
+    // The SDK's error is kept as the source, not only as text.
+    let source = std::error::Error::source(&err).expect("the SDK error is the source");
+    assert!(
+        source
+            .downcast_ref::<aws_sdk_dynamodb::error::SdkError<
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+                aws_sdk_dynamodb::config::http::HttpResponse,
+            >>()
+            .and_then(|e| e.as_service_error())
+            .is_some_and(|e| e.is_provisioned_throughput_exceeded_exception()),
+        "{source:?}"
+    );
     let item = env.handler.ledger.get(&object.id()).await.unwrap().unwrap();
     assert_eq!(item.status, Status::Started, "nothing recorded");
     assert!(matches!(

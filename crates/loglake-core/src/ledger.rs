@@ -403,8 +403,7 @@ impl RunResult {
 
 /// A ledger error. `retryable` says whether trying again may succeed (throttling, a busy
 /// database, a network error) or not (a lost claim, a malformed item).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("ledger {backend}: {operation} `{id}`: {message}")]
+#[derive(Debug, Clone)]
 pub struct LedgerError {
     /// `sqlite` or `dynamodb`.
     pub backend: &'static str,
@@ -416,6 +415,55 @@ pub struct LedgerError {
     pub message: String,
     /// Whether a retry may succeed.
     pub retryable: bool,
+    /// The error underneath (the AWS SDK's, SQLite's), shared so that the error stays `Clone`
+    /// (one failed claim fails every object of a batch).
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl std::fmt::Display for LedgerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ledger {}: {} `{}`: {}",
+            self.backend, self.operation, self.id, self.message
+        )
+    }
+}
+
+impl std::error::Error for LedgerError {
+    /// The underlying error itself (not the `Arc` holding it), so callers can downcast it.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl LedgerError {
+    /// An error with no underlying error (a malformed item, a lost condition).
+    pub fn new(
+        backend: &'static str,
+        operation: &'static str,
+        id: impl Into<String>,
+        message: impl Into<String>,
+        retryable: bool,
+    ) -> Self {
+        Self {
+            backend,
+            operation,
+            id: id.into(),
+            message: message.into(),
+            retryable,
+            source: None,
+        }
+    }
+
+    /// The same error, caused by `source`.
+    #[must_use]
+    pub fn caused_by(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
+    }
 }
 
 /// The ledger operations (DESIGN.md §4). Every transition is conditional on the current state

@@ -77,13 +77,13 @@ mod tests {
     #[test]
     fn errors_are_reported_as_retryable_or_not() {
         let error = |retryable: bool| {
-            TriggerError::Ledger(loglake_core::ledger::LedgerError {
-                backend: "dynamodb",
-                operation: "claim",
-                id: "s3://b/k#v".into(),
-                message: "throttled".into(),
+            TriggerError::Ledger(loglake_core::ledger::LedgerError::new(
+                "dynamodb",
+                "claim",
+                "s3://b/k#v",
+                "throttled",
                 retryable,
-            })
+            ))
         };
         let d = diagnostic(&error(true));
         assert_eq!(d.error_type, "Retryable");

@@ -142,12 +142,8 @@ impl StateDb {
         id: &str,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<std::result::Result<T, String>>,
     ) -> std::result::Result<T, LedgerError> {
-        let err = |message: String, retryable: bool| LedgerError {
-            backend: "sqlite",
-            operation,
-            id: id.to_owned(),
-            message,
-            retryable,
+        let err = |message: String, retryable: bool| {
+            LedgerError::new("sqlite", operation, id, message, retryable)
         };
         let mut conn = self
             .conn
@@ -169,7 +165,7 @@ impl StateDb {
                     e.sqlite_error_code(),
                     Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
                 );
-                Err(err(format!("{e} ({})", self.path.display()), busy))
+                Err(err(format!("{e} ({})", self.path.display()), busy).caused_by(e))
             }
         }
     }
@@ -628,13 +624,8 @@ impl Ledger for StateDb {
     }
 
     async fn get(&self, id: &str) -> std::result::Result<Option<LedgerItem>, LedgerError> {
-        self.item(id).map_err(|e| LedgerError {
-            backend: "sqlite",
-            operation: "get",
-            id: id.to_owned(),
-            message: e.to_string(),
-            retryable: false,
-        })
+        self.item(id)
+            .map_err(|e| LedgerError::new("sqlite", "get", id, e.to_string(), false).caused_by(e))
     }
 }
 

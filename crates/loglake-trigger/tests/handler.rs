@@ -50,22 +50,22 @@ impl ObjectHead for FakeS3 {
     ) -> Result<Option<Head>, AwsError> {
         self.heads.fetch_add(1, Ordering::SeqCst);
         if self.forbidden.lock().unwrap().iter().any(|k| k == key) {
-            return Err(AwsError {
-                service: "s3",
-                operation: "HeadObject",
-                target: key.into(),
-                message: "403 Forbidden".into(),
-                kind: ErrorKind::Permanent,
-            });
+            return Err(AwsError::new(
+                "s3",
+                "HeadObject",
+                key,
+                "403 Forbidden",
+                ErrorKind::Permanent,
+            ));
         }
         if self.failing.lock().unwrap().iter().any(|k| k == key) {
-            return Err(AwsError {
-                service: "s3",
-                operation: "HeadObject",
-                target: key.into(),
-                message: "503 SlowDown".into(),
-                kind: ErrorKind::Transient,
-            });
+            return Err(AwsError::new(
+                "s3",
+                "HeadObject",
+                key,
+                "503 SlowDown",
+                ErrorKind::Transient,
+            ));
         }
         Ok(self
             .objects
@@ -105,13 +105,13 @@ impl JobLauncher for FakeGlue {
     ) -> Result<String, AwsError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if let Some(kind) = self.errors.lock().unwrap().pop_front() {
-            return Err(AwsError {
-                service: "glue",
-                operation: "StartJobRun",
-                target: job.into(),
-                message: "ConcurrentRunsExceededException".into(),
+            return Err(AwsError::new(
+                "glue",
+                "StartJobRun",
+                job,
+                "ConcurrentRunsExceededException",
                 kind,
-            });
+            ));
         }
         let mut runs = self.runs.lock().unwrap();
         let id = format!("jr_{}", runs.len() + 1);
@@ -145,13 +145,7 @@ struct MemLedger {
 }
 
 fn lost(op: &'static str, id: &str) -> LedgerError {
-    LedgerError {
-        backend: "memory",
-        operation: op,
-        id: id.into(),
-        message: "condition failed".into(),
-        retryable: false,
-    }
+    LedgerError::new("memory", op, id, "condition failed", false)
 }
 
 impl Ledger for MemLedger {
@@ -224,13 +218,7 @@ impl Ledger for MemLedger {
         result: &RunResult,
     ) -> Result<Finished, LedgerError> {
         if let Some(e) = self.finish_error.lock().unwrap().as_ref() {
-            return Err(LedgerError {
-                backend: e.backend,
-                operation: e.operation,
-                id: e.id.clone(),
-                message: e.message.clone(),
-                retryable: e.retryable,
-            });
+            return Err(e.clone());
         }
         let mut items = self.items.lock().unwrap();
         match items.get_mut(id) {
@@ -465,13 +453,13 @@ async fn a_run_end_the_ledger_cannot_record_fails_the_invocation() {
         &inv("r1", 30_000),
     )
     .await;
-    *h.ledger.finish_error.lock().unwrap() = Some(LedgerError {
-        backend: "memory",
-        operation: "finish",
-        id: "s3://raw/logs/a.json#v1".into(),
-        message: "AccessDeniedException: not authorized to perform dynamodb:UpdateItem".into(),
-        retryable: false,
-    });
+    *h.ledger.finish_error.lock().unwrap() = Some(LedgerError::new(
+        "memory",
+        "finish",
+        "s3://raw/logs/a.json#v1",
+        "AccessDeniedException: not authorized to perform dynamodb:UpdateItem",
+        false,
+    ));
     let done = json!({"source": "aws.glue", "detail-type": "Glue Job State Change",
         "detail": {"jobName": "transform", "state": "SUCCEEDED", "jobRunId": "jr_1"}});
     let r = h.handle(&done, &inv("r2", 30_000)).await;

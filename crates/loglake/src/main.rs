@@ -189,9 +189,15 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {err}");
+            let mut shown = err.to_string();
+            let _ = writeln!(stderr, "error: {shown}");
             for cause in err.chain().skip(1) {
-                let _ = writeln!(stderr, "  caused by: {cause}");
+                // AWS errors carry the SDK's whole context in their message already.
+                let text = cause.to_string();
+                if !shown.contains(&text) {
+                    let _ = writeln!(stderr, "  caused by: {text}");
+                    shown.push_str(&text);
+                }
             }
             if err.downcast_ref::<UsageError>().is_some()
                 || err.downcast_ref::<loglake_core::Error>().is_some()

@@ -239,13 +239,13 @@ where
             version_id.as_deref(),
             head.etag.as_deref().or(o.etag.as_deref()),
         ) else {
-            return Err(TriggerError::Aws(AwsError {
-                service: "s3",
-                operation: "HeadObject",
-                target: format!("s3://{}/{key}", o.bucket),
-                message: "no version id and no ETag: the object version cannot be named".into(),
-                kind: ErrorKind::Permanent,
-            }));
+            return Err(TriggerError::Aws(AwsError::new(
+                "s3",
+                "HeadObject",
+                format!("s3://{}/{key}", o.bucket),
+                "no version id and no ETag: the object version cannot be named",
+                ErrorKind::Permanent,
+            )));
         };
         Ok(Ok(ManifestEntry {
             bucket: o.bucket.clone(),

@@ -25,8 +25,7 @@ pub enum ErrorKind {
 }
 
 /// A failed AWS call.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{service} {operation} `{target}`: {message}")]
+#[derive(Debug, Clone)]
 pub struct AwsError {
     /// `s3`, `glue`, …
     pub service: &'static str,
@@ -38,6 +37,54 @@ pub struct AwsError {
     pub message: String,
     /// Retry class.
     pub kind: ErrorKind,
+    /// The SDK's error, shared so that the error stays `Clone`.
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} `{}`: {}",
+            self.service, self.operation, self.target, self.message
+        )
+    }
+}
+
+impl std::error::Error for AwsError {
+    /// The underlying error itself (not the `Arc` holding it), so callers can downcast it.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl AwsError {
+    /// An error with no underlying error.
+    pub fn new(
+        service: &'static str,
+        operation: &'static str,
+        target: impl Into<String>,
+        message: impl Into<String>,
+        kind: ErrorKind,
+    ) -> Self {
+        Self {
+            service,
+            operation,
+            target: target.into(),
+            message: message.into(),
+            kind,
+            source: None,
+        }
+    }
+
+    /// The same error, caused by `source`.
+    #[must_use]
+    pub fn caused_by(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
+    }
 }
 
 /// `HeadObject`.
