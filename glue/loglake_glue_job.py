@@ -168,7 +168,7 @@ def run_one(line, conf):
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=OBJECT_TIMEOUT_SECONDS,
                            env=subprocess_env(conf["region"]))
         code, stdout, stderr = p.returncode, p.stdout, p.stderr
-    except subprocess.TimeoutExpired as e:
+    except subprocess.TimeoutExpired:
         code, stdout, stderr = -1, "", f"timed out after {OBJECT_TIMEOUT_SECONDS} s"
     if code in (0, 1) and stdout.strip():
         try:

@@ -495,101 +495,101 @@ def empty_bucket(s3, bucket):
             s3.delete_objects(Bucket=bucket, Delete={"Objects": objs[i:i + 1000], "Quiet": True})
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--infra", required=True, help="initialised scratch copy of infra/")
-    ap.add_argument("--var-file", required=True)
-    ap.add_argument("--zip", required=True, help="the trigger_glue.zip Terraform deploys")
-    ap.add_argument("--bin", required=True, help="the loglake binary (gen, query)")
-    ap.add_argument("--schema", required=True)
-    ap.add_argument("--work", required=True)
-    args = ap.parse_args()
-    region = os.environ["AWS_REGION"]
-    logs = os.path.join(args.work, "logs")
-    os.makedirs(logs, exist_ok=True)
-    tf = Terraform(args.infra, args.var_file, logs)
-    gen = Generator(args.bin, args.work)
-    report = {"timings_s": {}}
-    t_all = time.monotonic()
+class E2E:
+    """The run's shared state: the deployment, every object version uploaded and what each
+    phase found. Each phase below is one method; `main` calls them in order."""
 
-    step("terraform apply (per-object mode)")
-    report["timings_s"]["apply_per_object"] = round(tf.apply(batching=False), 1)
-    out = tf.outputs()
-    d = Deployment(args, out, region)
-    report["init_ms"] = {"per-object": round(d.start_function("per-object"), 1)}
-    raw, clean = out["raw_bucket"], out["clean_bucket"]
-    prefix = d.fn_env["LOGLAKE_RAW_PREFIX"]
-    max_attempts = int(d.fn_env.get("LOGLAKE_MAX_ATTEMPTS", "3"))
-    script, extra = d.glue_runner.load_job()
-    check(script == f"s3://{out['code_bucket']}/glue/loglake_glue_job.py",
-          "the job's script is the uploaded entry script", script)
-    check(extra == f"s3://{out['code_bucket']}/artifacts/loglake",
-          "the job's --extra-files is the uploaded loglake binary", extra)
+    def __init__(self, args):
+        self.args = args
+        self.region = os.environ["AWS_REGION"]
+        logs = os.path.join(args.work, "logs")
+        os.makedirs(logs, exist_ok=True)
+        self.tf = Terraform(args.infra, args.var_file, logs)
+        self.gen = Generator(args.bin, args.work)
+        self.report = {"timings_s": {}}
+        # Every object version that should be processed: (key, version id) -> generated data.
+        self.expected = {}
+        self.current = {}  # key -> version id that must be in the table at the end
 
-    # Every object version that should be processed: (key, version id) -> generated data.
-    expected = {}
-    current = {}  # key -> version id that must be in the table at the end
-
-    def put(key, data):
-        v = upload(d.s3, raw, key, data["body"])
-        expected[(key, v)] = data
-        current[key] = v
+    def put(self, key, data):
+        v = upload(self.d.s3, self.raw, key, data["body"])
+        self.expected[(key, v)] = data
+        self.current[key] = v
         return v
 
-    step("per-object mode: upload raw objects")
-    t_phase = time.monotonic()
-    objs = {
-        "gzip": (f"{prefix}app/2024/05/01/app.ndjson.gz", gen.make("gzip", 101, 3000, 0.01, "gzip")),
-        "zstd": (f"{prefix}app/2024/05/01/app.ndjson.zst", gen.make("zstd", 102, 3000, 0.01, "zstd")),
-        "bad5": (f"{prefix}app/bad-lines.ndjson", gen.make("bad5", 103, 3000, 0.05)),
-        "odd-key": (f"{prefix}app/with space+plus ünïcødé 日志.json", gen.make("odd", 104, 1000)),
-        "twice": (f"{prefix}app/twice.ndjson", gen.make("twice", 105, 1000)),
-        "versioned": (f"{prefix}app/versioned.ndjson", gen.make("v1", 106, 1500)),
-        "vanishes": (f"{prefix}app/vanishes.ndjson", gen.make("vanishes", 107, 500)),
-        "drift": (f"{prefix}app/table-drift.ndjson", gen.make("drift", 108, 800)),
-        "race": (f"{prefix}app/race.ndjson", gen.make("race-v1", 109, 1200)),
-    }
-    for name, (key, data) in objs.items():
-        put(key, data)
-    # The same bytes again: a second version of the key (its rows replace the first's).
-    put(objs["twice"][0], objs["twice"][1])
-    # Two different versions of one key back to back: both runs start; the newer one's rows
-    # must win whichever run ends last.
-    race_key = objs["race"][0]
-    race_v1 = current[race_key]
-    # (In other hours than the first: the first version's files must go, not just be rewritten.)
-    race_v2 = gen.make("race-v2", 110, 900, start="2024-05-01T12:00:00Z")
-    put(race_key, race_v2)
-    superseded = {(race_key, race_v1): current[race_key],
-                  (objs["twice"][0], [v for (k, v) in expected if k == objs["twice"][0]][0]):
-                  current[objs["twice"][0]]}
-    check(objs["bad5"][1]["bad_lines"] >= 100, "the 5% file has >= 100 bad lines",
-          objs["bad5"][1]["bad_lines"])
-    ignored = {
-        f"{prefix}app/notes.txt": objs["odd-key"][1]["body"],  # suffix not accepted
-        f"{prefix}app/empty.ndjson": b"",                        # zero bytes
-        f"{prefix}app/folder/": b"",                             # folder marker
-        "elsewhere/app.ndjson": objs["odd-key"][1]["body"],      # outside the prefix
-    }
-    for key, body in ignored.items():
-        upload(d.s3, raw, key, body)
-    vanishing_key = objs["vanishes"][0]
-    vanishing_version = current.pop(vanishing_key)
-    expected_failed = {(vanishing_key, vanishing_version)}
-    del expected[(vanishing_key, vanishing_version)]
+    def deploy_per_object(self):
+        step("terraform apply (per-object mode)")
+        self.report["timings_s"]["apply_per_object"] = round(self.tf.apply(batching=False), 1)
+        out = self.out = self.tf.outputs()
+        d = self.d = Deployment(self.args, out, self.region)
+        self.report["init_ms"] = {"per-object": round(d.start_function("per-object"), 1)}
+        self.raw, self.clean = out["raw_bucket"], out["clean_bucket"]
+        self.prefix = d.fn_env["LOGLAKE_RAW_PREFIX"]
+        self.max_attempts = int(d.fn_env.get("LOGLAKE_MAX_ATTEMPTS", "3"))
+        self.db, self.table = out["glue_database"], out["glue_table"]
+        script, extra = d.glue_runner.load_job()
+        check(script == f"s3://{out['code_bucket']}/glue/loglake_glue_job.py",
+              "the job's script is the uploaded entry script", script)
+        check(extra == f"s3://{out['code_bucket']}/artifacts/loglake",
+              "the job's --extra-files is the uploaded loglake binary", extra)
 
-    drift_key = objs["drift"][0]
-    drift_version = current[drift_key]
-    db, table = out["glue_database"], out["glue_table"]
+    def upload_per_object(self):
+        step("per-object mode: upload raw objects")
+        gen, prefix, current, expected = self.gen, self.prefix, self.current, self.expected
+        objs = self.objs = {
+            "gzip": (f"{prefix}app/2024/05/01/app.ndjson.gz", gen.make("gzip", 101, 3000, 0.01, "gzip")),
+            "zstd": (f"{prefix}app/2024/05/01/app.ndjson.zst", gen.make("zstd", 102, 3000, 0.01, "zstd")),
+            "bad5": (f"{prefix}app/bad-lines.ndjson", gen.make("bad5", 103, 3000, 0.05)),
+            "odd-key": (f"{prefix}app/with space+plus ünïcødé 日志.json", gen.make("odd", 104, 1000)),
+            "twice": (f"{prefix}app/twice.ndjson", gen.make("twice", 105, 1000)),
+            "versioned": (f"{prefix}app/versioned.ndjson", gen.make("v1", 106, 1500)),
+            "vanishes": (f"{prefix}app/vanishes.ndjson", gen.make("vanishes", 107, 500)),
+            "drift": (f"{prefix}app/table-drift.ndjson", gen.make("drift", 108, 800)),
+            "race": (f"{prefix}app/race.ndjson", gen.make("race-v1", 109, 1200)),
+        }
+        for name, (key, data) in objs.items():
+            self.put(key, data)
+        # The same bytes again: a second version of the key (its rows replace the first's).
+        self.put(objs["twice"][0], objs["twice"][1])
+        # Two different versions of one key back to back: both runs start; the newer one's rows
+        # must win whichever run ends last.
+        race_key = objs["race"][0]
+        race_v1 = current[race_key]
+        # (In other hours than the first: the first version's files must go, not just be
+        # rewritten.)
+        self.race_v2 = gen.make("race-v2", 110, 900, start="2024-05-01T12:00:00Z")
+        self.put(race_key, self.race_v2)
+        self.superseded = {(race_key, race_v1): current[race_key],
+                           (objs["twice"][0], [v for (k, v) in expected if k == objs["twice"][0]][0]):
+                           current[objs["twice"][0]]}
+        check(objs["bad5"][1]["bad_lines"] >= 100, "the 5% file has >= 100 bad lines",
+              objs["bad5"][1]["bad_lines"])
+        self.ignored = {
+            f"{prefix}app/notes.txt": objs["odd-key"][1]["body"],  # suffix not accepted
+            f"{prefix}app/empty.ndjson": b"",                        # zero bytes
+            f"{prefix}app/folder/": b"",                             # folder marker
+            "elsewhere/app.ndjson": objs["odd-key"][1]["body"],      # outside the prefix
+        }
+        for key, body in self.ignored.items():
+            upload(self.d.s3, self.raw, key, body)
+        self.vanishing_key = objs["vanishes"][0]
+        self.vanishing_version = current.pop(self.vanishing_key)
+        self.expected_failed = {(self.vanishing_key, self.vanishing_version)}
+        del expected[(self.vanishing_key, self.vanishing_version)]
+        self.drift_key = objs["drift"][0]
+        self.drift_version = current[self.drift_key]
 
-    def before_run(objects):
+    def before_run(self, objects):
+        """Before a Glue run: faults some of its objects meet while it runs."""
+        d, db, table = self.d, self.db, self.table
         names = {(o["key"], o.get("version_id")) for o in objects}
-        if (vanishing_key, vanishing_version) in names:
+        if (self.vanishing_key, self.vanishing_version) in names:
             # The version is deleted after its run was started: the run must fail, be
             # restarted by the function until max attempts, and stay FAILED.
             with contextlib.suppress(Exception):
-                d.s3.delete_object(Bucket=raw, Key=vanishing_key, VersionId=vanishing_version)
-        if (drift_key, drift_version) not in names:
+                d.s3.delete_object(Bucket=self.raw, Key=self.vanishing_key,
+                                   VersionId=self.vanishing_version)
+        if (self.drift_key, self.drift_version) not in names:
             return None
         # Someone changes the catalog table by hand while this object's runs happen: the
         # transform refuses to write (the table disagrees with the schema), the runs fail.
@@ -604,257 +604,321 @@ def main():
         d.glue.update_table(DatabaseName=db, TableInput=broken)
         return lambda: d.glue.update_table(DatabaseName=db, TableInput=table_input)
 
-    gzip_key = objs["gzip"][0]
+    def run_per_object(self):
+        gzip_key = self.objs["gzip"][0]
 
-    def duplicate(event):
-        # EventBridge delivers at least once: the gzip object's event arrives three times at
-        # the same moment, to two function instances.
-        obj = event.get("detail", {}).get("object", {})
-        return 2 if obj.get("key") in (gzip_key, gzip_key.replace(" ", "+")) else 0
+        def duplicate(event):
+            # EventBridge delivers at least once: the gzip object's event arrives three times
+            # at the same moment, to two function instances.
+            obj = event.get("detail", {}).get("object", {})
+            return 2 if obj.get("key") in (gzip_key, gzip_key.replace(" ", "+")) else 0
 
-    step("per-object mode: events -> function -> Glue runs -> state events")
-    d.settle("per-object", duplicate=duplicate, before_run=before_run, newest_first=True)
-    report["timings_s"]["per_object_phase"] = round(time.monotonic() - t_phase, 1)
-    per_object_outcomes = collections.Counter()
-    for phase, kind, answer_kind, body in d.answers:
-        if kind == "Object Created" and answer_kind == "response":
-            for o in body["objects"]:
-                per_object_outcomes[o["outcome"]] += 1
-    started_versions = len(expected) + 1  # + the vanishing one
-    check(per_object_outcomes["started"] == started_versions,
-          f"per-object: {started_versions} object versions started once each",
-          dict(per_object_outcomes))
-    check(per_object_outcomes["duplicate"] == 2,
-          "per-object: the event delivered 3 times at once gave 2 duplicates",
-          dict(per_object_outcomes))
-    check(not d.async_failures, "per-object: no invocation failed", d.async_failures[:2])
-    drift_id = f"s3://{raw}/{drift_key}#{drift_version}"
-    item = d.ddb.get_item(TableName=out["ledger_table"], Key={"id": {"S": drift_id}},
-                          ConsistentRead=True)["Item"]
-    check(item["status"]["S"] == "FAILED" and item["attempts"]["N"] == str(max_attempts)
-          and "disagrees with the schema file" in item["error"]["S"],
-          f"per-object: the object whose table was changed by hand is FAILED after "
-          f"{max_attempts} attempts, the error naming the mismatch",
-          (item["status"]["S"], item["attempts"]["N"], item.get("error", {}).get("S", "")[:300]))
+        step("per-object mode: events -> function -> Glue runs -> state events")
+        t_phase = time.monotonic()
+        d, out, max_attempts = self.d, self.out, self.max_attempts
+        d.settle("per-object", duplicate=duplicate, before_run=self.before_run, newest_first=True)
+        self.report["timings_s"]["per_object_phase"] = round(time.monotonic() - t_phase, 1)
+        per_object_outcomes = collections.Counter()
+        for phase, kind, answer_kind, body in d.answers:
+            if kind == "Object Created" and answer_kind == "response":
+                for o in body["objects"]:
+                    per_object_outcomes[o["outcome"]] += 1
+        started_versions = len(self.expected) + 1  # + the vanishing one
+        check(per_object_outcomes["started"] == started_versions,
+              f"per-object: {started_versions} object versions started once each",
+              dict(per_object_outcomes))
+        check(per_object_outcomes["duplicate"] == 2,
+              "per-object: the event delivered 3 times at once gave 2 duplicates",
+              dict(per_object_outcomes))
+        check(not d.async_failures, "per-object: no invocation failed", d.async_failures[:2])
+        drift_id = f"s3://{self.raw}/{self.drift_key}#{self.drift_version}"
+        item = d.ddb.get_item(TableName=out["ledger_table"], Key={"id": {"S": drift_id}},
+                              ConsistentRead=True)["Item"]
+        check(item["status"]["S"] == "FAILED" and item["attempts"]["N"] == str(max_attempts)
+              and "disagrees with the schema file" in item["error"]["S"],
+              f"per-object: the object whose table was changed by hand is FAILED after "
+              f"{max_attempts} attempts, the error naming the mismatch",
+              (item["status"]["S"], item["attempts"]["N"], item.get("error", {}).get("S", "")[:300]))
 
-    step("terraform apply (batching mode)")
-    report["timings_s"]["apply_batch"] = round(tf.apply(batching=True), 1)
-    out = tf.outputs()
-    d.out = out
-    report["init_ms"]["batch"] = round(d.start_function("batch"), 1)
-    check(d.fn_env.get("LOGLAKE_MODE") == "batch", "the deployed function is in batch mode")
-    check(bool(out.get("batch_queue_url")), "the batch queue exists")
+    def run_batch(self):
+        step("terraform apply (batching mode)")
+        d = self.d
+        self.report["timings_s"]["apply_batch"] = round(self.tf.apply(batching=True), 1)
+        out = self.out = d.out = self.tf.outputs()
+        self.report["init_ms"]["batch"] = round(d.start_function("batch"), 1)
+        check(d.fn_env.get("LOGLAKE_MODE") == "batch", "the deployed function is in batch mode")
+        check(bool(out.get("batch_queue_url")), "the batch queue exists")
 
-    step("batching mode: upload raw objects, a new version, a broken message")
-    t_phase = time.monotonic()
-    batch_objs = {f"batch-{i}": (f"{prefix}batch/2024/05/02/app-{i}.ndjson.gz",
-                                 gen.make(f"batch-{i}", 200 + i, 2000, 0.01, "gzip"))
-                  for i in range(3)}
-    for key, data in batch_objs.values():
-        put(key, data)
-    versioned_key = objs["versioned"][0]
-    v2 = gen.make("v2", 206, 1000, start="2024-05-01T12:00:00Z")
-    put(versioned_key, v2)
-    broken = "this message is not an event"
-    d.sqs.send_message(QueueUrl=out["batch_queue_url"], MessageBody=broken)
-    # docs/operations.md, "Re-running a failed object": the table is right again (Terraform put
-    # it back), so the exhausted version gets one more attempt from a workstation.
-    env = dict(os.environ, **d.fn_env, LOGLAKE_MAX_ATTEMPTS=str(max_attempts + 1))
-    p = subprocess.run([args.bin, "backfill", "--raw", f"s3://{raw}/{drift_key}"], env=env,
-                       capture_output=True, text=True)
-    lines = [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
-    check(p.returncode == 0 and [(x["key"], x["outcome"]) for x in lines] == [(drift_key, "started")],
-          "re-run: `LOGLAKE_MAX_ATTEMPTS=4 loglake backfill --raw s3://…/<key>` starts the failed "
-          "version again", (p.returncode, lines, p.stderr[-500:]))
-    d.settle("batch")
-    report["timings_s"]["batch_phase"] = round(time.monotonic() - t_phase, 1)
+        step("batching mode: upload raw objects, a new version, a broken message")
+        t_phase = time.monotonic()
+        prefix, gen = self.prefix, self.gen
+        batch_objs = {f"batch-{i}": (f"{prefix}batch/2024/05/02/app-{i}.ndjson.gz",
+                                     gen.make(f"batch-{i}", 200 + i, 2000, 0.01, "gzip"))
+                      for i in range(3)}
+        for key, data in batch_objs.values():
+            self.put(key, data)
+        self.versioned_key = self.objs["versioned"][0]
+        self.v2 = gen.make("v2", 206, 1000, start="2024-05-01T12:00:00Z")
+        self.put(self.versioned_key, self.v2)
+        self.broken = "this message is not an event"
+        d.sqs.send_message(QueueUrl=out["batch_queue_url"], MessageBody=self.broken)
+        # docs/operations.md, "Re-running a failed object": the table is right again (Terraform
+        # put it back), so the exhausted version gets one more attempt from a workstation.
+        env = dict(os.environ, **d.fn_env, LOGLAKE_MAX_ATTEMPTS=str(self.max_attempts + 1))
+        p = subprocess.run([self.args.bin, "backfill", "--raw", f"s3://{self.raw}/{self.drift_key}"],
+                           env=env, capture_output=True, text=True)
+        lines = [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
+        check(p.returncode == 0
+              and [(x["key"], x["outcome"]) for x in lines] == [(self.drift_key, "started")],
+              "re-run: `LOGLAKE_MAX_ATTEMPTS=4 loglake backfill --raw s3://…/<key>` starts the "
+              "failed version again", (p.returncode, lines, p.stderr[-500:]))
+        d.settle("batch")
+        self.report["timings_s"]["batch_phase"] = round(time.monotonic() - t_phase, 1)
 
-    step("checks")
-    runs = [d.glue_runner.done[r] for r in d.glue_runner.order]
-    per_version = collections.Counter()
-    for r in runs:
-        for o in r["objects"]:
-            check(o["bucket"] == raw, f"run {r['id']} reads the raw bucket", o)
-            per_version[(o["key"], o.get("version_id"))] += 1
-    runs_of = {(drift_key, drift_version): max_attempts + 1}  # + the re-run
-    for ver in expected:
-        want = runs_of.get(ver, 1)
-        check(per_version[ver] == want, f"{want} Glue run(s) for {ver[0]} version {ver[1][:8]}",
-              per_version[ver])
-    for ver in expected_failed:
-        check(per_version[ver] == max_attempts,
-              f"{max_attempts} runs (max attempts) for the vanished version", per_version[ver])
-    extra_runs = set(per_version) - set(expected) - expected_failed
-    check(not extra_runs, "no Glue run for ignored objects (suffix, empty, folder, prefix)",
-          extra_runs)
-    batch_runs = [r for r in runs if r["manifest"]]
-    check(len(batch_runs) >= 2 and all(len(r["objects"]) <= int(
-        tf_var(args.var_file, "batch_size")) for r in batch_runs),
-        "batching: runs over manifests of at most batch_size objects", len(batch_runs))
-    failed_runs = [r for r in runs if r["state"] != "SUCCEEDED"]
-    why = collections.Counter(
-        "vanished" if vanishing_key in r["message"] and "not found" in r["message"] else
-        "drift" if drift_key in r["message"] and "disagrees with the schema" in r["message"] else
-        "other" for r in failed_runs)
-    check(why == {"vanished": max_attempts, "drift": max_attempts},
-          "failed runs: only the vanished version's and the drifted table's, each naming why",
-          [(r["id"], r["message"][:200]) for r in failed_runs])
+    def check_runs(self):
+        """Glue runs: one per version (max attempts for the failing ones), batches bounded,
+        failed runs only where a fault was injected, each naming why."""
+        step("checks")
+        d, args, raw = self.d, self.args, self.raw
+        expected, max_attempts = self.expected, self.max_attempts
+        drift_key, drift_version = self.drift_key, self.drift_version
+        vanishing_key, expected_failed = self.vanishing_key, self.expected_failed
+        runs = [d.glue_runner.done[r] for r in d.glue_runner.order]
+        per_version = collections.Counter()
+        for r in runs:
+            for o in r["objects"]:
+                check(o["bucket"] == raw, f"run {r['id']} reads the raw bucket", o)
+                per_version[(o["key"], o.get("version_id"))] += 1
+        runs_of = {(drift_key, drift_version): max_attempts + 1}  # + the re-run
+        for ver in expected:
+            want = runs_of.get(ver, 1)
+            check(per_version[ver] == want, f"{want} Glue run(s) for {ver[0]} version {ver[1][:8]}",
+                  per_version[ver])
+        for ver in expected_failed:
+            check(per_version[ver] == max_attempts,
+                  f"{max_attempts} runs (max attempts) for the vanished version", per_version[ver])
+        extra_runs = set(per_version) - set(expected) - expected_failed
+        check(not extra_runs, "no Glue run for ignored objects (suffix, empty, folder, prefix)",
+              extra_runs)
+        batch_runs = [r for r in runs if r["manifest"]]
+        check(len(batch_runs) >= 2 and all(len(r["objects"]) <= int(
+            tf_var(args.var_file, "batch_size")) for r in batch_runs),
+            "batching: runs over manifests of at most batch_size objects", len(batch_runs))
+        failed_runs = [r for r in runs if r["state"] != "SUCCEEDED"]
+        why = collections.Counter(
+            "vanished" if vanishing_key in r["message"] and "not found" in r["message"] else
+            "drift" if drift_key in r["message"] and "disagrees with the schema" in r["message"] else
+            "other" for r in failed_runs)
+        check(why == {"vanished": max_attempts, "drift": max_attempts},
+              "failed runs: only the vanished version's and the drifted table's, each naming why",
+              [(r["id"], r["message"][:200]) for r in failed_runs])
+        self.runs, self.runs_of, self.batch_runs = runs, runs_of, batch_runs
 
-    items = {i["id"]["S"]: i for i in scan(d.ddb, out["ledger_table"])}
-    for key, v in expected:
-        item = items.get(f"s3://{raw}/{key}#{v}")
-        attempts = str(runs_of.get((key, v), 1))
-        check(item is not None and item["status"]["S"] == "SUCCEEDED"
-              and item["attempts"]["N"] == attempts,
-              f"ledger: {key} version {v[:8]} SUCCEEDED on attempt {attempts}",
+    def check_ledger(self):
+        """Ledger items read straight from DynamoDB: every state and attempt count."""
+        d, out, raw = self.d, self.out, self.raw
+        expected, current, max_attempts = self.expected, self.current, self.max_attempts
+        runs_of, superseded, ignored = self.runs_of, self.superseded, self.ignored
+        vanishing_key, vanishing_version = self.vanishing_key, self.vanishing_version
+        versioned_key = self.versioned_key
+        items = {i["id"]["S"]: i for i in scan(d.ddb, out["ledger_table"])}
+        for key, v in expected:
+            item = items.get(f"s3://{raw}/{key}#{v}")
+            attempts = str(runs_of.get((key, v), 1))
+            check(item is not None and item["status"]["S"] == "SUCCEEDED"
+                  and item["attempts"]["N"] == attempts,
+                  f"ledger: {key} version {v[:8]} SUCCEEDED on attempt {attempts}",
+                  item and (item["status"]["S"], item["attempts"]["N"]))
+        for (key, v), newer in superseded.items():
+            item = items[f"s3://{raw}/{key}#{v}"]
+            check(item.get("superseded_by", {}).get("S") == newer,
+                  f"ledger: {key} version {v[:8]}, whose run ended after the newer version's, is "
+                  f"superseded_by it (not published)", item.get("superseded_by"))
+        item = items.get(f"s3://{raw}/{vanishing_key}#{vanishing_version}")
+        check(item is not None and item["status"]["S"] == "FAILED"
+              and item["attempts"]["N"] == str(max_attempts),
+              f"ledger: the vanished version FAILED after {max_attempts} attempts",
               item and (item["status"]["S"], item["attempts"]["N"]))
-    for (key, v), newer in superseded.items():
-        item = items[f"s3://{raw}/{key}#{v}"]
-        check(item.get("superseded_by", {}).get("S") == newer,
-              f"ledger: {key} version {v[:8]}, whose run ended after the newer version's, is "
-              f"superseded_by it (not published)", item.get("superseded_by"))
-    item = items.get(f"s3://{raw}/{vanishing_key}#{vanishing_version}")
-    check(item is not None and item["status"]["S"] == "FAILED"
-          and item["attempts"]["N"] == str(max_attempts),
-          f"ledger: the vanished version FAILED after {max_attempts} attempts",
-          item and (item["status"]["S"], item["attempts"]["N"]))
-    versions = {i for i in items if i.startswith("s3://")}
-    ignored_items = [i for i in versions if any(f"/{k}#" in i for k in ignored)]
-    check(not ignored_items, "ledger: no item for ignored objects", ignored_items)
-    key_item = items.get(f"latest:s3://{raw}/{versioned_key}")
-    check(key_item is not None and key_item["latest_id"]["S"].endswith(current[versioned_key]),
-          "ledger: the key item names the newest version", key_item)
+        versions = {i for i in items if i.startswith("s3://")}
+        ignored_items = [i for i in versions if any(f"/{k}#" in i for k in ignored)]
+        check(not ignored_items, "ledger: no item for ignored objects", ignored_items)
+        key_item = items.get(f"latest:s3://{raw}/{versioned_key}")
+        check(key_item is not None and key_item["latest_id"]["S"].endswith(current[versioned_key]),
+              "ledger: the key item names the newest version", key_item)
 
-    # Clean bucket: deterministic names under the right partitions, rows = generated - bad.
-    table = out["glue_table"]
-    keys = list_keys(d.s3, clean, f"clean/{table}/")
-    parquet = [k for k in keys if k.endswith(".parquet")]
-    pattern = re.compile(rf"^clean/{table}/dt=(\d{{4}}-\d{{2}}-\d{{2}})/hr=(\d{{2}})/"
-                         r"part-([0-9a-f]{16})-(\d+)\.parquet$")
-    sids = {source_id(raw, k): k for k in current}
-    rows_by_partition = collections.Counter()
-    rows_by_source = collections.Counter()
-    for k in parquet:
-        m = pattern.match(k)
-        check(m is not None, f"output name {k} follows the layout", k)
-        day, hour, sid = m.group(1), m.group(2), m.group(3)
-        check(sid in sids, f"{k} belongs to a current object", sid)
-        t = pq.read_table(io.BytesIO(d.s3.get_object(Bucket=clean, Key=k)["Body"].read()))
-        lo = dt.datetime.fromisoformat(f"{day}T{hour}:00:00+00:00")
-        ts = t.column("ts").to_pylist()
-        check(all(lo <= x < lo + dt.timedelta(hours=1) for x in ts),
-              f"{k}: every ts is inside dt={day}/hr={hour}")
-        rows_by_partition[f"dt={day}/hr={hour}"] += t.num_rows
-        rows_by_source[sids[sid]] += t.num_rows
-    want_rows = {key: expected[(key, v)]["lines"] - expected[(key, v)]["bad_lines"]
-                 for key, v in current.items()}
-    check(dict(rows_by_source) == want_rows,
-          "Parquet rows per object = generated lines - bad lines (current versions only)",
-          (dict(rows_by_source), want_rows))
-    total = sum(want_rows.values())
+    def check_clean(self):
+        """Clean bucket: deterministic names under the right partitions, rows = generated - bad."""
+        d, out, raw, clean = self.d, self.out, self.raw, self.clean
+        expected, current = self.expected, self.current
+        table = self.table
+        table = out["glue_table"]
+        keys = list_keys(d.s3, clean, f"clean/{table}/")
+        parquet = [k for k in keys if k.endswith(".parquet")]
+        pattern = re.compile(rf"^clean/{table}/dt=(\d{{4}}-\d{{2}}-\d{{2}})/hr=(\d{{2}})/"
+                             r"part-([0-9a-f]{16})-(\d+)\.parquet$")
+        sids = {source_id(raw, k): k for k in current}
+        rows_by_partition = collections.Counter()
+        rows_by_source = collections.Counter()
+        for k in parquet:
+            m = pattern.match(k)
+            check(m is not None, f"output name {k} follows the layout", k)
+            day, hour, sid = m.group(1), m.group(2), m.group(3)
+            check(sid in sids, f"{k} belongs to a current object", sid)
+            t = pq.read_table(io.BytesIO(d.s3.get_object(Bucket=clean, Key=k)["Body"].read()))
+            lo = dt.datetime.fromisoformat(f"{day}T{hour}:00:00+00:00")
+            ts = t.column("ts").to_pylist()
+            check(all(lo <= x < lo + dt.timedelta(hours=1) for x in ts),
+                  f"{k}: every ts is inside dt={day}/hr={hour}")
+            rows_by_partition[f"dt={day}/hr={hour}"] += t.num_rows
+            rows_by_source[sids[sid]] += t.num_rows
+        want_rows = {key: expected[(key, v)]["lines"] - expected[(key, v)]["bad_lines"]
+                     for key, v in current.items()}
+        check(dict(rows_by_source) == want_rows,
+              "Parquet rows per object = generated lines - bad lines (current versions only)",
+              (dict(rows_by_source), want_rows))
+        total = sum(want_rows.values())
+        self.rows_by_partition, self.total, self.parquet = rows_by_partition, total, parquet
 
-    partitions = []
-    for page in d.glue.get_paginator("get_partitions").paginate(
-            DatabaseName=out["glue_database"], TableName=table):
-        partitions += page["Partitions"]
-    tbl = d.glue.get_table(DatabaseName=out["glue_database"], Name=table)["Table"]
-    location = tbl["StorageDescriptor"]["Location"].rstrip("/")
-    registered = {"/".join(f"{k['Name']}={v}" for k, v in zip(tbl["PartitionKeys"], p["Values"]))
-                  for p in partitions}
-    check(registered == set(rows_by_partition),
-          f"catalog: the {len(registered)} registered partitions are exactly those with files",
-          (sorted(registered ^ set(rows_by_partition)))[:5])
-    check(all(p["StorageDescriptor"]["Location"].rstrip("/") == location + "/" + "/".join(
-        f"{k['Name']}={v}" for k, v in zip(tbl["PartitionKeys"], p["Values"]))
-        for p in partitions), "catalog: each partition's location is its folder")
-    with open(args.schema) as f:
-        schema = json.load(f)
-    want_cols = [(c["name"], c["type"]) for c in schema["columns"]] + [
-        (schema["attributes_column"], "string")]
-    got_cols = [(c["Name"], c["Type"]) for c in tbl["StorageDescriptor"]["Columns"]]
-    check(got_cols == want_cols, "catalog: the table's columns are the schema file's",
-          (got_cols, want_cols))
-    check([k["Name"] for k in tbl["PartitionKeys"]] == [k["name"] for k in schema["partition_keys"]],
-          "catalog: partition keys are the schema's")
-    check(tbl.get("Parameters", {}).get("projection.enabled") == "true",
-          "catalog: the table carries Athena partition projection")
+    def check_catalog(self):
+        """The Glue table and partitions against the files and the schema file."""
+        d, out, args = self.d, self.out, self.args
+        table, rows_by_partition = self.table, self.rows_by_partition
+        partitions = []
+        for page in d.glue.get_paginator("get_partitions").paginate(
+                DatabaseName=out["glue_database"], TableName=table):
+            partitions += page["Partitions"]
+        tbl = d.glue.get_table(DatabaseName=out["glue_database"], Name=table)["Table"]
+        location = tbl["StorageDescriptor"]["Location"].rstrip("/")
+        registered = {"/".join(f"{k['Name']}={v}" for k, v in zip(tbl["PartitionKeys"], p["Values"]))
+                      for p in partitions}
+        check(registered == set(rows_by_partition),
+              f"catalog: the {len(registered)} registered partitions are exactly those with files",
+              (sorted(registered ^ set(rows_by_partition)))[:5])
+        check(all(p["StorageDescriptor"]["Location"].rstrip("/") == location + "/" + "/".join(
+            f"{k['Name']}={v}" for k, v in zip(tbl["PartitionKeys"], p["Values"]))
+            for p in partitions), "catalog: each partition's location is its folder")
+        with open(args.schema) as f:
+            schema = json.load(f)
+        want_cols = [(c["name"], c["type"]) for c in schema["columns"]] + [
+            (schema["attributes_column"], "string")]
+        got_cols = [(c["Name"], c["Type"]) for c in tbl["StorageDescriptor"]["Columns"]]
+        check(got_cols == want_cols, "catalog: the table's columns are the schema file's",
+              (got_cols, want_cols))
+        check([k["Name"] for k in tbl["PartitionKeys"]] == [k["name"] for k in schema["partition_keys"]],
+              "catalog: partition keys are the schema's")
+        check(tbl.get("Parameters", {}).get("projection.enabled") == "true",
+              "catalog: the table carries Athena partition projection")
+        self.registered = registered
 
-    # Quarantine: one gzip NDJSON per object with bad lines, one record per bad line.
-    for key, v in current.items():
-        data = expected[(key, v)]
-        qkey = f"quarantine/{table}/{source_id(raw, key)}.ndjson.gz"
-        try:
-            body = d.s3.get_object(Bucket=clean, Key=qkey)["Body"].read()
-        except d.s3.exceptions.NoSuchKey:
-            body = None
-        if data["bad_lines"] == 0:
-            check(body is None or gzip.decompress(body) == b"", f"no quarantine for {key}")
-            continue
-        check(body is not None, f"quarantine object for {key}", qkey)
-        recs = [json.loads(x) for x in gzip.decompress(body).splitlines() if x.strip()]
-        check(len(recs) == data["bad_lines"],
-              f"quarantine for {key}: {data['bad_lines']} records, one per bad line", len(recs))
-        check(all({"source", "line", "reason"} <= set(r) and ("raw" in r or "raw_base64" in r)
-                  for r in recs), f"quarantine records of {key} carry source, line, reason, raw")
+    def check_quarantine(self):
+        """Quarantine: one gzip NDJSON per object with bad lines, one record per bad line."""
+        d, raw, clean = self.d, self.raw, self.clean
+        expected, current = self.expected, self.current
+        table = self.table
+        for key, v in current.items():
+            data = expected[(key, v)]
+            qkey = f"quarantine/{table}/{source_id(raw, key)}.ndjson.gz"
+            try:
+                body = d.s3.get_object(Bucket=clean, Key=qkey)["Body"].read()
+            except d.s3.exceptions.NoSuchKey:
+                body = None
+            if data["bad_lines"] == 0:
+                check(body is None or gzip.decompress(body) == b"", f"no quarantine for {key}")
+                continue
+            check(body is not None, f"quarantine object for {key}", qkey)
+            recs = [json.loads(x) for x in gzip.decompress(body).splitlines() if x.strip()]
+            check(len(recs) == data["bad_lines"],
+                  f"quarantine for {key}: {data['bad_lines']} records, one per bad line", len(recs))
+            check(all({"source", "line", "reason"} <= set(r) and ("raw" in r or "raw_base64" in r)
+                      for r in recs), f"quarantine records of {key} carry source, line, reason, raw")
 
-    # DataFusion through the Glue catalog.
-    db = out["glue_database"]
-    (row,) = query(args.bin, db, f"SELECT count(*) AS n, count(DISTINCT trace_id) AS d FROM {table}")
-    check(row["n"] == total, f"query: {total} rows = generated - bad over current versions", row)
-    check(row["d"] == row["n"], "query: no duplicate rows (distinct trace ids = rows)", row)
-    by_part = query(args.bin, db, f"SELECT dt, hr, count(*) AS n FROM {table} GROUP BY dt, hr")
-    check({f"dt={r['dt']}/hr={r['hr']}": r["n"] for r in by_part} == dict(rows_by_partition),
-          "query: rows per partition = Parquet rows per partition")
-    old = trace_ids(objs["versioned"][1]["path"], 50)
-    new = trace_ids(v2["path"], 50)
-    in_list = lambda ids: ",".join(f"'{i}'" for i in ids)  # noqa: E731
-    (row,) = query(args.bin, db, f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({in_list(old)})")
-    check(row["n"] == 0, "query: the replaced version's rows are gone", row)
-    (row,) = query(args.bin, db, f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({in_list(new)})")
-    check(row["n"] == len(new), "query: the new version's rows are there", row)
-    old = trace_ids(objs["race"][1]["path"], 50)
-    new = trace_ids(race_v2["path"], 50)
-    (row,) = query(args.bin, db, f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({in_list(old)})")
-    check(row["n"] == 0, "query: a version whose run ended last, after a newer version's, left "
-          "no rows", row)
-    (row,) = query(args.bin, db, f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({in_list(new)})")
-    check(row["n"] == len(new), "query: the newer version's rows are there", row)
+    def check_queries(self):
+        """DataFusion through the Glue catalog: counts, no duplicates, replaced versions gone."""
+        out, args = self.out, self.args
+        table, total, rows_by_partition = self.table, self.total, self.rows_by_partition
+        objs, v2, race_v2 = self.objs, self.v2, self.race_v2
+        db = out["glue_database"]
+        (row,) = query(args.bin, db, f"SELECT count(*) AS n, count(DISTINCT trace_id) AS d FROM {table}")
+        check(row["n"] == total, f"query: {total} rows = generated - bad over current versions", row)
+        check(row["d"] == row["n"], "query: no duplicate rows (distinct trace ids = rows)", row)
+        by_part = query(args.bin, db, f"SELECT dt, hr, count(*) AS n FROM {table} GROUP BY dt, hr")
+        check({f"dt={r['dt']}/hr={r['hr']}": r["n"] for r in by_part} == dict(rows_by_partition),
+              "query: rows per partition = Parquet rows per partition")
+        old = trace_ids(objs["versioned"][1]["path"], 50)
+        new = trace_ids(v2["path"], 50)
+        in_list = lambda ids: ",".join(f"'{i}'" for i in ids)  # noqa: E731
+        (row,) = query(args.bin, db, f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({in_list(old)})")
+        check(row["n"] == 0, "query: the replaced version's rows are gone", row)
+        (row,) = query(args.bin, db, f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({in_list(new)})")
+        check(row["n"] == len(new), "query: the new version's rows are there", row)
+        old = trace_ids(objs["race"][1]["path"], 50)
+        new = trace_ids(race_v2["path"], 50)
+        (row,) = query(args.bin, db, f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({in_list(old)})")
+        check(row["n"] == 0, "query: a version whose run ended last, after a newer version's, left "
+              "no rows", row)
+        (row,) = query(args.bin, db, f"SELECT count(*) AS n FROM {table} WHERE trace_id IN ({in_list(new)})")
+        check(row["n"] == len(new), "query: the newer version's rows are there", row)
 
-    # The function's own counters and the dead-letter queues.
-    emf = d.emf()
-    # The re-run was started by `loglake backfill`, not by the function.
-    check(emf["RunsStarted"] == len(runs) - 1,
-          f"EMF: RunsStarted = {len(runs) - 1} Glue runs (+ 1 started by the backfill)", dict(emf))
-    check(emf["AttemptsExhausted"] == 2, "EMF: two versions exhausted their attempts (the vanished "
-          "one, the drifted table's before its re-run)", dict(emf))
-    dlq = d.receive_all(out["e2e_batch_dlq_url"])
-    check([m["Body"] for m in dlq] == [broken],
-          "batching: the message that is not an event ended in the batch DLQ (redrive policy)",
-          [m["Body"] for m in dlq])
-    for name in ("trigger_dlq_url", "events_dlq_url"):
-        check(not d.receive_all(out[name]), f"{name.replace('_url', '')} is empty")
+    def check_emf_and_queues(self):
+        """The function's own counters, the dead-letter queues, and the run's report."""
+        d, out = self.d, self.out
+        expected = self.expected
+        runs, batch_runs, total = self.runs, self.batch_runs, self.total
+        expected_failed, registered, parquet = self.expected_failed, self.registered, self.parquet
+        report = self.report
+        emf = d.emf()
+        # The re-run was started by `loglake backfill`, not by the function.
+        check(emf["RunsStarted"] == len(runs) - 1,
+              f"EMF: RunsStarted = {len(runs) - 1} Glue runs (+ 1 started by the backfill)", dict(emf))
+        check(emf["AttemptsExhausted"] == 2, "EMF: two versions exhausted their attempts (the vanished "
+              "one, the drifted table's before its re-run)", dict(emf))
+        dlq = d.receive_all(out["e2e_batch_dlq_url"])
+        check([m["Body"] for m in dlq] == [self.broken],
+              "batching: the message that is not an event ended in the batch DLQ (redrive policy)",
+              [m["Body"] for m in dlq])
+        for name in ("trigger_dlq_url", "events_dlq_url"):
+            check(not d.receive_all(out[name]), f"{name.replace('_url', '')} is empty")
 
-    report.update({
-        "checks": len(CHECKS), "glue_runs": len(runs),
-        "glue_runs_per_object": len(runs) - len(batch_runs), "glue_runs_batch": len(batch_runs),
-        "batch_invocations": d.batch_invocations,
-        "object_versions": len(expected) + len(expected_failed), "rows": total,
-        "partitions": len(registered), "parquet_files": len(parquet),
-        "glue_run_seconds": sorted(r["seconds"] for r in runs),
-        "emf": dict(emf),
-    })
-    d.fn.stop()
-    d.glue_runner.stop()
+        report.update({
+            "checks": len(CHECKS), "glue_runs": len(runs),
+            "glue_runs_per_object": len(runs) - len(batch_runs), "glue_runs_batch": len(batch_runs),
+            "batch_invocations": d.batch_invocations,
+            "object_versions": len(expected) + len(expected_failed), "rows": total,
+            "partitions": len(registered), "parquet_files": len(parquet),
+            "glue_run_seconds": sorted(r["seconds"] for r in runs),
+            "emf": dict(emf),
+        })
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--infra", required=True, help="initialised scratch copy of infra/")
+    ap.add_argument("--var-file", required=True)
+    ap.add_argument("--zip", required=True, help="the trigger_glue.zip Terraform deploys")
+    ap.add_argument("--bin", required=True, help="the loglake binary (gen, query)")
+    ap.add_argument("--schema", required=True)
+    ap.add_argument("--work", required=True)
+    e = E2E(ap.parse_args())
+    t_all = time.monotonic()
+    e.deploy_per_object()
+    e.upload_per_object()
+    e.run_per_object()
+    e.run_batch()
+    for phase in (e.check_runs, e.check_ledger, e.check_clean, e.check_catalog,
+                  e.check_quarantine, e.check_queries, e.check_emf_and_queues):
+        phase()
+    e.d.fn.stop()
+    e.d.glue_runner.stop()
 
     step("least privilege: the roles' own credentials under moto's IAM enforcement (S3)")
-    report["iam_checked_calls"] = least_privilege(d, args, out, objs["gzip"][0])
+    e.report["iam_checked_calls"] = least_privilege(e.d, e.args, e.out, e.objs["gzip"][0])
 
     step("empty the buckets, terraform destroy")
-    for b in (raw, clean, out["code_bucket"]):
-        empty_bucket(d.s3, b)
-    report["timings_s"]["destroy"] = round(tf.destroy(), 1)
-    report["timings_s"]["total"] = round(time.monotonic() - t_all, 1)
-    print(json.dumps(report, indent=2))
+    for b in (e.raw, e.clean, e.out["code_bucket"]):
+        empty_bucket(e.d.s3, b)
+    e.report["timings_s"]["destroy"] = round(e.tf.destroy(), 1)
+    e.report["timings_s"]["total"] = round(time.monotonic() - t_all, 1)
+    print(json.dumps(e.report, indent=2))
     log(f"e2e ok: {len(CHECKS)} checks passed")
 
 
