@@ -203,7 +203,7 @@ def main(argv):
     failed = [r for r in results if not r["ok"]]
     if failed:
         raise RuntimeError(f"loglake: {len(failed)} of {len(results)} object(s) failed: "
-                           + "; ".join(f"{r.get('source', r['object'])}: "
+                           + "; ".join(f"{r.get('source') or r.get('object')}: "
                                        f"{r.get('error') or r.get('ledger_error')}"
                                        for r in failed[:5]))
     return results

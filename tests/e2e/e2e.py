@@ -246,7 +246,7 @@ class GlueRunner:
                 after()
         seconds = time.monotonic() - t0
         lines = [json.loads(line) for line in captured.getvalue().splitlines()
-                 if line.startswith('{"object"')]
+                 if line.startswith("{") and '"outcome"' in line]
         record = {"id": run_id, "state": state, "message": message, "objects": objects,
                   "results": lines, "seconds": round(seconds, 3),
                   "manifest": "--LOGLAKE_MANIFEST" in arguments}

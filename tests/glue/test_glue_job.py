@@ -239,12 +239,12 @@ def main():
     old = put(s3, names["raw"], "logs/late.log", os.path.join(logs, "bunyan/all.log"))
     claim_started(ddb, names["ledger"], old, "jr_" + tag + "_old")
     (first,) = run_job(names, "jr_" + tag + "_old", write_manifest(s3, names, "old", [old]))
-    check(first["outcome"] == "published" and "republished" not in first
+    check(first["outcome"] == "processed" and "republished" not in first
           and rows_of(s3, names, old["key"]) == 13, first)
     new = put(s3, names["raw"], "logs/late.log", os.path.join(logs, "lnav/logfile_invalid_json.json"))
     claim_started(ddb, names["ledger"], new, "jr_" + tag + "_new")
     (second,) = run_job(names, "jr_" + tag + "_new", write_manifest(s3, names, "new", [new]))
-    check(second["outcome"] == "published" and rows_of(s3, names, old["key"]) == 4,
+    check(second["outcome"] == "processed" and rows_of(s3, names, old["key"]) == 4,
           "the newer version's 4 rows, not the older's 13")
 
     # A task whose object line is not a plan line fails with the reason, and the run fails.

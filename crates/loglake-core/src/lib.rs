@@ -26,6 +26,7 @@ mod error;
 pub mod json;
 pub mod ledger;
 pub mod level;
+pub mod lifecycle;
 pub mod normalize;
 pub mod partition;
 pub mod schema;

@@ -8,9 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use loglake_core::CompiledSchema;
-use loglake_core::ledger::{
-    Claim, ClaimRequest, Finished, Ledger, ObjectVersion, RunResult, Status,
-};
+use loglake_core::ledger::{ClaimRequest, RunResult, Status};
+use loglake_core::lifecycle::{Launch, Launcher, Lifecycle};
 use loglake_transform::{
     LocalOutput, Source, Summary, TransformOptions, for_each_parallel, transform_reader,
 };
@@ -86,47 +85,12 @@ impl PipelineConfig {
     }
 }
 
-/// What happened to one object in a pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Transformed and published (this pass).
-    Processed,
-    /// Already claimed, running or done: skipped.
-    Duplicate,
-    /// An older version than one already seen: skipped.
-    Superseded,
-    /// Another version of the key is being processed: left for a later pass.
-    Deferred,
-    /// Failed before and out of attempts: left for the operator.
-    Exhausted,
-    /// The transform or publishing failed (recorded FAILED; retried while attempts are left).
-    Failed,
-}
+/// What happened to one object in a pass: processed, duplicate, superseded, deferred,
+/// exhausted or failed (the lifecycle's outcomes a local pass reports).
+pub use loglake_core::lifecycle::Outcome;
 
-/// One object's report (one JSON line on stdout).
-#[derive(Debug, Clone, Serialize)]
-pub struct ObjectReport {
-    /// The ledger id, `<store>/<key>#<version>`.
-    pub id: String,
-    /// Key.
-    pub key: String,
-    /// Version.
-    pub version: String,
-    /// What happened.
-    pub outcome: Outcome,
-    /// The ledger state afterwards.
-    pub status: Option<Status>,
-    /// The run that processed it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub job_run_id: Option<String>,
-    /// The transform summary (processed objects).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub summary: Option<Summary>,
-    /// Why it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+/// One object's report (one JSON line on stdout), with the transform's summary.
+pub type ObjectReport = loglake_core::lifecycle::ObjectReport<Summary>;
 
 /// A pass's totals.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -156,10 +120,12 @@ pub struct RunReport {
 impl RunReport {
     fn add(&mut self, r: &ObjectReport) {
         match r.outcome {
-            Outcome::Processed => self.processed += 1,
+            Outcome::Processed | Outcome::Succeeded | Outcome::Started => self.processed += 1,
             Outcome::Duplicate => self.duplicates += 1,
             Outcome::Failed => self.failed += 1,
-            Outcome::Superseded | Outcome::Deferred | Outcome::Exhausted => self.skipped += 1,
+            Outcome::Superseded | Outcome::Deferred | Outcome::Exhausted | Outcome::Skipped => {
+                self.skipped += 1;
+            }
         }
         if let Some(s) = &r.summary {
             self.records_in += s.records_in;
@@ -352,14 +318,12 @@ impl Pipeline {
             self.config.jobs,
             &|o: &RawObject| {
                 if done.contains(&o.version.id()) {
-                    return ObjectReport::skip(
-                        &o.version,
-                        Outcome::Duplicate,
-                        Some(Status::Succeeded),
-                    );
+                    let mut r = ObjectReport::of(&o.version, Outcome::Duplicate);
+                    r.status = Some(Status::Succeeded);
+                    return r;
                 }
                 if self.stop.load(Ordering::Relaxed) {
-                    return ObjectReport::skip(&o.version, Outcome::Deferred, None);
+                    return ObjectReport::of(&o.version, Outcome::Deferred);
                 }
                 self.process(o, &|n| progress(Progress::Bytes(n)))
             },
@@ -393,68 +357,62 @@ impl Pipeline {
         )
     }
 
+    /// The lifecycle's ledger steps for this process, now.
+    fn lifecycle(&self) -> Lifecycle<'_, StateDb> {
+        Lifecycle {
+            ledger: &self.state,
+            owner: &self.owner,
+            lease_until_ms: now_ms() + duration_ms(self.config.lease),
+            request: self.claim_request(),
+        }
+    }
+
     /// Claims, transforms, publishes and registers one object; never panics on bad data.
     pub fn process(&self, object: &RawObject, bytes: &(dyn Fn(u64) + Sync)) -> ObjectReport {
+        use futures::executor::block_on as block;
         let v = &object.version;
         let id = v.id();
-        use futures::executor::block_on as block;
-        let claim = match block(self.state.claim(v, &self.claim_request())) {
+        let life = self.lifecycle();
+        let claim = match block(life.claim(v)) {
             Ok(c) => c,
             Err(e) => return ObjectReport::failed(v, None, e.to_string()),
         };
-        match claim {
-            Claim::Claimed { .. } => {}
-            Claim::Duplicate { status, job_run_id } => {
-                let mut r = ObjectReport::skip(v, Outcome::Duplicate, Some(status));
-                r.job_run_id = job_run_id;
-                return r;
-            }
-            Claim::Superseded { .. } => {
-                return ObjectReport::skip(v, Outcome::Superseded, None);
-            }
-            Claim::KeyBusy { .. } => {
-                return ObjectReport::skip(v, Outcome::Deferred, None);
-            }
-            Claim::Exhausted { .. } => {
-                return ObjectReport::skip(v, Outcome::Exhausted, Some(Status::Failed));
-            }
+        if let Some(refusal) = claim.refusal() {
+            return ObjectReport::refused(v, refusal);
         }
-        let run = self.runs.fetch_add(1, Ordering::Relaxed);
-        let job_run_id = format!("local:{}:{run}", self.owner);
-        let lease = now_ms() + duration_ms(self.config.lease);
-        if let Err(e) = block(self.state.start(&id, &self.owner, &job_run_id, lease)) {
-            let _ = block(self.state.release(&id, &self.owner));
-            return ObjectReport::failed(v, None, e.to_string());
-        }
-        let result = self.transform_and_publish(object, bytes);
-        let (run_result, summary, error) = match result {
-            Ok(summary) => (RunResult::Succeeded, Some(summary), None),
-            Err(e) => (RunResult::Failed(e.to_string()), None, Some(e.to_string())),
+        let runs = LocalRuns {
+            owner: &self.owner,
+            next: &self.runs,
         };
-        let status = match block(self.state.finish(&id, &job_run_id, &run_result)) {
-            Ok(Finished::Recorded { .. }) => Some(run_result.status()),
-            Ok(Finished::NotOwned) => {
+        let job_run_id = match block(life.launch(&runs, std::slice::from_ref(&id))) {
+            Launch::Started { run_id, recorded } => {
+                match recorded.into_iter().find_map(Result::err) {
+                    None => run_id,
+                    Some(e) => return ObjectReport::failed(v, None, e.to_string()),
+                }
+            }
+            Launch::NotStarted(never) => match never {},
+        };
+        let (run_result, summary) = match self.transform_and_publish(object, bytes) {
+            Ok(summary) => (RunResult::Succeeded, Some(summary)),
+            Err(e) => (RunResult::Failed(e.to_string()), None),
+        };
+        let status = match block(life.finish(&id, &job_run_id, &run_result)) {
+            Ok(Some((status, _))) => status,
+            Ok(None) => {
                 let why = format!("ledger item `{id}`: run {job_run_id} no longer owns it");
                 return ObjectReport::failed(v, Some(job_run_id), why);
             }
-            Err(e) => {
-                return ObjectReport::failed(v, Some(job_run_id), e.to_string());
-            }
+            Err(e) => return ObjectReport::failed(v, Some(job_run_id), e.to_string()),
         };
-        ObjectReport {
-            id,
-            key: v.key.clone(),
-            version: v.version.clone(),
-            outcome: if error.is_some() {
-                Outcome::Failed
-            } else {
-                Outcome::Processed
-            },
-            status,
-            job_run_id: Some(job_run_id),
-            summary,
-            error,
-        }
+        let mut report = match run_result {
+            RunResult::Failed(error) => ObjectReport::failed(v, None, error),
+            _ => ObjectReport::of(v, Outcome::Processed),
+        };
+        report.status = Some(status);
+        report.job_run_id = Some(job_run_id);
+        report.summary = summary;
+        report
     }
 
     fn transform_and_publish(
@@ -538,31 +496,23 @@ impl Pipeline {
     }
 }
 
-impl ObjectReport {
-    fn skip(v: &ObjectVersion, outcome: Outcome, status: Option<Status>) -> Self {
-        Self {
-            id: v.id(),
-            key: v.key.clone(),
-            version: v.version.clone(),
-            outcome,
-            status,
-            job_run_id: None,
-            summary: None,
-            error: None,
-        }
+/// Local runs: a run id per object, `local:<owner>:<n>`; the work starts only after STARTED is
+/// recorded, so a claim whose STARTED failed is given back.
+struct LocalRuns<'a> {
+    owner: &'a str,
+    next: &'a AtomicU64,
+}
+
+impl Launcher for LocalRuns<'_> {
+    type Error = std::convert::Infallible;
+
+    async fn launch(&self, _ids: &[String]) -> std::result::Result<String, Self::Error> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        Ok(format!("local:{}:{n}", self.owner))
     }
 
-    fn failed(v: &ObjectVersion, job_run_id: Option<String>, error: String) -> Self {
-        Self {
-            id: v.id(),
-            key: v.key.clone(),
-            version: v.version.clone(),
-            outcome: Outcome::Failed,
-            status: None,
-            job_run_id,
-            summary: None,
-            error: Some(error),
-        }
+    fn runs_before_start(&self) -> bool {
+        false
     }
 }
 

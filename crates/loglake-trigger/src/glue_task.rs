@@ -18,7 +18,8 @@
 use std::future::Future;
 use std::time::Instant;
 
-use loglake_core::ledger::{Finished, Ledger, RunResult, version_name};
+use loglake_core::ledger::{Finished, Ledger, RunResult, Status, version_name};
+use loglake_core::lifecycle::{ObjectReport, Outcome};
 use serde::Serialize;
 
 use crate::handler::{AwsError, ManifestEntry, ObjectHead};
@@ -62,15 +63,13 @@ pub struct GlueTask<H, L, P> {
 }
 
 /// What happened to the object.
-#[derive(Debug, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum TaskOutcome<S> {
     /// Transformed and published.
     Published {
         /// The transform's summary.
         summary: S,
         /// The newer version published again after this one (see the module docs).
-        #[serde(skip_serializing_if = "Option::is_none")]
         republished: Option<String>,
     },
     /// Not published: the key's current version is another one.
@@ -99,18 +98,24 @@ pub enum Recorded {
     Error(String),
 }
 
-/// The task's one line of output (`loglake glue-task object` prints it as JSON).
+/// The task's one line of output (`loglake glue-task object` prints it as JSON): the object's
+/// report (the lifecycle's, as `loglake run` and `loglake trigger` print it: `outcome`
+/// processed | superseded | failed, `summary`, `error`), and what only a Glue task knows.
 #[derive(Debug, Serialize)]
 pub struct TaskResult<S> {
-    /// The object, as the run's plan gave it.
-    pub object: ManifestEntry,
+    /// The object's report.
+    #[serde(flatten)]
+    pub report: ObjectReport<S>,
     /// `s3://bucket/key`.
     pub source: String,
     /// Processed (published or superseded) and recorded (or not this run's to record).
     pub ok: bool,
-    /// What happened.
-    #[serde(flatten)]
-    pub outcome: TaskOutcome<S>,
+    /// The key's current version, when it replaced this one before it was published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
+    /// The newer version published again after this one (see the module docs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub republished: Option<String>,
     /// The ledger's answer.
     #[serde(flatten)]
     pub recorded: Recorded,
@@ -123,14 +128,38 @@ impl<H: ObjectHead, L: Ledger, P: Publish> GlueTask<H, L, P> {
     pub async fn run(&self, object: ManifestEntry) -> TaskResult<P::Summary> {
         let started = Instant::now();
         let outcome = self.work(&object).await;
-        let recorded = self.record(&object, &outcome).await;
+        let (recorded, status) = self.record(&object, &outcome).await;
         let ok = !matches!(outcome, TaskOutcome::Failed { .. })
             && !matches!(recorded, Recorded::Error(_));
+        let version = object.object_version();
+        let (mut report, superseded_by, republished) = match outcome {
+            TaskOutcome::Published {
+                summary,
+                republished,
+            } => {
+                let mut report = ObjectReport::of(&version, Outcome::Processed);
+                report.summary = Some(summary);
+                (report, None, republished)
+            }
+            TaskOutcome::Superseded { superseded_by } => (
+                ObjectReport::of(&version, Outcome::Superseded),
+                Some(superseded_by),
+                None,
+            ),
+            TaskOutcome::Failed { error } => {
+                (ObjectReport::failed(&version, None, error), None, None)
+            }
+        };
+        report.bucket = Some(object.bucket.clone());
+        report.version_id.clone_from(&object.version_id);
+        report.status = status;
+        report.job_run_id = self.ledger.as_ref().map(|run| run.run_id.clone());
         TaskResult {
             source: format!("s3://{}/{}", object.bucket, object.key),
-            object,
+            report,
             ok,
-            outcome,
+            superseded_by,
+            republished,
             recorded,
             seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         }
@@ -198,9 +227,13 @@ impl<H: ObjectHead, L: Ledger, P: Publish> GlueTask<H, L, P> {
         republished
     }
 
-    async fn record(&self, object: &ManifestEntry, outcome: &TaskOutcome<P::Summary>) -> Recorded {
+    async fn record(
+        &self,
+        object: &ManifestEntry,
+        outcome: &TaskOutcome<P::Summary>,
+    ) -> (Recorded, Option<Status>) {
         let Some(run) = &self.ledger else {
-            return Recorded::NotAsked;
+            return (Recorded::NotAsked, None);
         };
         let result = match outcome {
             TaskOutcome::Published { .. } => RunResult::Succeeded,
@@ -211,12 +244,12 @@ impl<H: ObjectHead, L: Ledger, P: Publish> GlueTask<H, L, P> {
         };
         let id = object.object_version().id();
         match run.ledger.finish(&id, &run.run_id, &result).await {
-            Ok(Finished::Recorded { .. }) => Recorded::Recorded,
+            Ok(Finished::Recorded { .. }) => (Recorded::Recorded, Some(result.status())),
             Ok(Finished::NotOwned) => {
                 tracing::warn!(id = %id, job_run_id = %run.run_id, "the ledger item is not this run's; left as it is");
-                Recorded::NotOwned
+                (Recorded::NotOwned, None)
             }
-            Err(e) => Recorded::Error(e.to_string()),
+            Err(e) => (Recorded::Error(e.to_string()), None),
         }
     }
 }

@@ -750,7 +750,7 @@ async fn handler_overhead() {
 mod glue_task {
     use std::sync::Arc;
 
-    use loglake_trigger::glue_task::{GlueTask, Publish, Recorded, RunLedger, TaskOutcome};
+    use loglake_trigger::glue_task::{GlueTask, Publish, Recorded, RunLedger};
     use loglake_trigger::handler::ManifestEntry;
 
     use super::*;
@@ -841,16 +841,11 @@ mod glue_task {
         let t = task("v1", None, false).await;
         let r = t.run(entry("v1")).await;
         assert!(r.ok && r.recorded == Recorded::Recorded, "{r:?}");
-        assert!(
-            matches!(
-                r.outcome,
-                TaskOutcome::Published {
-                    republished: None,
-                    ..
-                }
-            ),
-            "{r:?}"
+        assert_eq!(
+            (r.report.outcome, &r.republished),
+            (Outcome::Processed, &None)
         );
+        assert_eq!(r.report.status, Some(Status::Succeeded), "{r:?}");
         assert_eq!(*t.work.published.lock().unwrap(), [Some("v1".to_owned())]);
         let i = item(&t);
         assert_eq!(
@@ -866,7 +861,7 @@ mod glue_task {
                 &line["summary"]["records_written"]
             ),
             (
-                &json!("published"),
+                &json!("processed"),
                 &json!("recorded"),
                 &json!("s3://raw/logs/a.json"),
                 &json!(3)
@@ -901,10 +896,8 @@ mod glue_task {
         let t = task("v1", Some("v2"), false).await;
         let r = t.run(entry("v1")).await;
         assert!(r.ok, "{r:?}");
-        assert!(
-            matches!(&r.outcome, TaskOutcome::Published { republished: Some(v), .. } if v == "v2"),
-            "{r:?}"
-        );
+        assert_eq!(r.report.outcome, Outcome::Processed, "{r:?}");
+        assert_eq!(r.republished.as_deref(), Some("v2"), "{r:?}");
         // v1 first, then the key's current version by its version id: its files are the last.
         assert_eq!(
             *t.work.published.lock().unwrap(),

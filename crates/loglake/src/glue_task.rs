@@ -35,9 +35,10 @@ enum GlueTaskCommand {
     Plan(PlanArgs),
     /// Process one object of the run and print its result as one JSON line.
     ///
-    /// {"object","source","ok","outcome": "published"|"superseded"|"failed","summary",
-    /// "republished","superseded_by","error","ledger": "recorded"|"not_owned"|"not_asked"|
-    /// "error","seconds"}. Exit 0 when ok, 1 when not.
+    /// The object's report as `loglake run` prints one ({"id","bucket","key","version",
+    /// "version_id","outcome": "processed"|"superseded"|"failed","status","job_run_id",
+    /// "summary","error"}) with {"source","ok","superseded_by","republished","ledger":
+    /// "recorded"|"not_owned"|"not_asked"|"error","seconds"}. Exit 0 when ok, 1 when not.
     Object(ObjectArgs),
 }
 

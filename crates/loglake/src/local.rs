@@ -192,7 +192,7 @@ fn print_report(bar: &ProgressBar, r: &ObjectReport) {
         eprintln!("error: cannot write to stdout: {e}");
     }
     if let Some(err) = &r.error {
-        bar.suspend(|| eprintln!("error: {}: {err}", r.id));
+        bar.suspend(|| eprintln!("error: {}: {err}", r.id.as_deref().unwrap_or(&r.key)));
     }
 }
 
@@ -531,7 +531,7 @@ fn describe_demo_run(root: &Path, report: &RunReport, objects: &[ObjectReport]) 
             partitions.extend(s.partitions.iter().cloned());
         }
         if let Some(e) = &r.error {
-            eprintln!("error: {}: {e}", r.id);
+            eprintln!("error: {}: {e}", r.id.as_deref().unwrap_or(&r.key));
         }
     }
     eprintln!("2. ran the pipeline: {}", describe(report));

@@ -47,9 +47,10 @@ enum Command {
     ///
     /// Claims each new raw object version in the ledger, transforms it and registers its
     /// partitions in the catalog. Prints one JSON line per object: {"id","key","version",
-    /// "outcome","status","job_run_id","summary"|"error"}; outcome is processed, duplicate,
-    /// superseded, deferred, exhausted or failed. A second run over unchanged objects processes
-    /// nothing.
+    /// "version_id","outcome","status","job_run_id","summary"|"reason"|"error"}; outcome is
+    /// processed, duplicate, superseded, deferred, exhausted or failed.
+    ///
+    /// A second run over unchanged objects processes nothing.
     Run(local::RootArgs),
     #[cfg(feature = "local")]
     /// Run the local pipeline continuously as files arrive.
@@ -76,7 +77,8 @@ enum Command {
     ///
     /// Decodes the event, claims each new object version in the DynamoDB ledger, starts the
     /// Glue job, and prints one JSON line per object:
-    /// {"bucket","key","version_id","outcome": "started"|"duplicate"|"skipped","job_run_id"}.
+    /// {"id","bucket","key","version","version_id","outcome": "started"|"duplicate"|"skipped",
+    /// "job_run_id"} ("reason" for skips, "error" for failures).
     /// Glue Job State Change events print "succeeded"/"failed" lines. Configured like the
     /// Lambda: LOGLAKE_LEDGER_TABLE, LOGLAKE_GLUE_JOB (required), LOGLAKE_MODE (per-object|batch),
     /// LOGLAKE_MANIFEST_BUCKET, LOGLAKE_MANIFEST_PREFIX, LOGLAKE_RAW_BUCKET, LOGLAKE_RAW_PREFIX,

@@ -51,16 +51,18 @@ impl ManifestEntry {
         &self,
         outcome: Outcome,
         job_run_id: Option<String>,
-        reason: Option<String>,
+        why: Option<String>,
     ) -> ObjectReport {
-        ObjectReport {
-            bucket: self.bucket.clone(),
-            key: self.key.clone(),
-            version_id: self.version_id.clone(),
-            outcome,
-            job_run_id,
-            reason,
+        let mut r = ObjectReport::of(&self.object_version(), outcome);
+        r.bucket = Some(self.bucket.clone());
+        r.version_id.clone_from(&self.version_id);
+        r.job_run_id = job_run_id;
+        if outcome == Outcome::Failed {
+            r.error = why;
+        } else {
+            r.reason = why;
         }
+        r
     }
 
     pub(super) fn uri(&self) -> String {

@@ -25,10 +25,11 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use loglake_core::ledger::{
-    Claim, ClaimRequest, Finished, Ledger, LedgerError, ObjectVersion, RunResult, version_name,
+    Claim, ClaimRequest, Ledger, LedgerError, ObjectVersion, RunResult, version_name,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -36,6 +37,7 @@ use serde_json::{Value, json};
 use crate::config::{Mode, TriggerConfig};
 use crate::event::{self, CreatedObject, EventError, Origin, form_url_decode};
 use crate::metrics::Metrics;
+use loglake_core::lifecycle::{Launch, Launcher, Lifecycle};
 
 mod error;
 mod job_state;
@@ -95,6 +97,40 @@ pub struct Handler<S, J, L> {
     pub launcher: J,
     /// The ledger.
     pub ledger: L,
+}
+
+/// A Glue run as the lifecycle's launcher: the batch manifest (if any) written, then
+/// StartJobRun. The run works on its objects as soon as it starts, so a claim whose STARTED
+/// could not be recorded is not given back.
+struct GlueRun<'h, S, J, L> {
+    handler: &'h Handler<S, J, L>,
+    inv: &'h Invocation,
+    args: Vec<(String, String)>,
+    /// `(bucket, key, body)` of a batch's manifest.
+    manifest: Option<(String, String, Vec<u8>)>,
+    retries: AtomicU64,
+}
+
+impl<S, J, L> Launcher for GlueRun<'_, S, J, L>
+where
+    S: ObjectHead + ManifestStore,
+    J: JobLauncher,
+    L: Ledger,
+{
+    type Error = TriggerError;
+
+    async fn launch(&self, _ids: &[String]) -> Result<String, TriggerError> {
+        if let Some((bucket, key, body)) = &self.manifest {
+            self.handler.store.put(bucket, key, body.clone()).await?;
+        }
+        self.handler
+            .start_with_backoff(&self.args, self.inv, &self.retries)
+            .await
+    }
+
+    fn runs_before_start(&self) -> bool {
+        true
+    }
 }
 
 enum Admitted {
@@ -193,7 +229,7 @@ where
             Err(reason) => return Ok(skipped(o, reason, r)),
         };
         let object = entry.object_version();
-        let claim = self.ledger.claim(&object, &self.claim_request(inv)).await?;
+        let claim = self.lifecycle(inv).claim(&object).await?;
         admitted(entry, object.id(), claim, r)
     }
 
@@ -297,6 +333,17 @@ where
         }
     }
 
+    /// The lifecycle's ledger steps for this invocation: its request id owns the claims,
+    /// until its deadline.
+    fn lifecycle<'a>(&'a self, inv: &'a Invocation) -> Lifecycle<'a, L> {
+        Lifecycle {
+            ledger: &self.ledger,
+            owner: &inv.request_id,
+            lease_until_ms: inv.deadline_ms,
+            request: self.claim_request(inv),
+        }
+    }
+
     /// Steps 4–5 for the claimed objects: one run each (per-object) or one for all (batch).
     async fn launch(&self, pending: Vec<Pending>, inv: &Invocation, r: &mut Response) {
         if pending.is_empty() {
@@ -305,14 +352,14 @@ where
         match self.config.mode {
             Mode::PerObject => {
                 for p in pending {
-                    let args = p.entry.run_arguments();
-                    match self.start_with_backoff(&args, inv, r).await {
-                        Ok(run_id) => {
-                            r.metrics.runs_started += 1;
-                            self.record_start(&p, &run_id, inv, r).await;
-                        }
-                        Err(e) => self.give_back(std::slice::from_ref(&p), inv, e, r).await,
-                    }
+                    let run = GlueRun {
+                        handler: self,
+                        inv,
+                        args: p.entry.run_arguments(),
+                        manifest: None,
+                        retries: AtomicU64::new(0),
+                    };
+                    self.start(&run, std::slice::from_ref(&p), inv, r).await;
                 }
             }
             Mode::Batch => {
@@ -324,70 +371,68 @@ where
                     body.extend(serde_json::to_vec(&p.entry).unwrap_or_default());
                     body.push(b'\n');
                 }
-                if let Err(e) = self.store.put(&bucket, &key, body).await {
-                    self.give_back(&pending, inv, e.into(), r).await;
-                    return;
-                }
-                let args = vec![(ARG_MANIFEST.to_owned(), format!("s3://{bucket}/{key}"))];
-                match self.start_with_backoff(&args, inv, r).await {
-                    Ok(run_id) => {
-                        r.metrics.runs_started += 1;
-                        tracing::info!(job_run_id = %run_id, objects = pending.len(), manifest = %format!("s3://{bucket}/{key}"), "batch run started");
-                        for p in &pending {
-                            self.record_start(p, &run_id, inv, r).await;
-                        }
-                    }
-                    Err(e) => self.give_back(&pending, inv, e, r).await,
-                }
+                let run = GlueRun {
+                    handler: self,
+                    inv,
+                    args: vec![(ARG_MANIFEST.to_owned(), format!("s3://{bucket}/{key}"))],
+                    manifest: Some((bucket, key, body)),
+                    retries: AtomicU64::new(0),
+                };
+                self.start(&run, &pending, inv, r).await;
             }
         }
     }
 
-    /// IN_PROGRESS → STARTED. If this fails the run is still going: the item is reported
-    /// failed so the event is retried; a retry after the lease may start a second run of the
-    /// same version, which rewrites the same files (output names are deterministic).
-    async fn record_start(&self, p: &Pending, run_id: &str, inv: &Invocation, r: &mut Response) {
-        let id = p.entry.object_version().id();
-        match self
-            .ledger
-            .start(&id, &inv.request_id, run_id, inv.deadline_ms)
-            .await
-        {
-            Ok(()) => {
-                r.metrics.objects_started += 1;
-                tracing::info!(bucket = %p.entry.bucket, key = %p.entry.key, version = %p.entry.version, job_run_id = %run_id, "run started");
-                r.objects.push(
-                    p.entry
-                        .report(Outcome::Started, Some(run_id.to_owned()), None),
-                );
-            }
-            Err(e) => r.fail(p.message_id.clone(), Some(p.entry.uri()), e.into()),
-        }
-    }
-
-    /// The run could not be started: release the claims and fail their messages (retryable).
-    async fn give_back(
+    /// One run for `pending` through the lifecycle: launched, then STARTED recorded for each
+    /// (a failure there is reported, and the event retried; the run is already going and
+    /// rewrites the same files if it runs twice); when no run started, the claims are given
+    /// back and every object fails (retryable).
+    async fn start(
         &self,
+        run: &GlueRun<'_, S, J, L>,
         pending: &[Pending],
         inv: &Invocation,
-        error: TriggerError,
         r: &mut Response,
     ) {
-        for p in pending {
-            let id = p.entry.object_version().id();
-            if let Err(e) = self.ledger.release(&id, &inv.request_id).await {
-                // The claim then ends with its lease (the invocation's deadline).
-                tracing::error!(id = %id, error = %e, "claim not released; it expires with its lease");
+        let ids: Vec<String> = pending
+            .iter()
+            .map(|p| p.entry.object_version().id())
+            .collect();
+        let launched = self.lifecycle(inv).launch(run, &ids).await;
+        r.metrics.start_retries += run.retries.load(Ordering::Relaxed);
+        let (run_id, recorded) = match launched {
+            Launch::Started { run_id, recorded } => (run_id, recorded),
+            Launch::NotStarted(e) => {
+                for p in pending {
+                    r.fail(p.message_id.clone(), Some(p.entry.uri()), e.clone());
+                }
+                return;
             }
-            r.fail(p.message_id.clone(), Some(p.entry.uri()), error.clone());
+        };
+        r.metrics.runs_started += 1;
+        if run.manifest.is_some() {
+            tracing::info!(job_run_id = %run_id, objects = pending.len(), "batch run started");
+        }
+        for (p, started) in pending.iter().zip(recorded) {
+            match started {
+                Ok(()) => {
+                    r.metrics.objects_started += 1;
+                    tracing::info!(bucket = %p.entry.bucket, key = %p.entry.key, version = %p.entry.version, job_run_id = %run_id, "run started");
+                    r.objects
+                        .push(p.entry.report(Outcome::Started, Some(run_id.clone()), None));
+                }
+                Err(e) => r.fail(p.message_id.clone(), Some(p.entry.uri()), e.into()),
+            }
         }
     }
 
+    /// StartJobRun, retried with back-off + jitter on throttling and 5xx while the
+    /// invocation's deadline allows; `retries` counts the retries.
     async fn start_with_backoff(
         &self,
         args: &[(String, String)],
         inv: &Invocation,
-        r: &mut Response,
+        retries: &AtomicU64,
     ) -> Result<String, TriggerError> {
         let job = &self.config.glue_job;
         let random = RandomState::new();
@@ -401,7 +446,7 @@ where
                     if now_ms().saturating_add(wait).saturating_add(RESERVE_MS) > inv.deadline_ms {
                         return Err(e.into());
                     }
-                    r.metrics.start_retries += 1;
+                    retries.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(job = %job, attempt, delay_ms = wait, error = %e, "StartJobRun retried");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -426,11 +471,12 @@ where
             Err(e) => return r.fail(None, None, e),
         };
         let mut restart = Vec::new();
+        let life = self.lifecycle(inv);
         for entry in entries {
             let id = entry.object_version().id();
             let run = Some(state.run_id.clone());
-            match self.ledger.finish(&id, &state.run_id, &result).await {
-                Ok(Finished::Recorded { attempts }) => match &result {
+            match life.finish(&id, &state.run_id, &result).await {
+                Ok(Some((_, attempts))) => match &result {
                     RunResult::Succeeded | RunResult::Superseded { .. } => {
                         r.metrics.objects_succeeded += 1;
                         tracing::info!(id = %id, job_run_id = %state.run_id, "SUCCEEDED");
@@ -457,7 +503,7 @@ where
                 },
                 // The item moved on (another run took it over): this end is stale. Only a
                 // failed condition means that; any other error fails the invocation below.
-                Ok(Finished::NotOwned) => {
+                Ok(None) => {
                     let why = format!("run {} no longer owns the item", state.run_id);
                     tracing::warn!(id = %id, job_run_id = %state.run_id, "stale run end ignored");
                     r.objects
@@ -471,7 +517,7 @@ where
             // The key's sequencer guard already passed for this version.
             entry.sequencer = None;
             let object = entry.object_version();
-            match self.ledger.claim(&object, &self.claim_request(inv)).await {
+            match life.claim(&object).await {
                 Ok(Claim::Claimed { .. }) => pending.push(Pending {
                     entry,
                     message_id: None,
@@ -523,63 +569,52 @@ where
 fn skipped(o: &CreatedObject, reason: String, r: &mut Response) -> Admitted {
     r.metrics.objects_skipped += 1;
     tracing::info!(bucket = %o.bucket, key = %o.key, reason = %reason, "skipped");
-    Admitted::Done(ObjectReport {
-        bucket: o.bucket.clone(),
-        key: o.key.clone(),
-        version_id: o.version_id.clone(),
-        outcome: Outcome::Skipped,
-        job_run_id: None,
-        reason: Some(reason),
-    })
+    let mut report = ObjectReport::new(o.key.clone(), Outcome::Skipped);
+    report.bucket = Some(o.bucket.clone());
+    report.version_id.clone_from(&o.version_id);
+    report.reason = Some(reason);
+    Admitted::Done(report)
 }
 
 /// What a claim's answer means for the object: claimed (its run is next), or done (a
-/// duplicate, superseded, out of attempts); another version in flight is a retryable error.
+/// duplicate; superseded or out of attempts, reported skipped); another version in flight is a
+/// retryable error (the event comes back once it is done).
 fn admitted(
     entry: ManifestEntry,
     id: String,
     claim: Claim,
     r: &mut Response,
 ) -> Result<Admitted, TriggerError> {
-    Ok(match claim {
-        Claim::Claimed { attempt } => {
-            tracing::debug!(id = %id, attempt = ?attempt, "claimed");
-            Admitted::Claimed(entry)
-        }
-        Claim::Duplicate { status, job_run_id } => {
+    if let Claim::KeyBusy { other } = claim {
+        return Err(TriggerError::KeyBusy { id, other });
+    }
+    let Some(refusal) = claim.refusal() else {
+        tracing::debug!(id = %id, claim = ?claim, "claimed");
+        return Ok(Admitted::Claimed(entry));
+    };
+    let outcome = match refusal.outcome {
+        Outcome::Duplicate => {
             r.metrics.duplicates_skipped += 1;
-            tracing::info!(id = %id, status = %status, job_run_id = job_run_id.as_deref().unwrap_or("-"), "duplicate");
-            Admitted::Done(entry.report(
-                Outcome::Duplicate,
-                job_run_id,
-                Some(format!("already {status}")),
-            ))
+            tracing::info!(id = %id, reason = %refusal.reason, "duplicate");
+            Outcome::Duplicate
         }
-        Claim::Superseded { newer } => {
-            r.metrics.objects_skipped += 1;
-            tracing::info!(id = %id, newer = %newer, "superseded by a newer version");
-            Admitted::Done(entry.report(
-                Outcome::Skipped,
-                None,
-                Some(format!(
-                    "superseded: a newer version (sequencer {newer}) was seen"
-                )),
-            ))
-        }
-        Claim::Exhausted { attempts } => {
+        Outcome::Exhausted => {
             r.metrics.objects_skipped += 1;
             r.metrics.attempts_exhausted += 1;
-            tracing::warn!(id = %id, attempts, "FAILED with no attempts left; left for the operator");
-            Admitted::Done(entry.report(
-                Outcome::Skipped,
-                None,
-                Some(format!(
-                    "FAILED after {attempts} attempts; left for the operator"
-                )),
-            ))
+            tracing::warn!(id = %id, reason = %refusal.reason, "left for the operator");
+            Outcome::Skipped
         }
-        Claim::KeyBusy { other } => return Err(TriggerError::KeyBusy { id, other }),
-    })
+        _ => {
+            r.metrics.objects_skipped += 1;
+            tracing::info!(id = %id, reason = %refusal.reason, "skipped");
+            Outcome::Skipped
+        }
+    };
+    Ok(Admitted::Done(entry.report(
+        outcome,
+        refusal.job_run_id,
+        Some(refusal.reason),
+    )))
 }
 
 /// Splits an SQS event into its messages, each a document of its own, so one bad message fails

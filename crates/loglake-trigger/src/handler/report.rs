@@ -11,39 +11,14 @@ pub struct Invocation {
     pub deadline_ms: i64,
 }
 
-/// What happened to an object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// A run was started for it.
-    Started,
-    /// Its version was already claimed, started or done.
-    Duplicate,
-    /// Not taken (see `reason`).
-    Skipped,
-    /// Its run succeeded (job state events).
-    Succeeded,
-    /// Its run failed and no attempts are left (job state events).
-    Failed,
-}
+/// What happened to an object: the trigger reports `started`, `duplicate`, `skipped` (with a
+/// `reason`) for created objects, and `succeeded`, `failed` (with an `error`) or `skipped` for a
+/// run's end.
+pub use loglake_core::lifecycle::Outcome;
 
-/// One object's result: `loglake trigger` prints these as JSON lines.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ObjectReport {
-    /// Bucket.
-    pub bucket: String,
-    /// Key (decoded).
-    pub key: String,
-    /// S3 version id, when versioned.
-    pub version_id: Option<String>,
-    /// What happened.
-    pub outcome: Outcome,
-    /// The run that processes it.
-    pub job_run_id: Option<String>,
-    /// Why it was skipped or failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
+/// One object's result: `loglake trigger` prints these as JSON lines
+/// (`{"id","bucket","key","version","version_id","outcome","job_run_id","reason"|"error"}`).
+pub type ObjectReport = loglake_core::lifecycle::ObjectReport;
 
 /// An object or event that was not processed.
 #[derive(Debug, Clone)]
