@@ -59,6 +59,15 @@ pub enum Error {
         /// The JSON error.
         source: serde_json::Error,
     },
+    /// A publish target (an object store) failed; nothing after this step was published, and
+    /// the next run of the source finishes the protocol (see [`crate::publish`]).
+    #[error("publishing to `{location}`: {source}")]
+    Publish {
+        /// The target location.
+        location: String,
+        /// The target's own error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The core crate failed (schema, input opening).
     #[error(transparent)]
     Core(#[from] loglake_core::Error),

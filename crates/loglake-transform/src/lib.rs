@@ -26,6 +26,7 @@
 mod columns;
 mod error;
 mod output;
+pub mod publish;
 mod quarantine;
 mod transform;
 mod writer;
@@ -35,5 +36,6 @@ pub use error::{Error, Result};
 pub use output::{LocalOutput, Manifest};
 pub use transform::{
     Source, Summary, TransformOptions, for_each_parallel, transform_file, transform_reader,
+    transform_reader_to,
 };
 pub use writer::WriterOptions;

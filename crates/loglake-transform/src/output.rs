@@ -6,10 +6,10 @@
 //! <root>/clean/<table>/_manifests/<source_id>.json      (files written for the source)
 //! <root>/quarantine/<table>/<source_id>.ndjson.gz
 //! ```
-//! Files are written under a hidden `.…inprogress` name and renamed into place only once every
-//! file of the source is whole, so readers never see a partial file and a source that fails
-//! (a broken read, a full disk) publishes nothing; Hive-style readers skip the `_manifests`
-//! folder (leading `_`).
+//! Files are written under a hidden `.…inprogress` name and published (see [`crate::publish`])
+//! only once every file of the source is whole, so readers never see a partial file and a
+//! source that fails (a broken read, a full disk) publishes nothing; Hive-style readers skip
+//! the `_manifests` folder (leading `_`).
 
 use std::collections::BTreeSet;
 use std::io::Write;

@@ -13,7 +13,7 @@ use flate2::write::GzEncoder;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::output::{create_parent, in_progress_path, io_err, remove_if_exists};
+use crate::output::{create_parent, in_progress_path, io_err};
 
 #[derive(Serialize)]
 struct Line<'a> {
@@ -28,7 +28,7 @@ struct Line<'a> {
 
 /// Lazily created quarantine writer for one source.
 pub(crate) struct QuarantineWriter {
-    path: PathBuf,
+    /// The in-progress (hidden) file; published under its final name by the target.
     tmp: PathBuf,
     source: String,
     enc: Option<GzEncoder<BufWriter<File>>>,
@@ -38,10 +38,9 @@ pub(crate) struct QuarantineWriter {
 }
 
 impl QuarantineWriter {
-    pub(crate) fn new(path: PathBuf, source: &str) -> Self {
+    pub(crate) fn new(path: &std::path::Path, source: &str) -> Self {
         Self {
-            tmp: in_progress_path(&path),
-            path,
+            tmp: in_progress_path(path),
             source: source.to_owned(),
             enc: None,
             sealed: false,
@@ -95,16 +94,11 @@ impl QuarantineWriter {
         Ok(())
     }
 
-    /// Publishes the file, or removes a previous run's file when nothing was quarantined.
-    pub(crate) fn commit(mut self) -> Result<Option<PathBuf>> {
+    /// The sealed file for [`crate::publish::publish`], or `None` when nothing was
+    /// quarantined (the previous run's file is then removed).
+    pub(crate) fn into_sealed(mut self) -> Result<Option<PathBuf>> {
         self.seal()?;
-        if self.sealed {
-            std::fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
-            Ok(Some(self.path))
-        } else {
-            remove_if_exists(&self.path)?;
-            Ok(None)
-        }
+        Ok(self.sealed.then(|| std::mem::take(&mut self.tmp)))
     }
 
     /// Drops the in-progress file after a failure.

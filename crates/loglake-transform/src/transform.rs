@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::columns::{BatchBuilder, arrow_schema};
 use crate::error::{Error, Result};
 use crate::output::LocalOutput;
+use crate::publish::{LocalTarget, Published, Target, publish};
 use crate::quarantine::QuarantineWriter;
 use crate::writer::{PartKey, PartitionedWriter, WriterOptions};
 
@@ -324,6 +325,24 @@ pub fn transform_reader<R: Read + Send>(
     opts: &TransformOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Summary> {
+    let source_id = loglake_core::source_id(&source.name);
+    let target = LocalTarget::new(out, schema.table(), &source_id);
+    transform_reader_to(reader, source, schema, out, &target, opts, progress)
+}
+
+/// [`transform_reader`], publishing to `target` ([`crate::publish`]'s protocol) the files it
+/// seals under `staging` (for a [`LocalTarget`] over the same folder, the files are renamed in
+/// place; for an object store, uploaded).
+pub fn transform_reader_to<R: Read + Send>(
+    reader: R,
+    source: &Source,
+    schema: &CompiledSchema,
+    staging: &LocalOutput,
+    target: &dyn Target,
+    opts: &TransformOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Summary> {
+    let out = staging;
     let started = Instant::now();
     let table = schema.table().to_owned();
     let source_id = loglake_core::source_id(&source.name);
@@ -368,15 +387,16 @@ pub fn transform_reader<R: Read + Send>(
         reasons,
         ..
     } = sink;
-    let published = seal_and_publish(writer, quarantine)?;
-    debug_assert_eq!(records_in, written + published.quarantined);
+    let quarantined = quarantine.count;
+    debug_assert_eq!(records_in, written + quarantined);
+    let published = seal_and_publish(writer, quarantine, target, &source.name)?;
     let counts = Counts {
         records_in,
         written,
         coercions,
         reasons,
     };
-    Ok(job.summary(counts, partitions, published, read, started))
+    Ok(job.summary(counts, quarantined, partitions, published, read, started))
 }
 
 /// The object's partitioned writer: the schema's Arrow schema and dictionary columns.
@@ -405,36 +425,23 @@ fn open_writer<'o>(
     )
 }
 
-/// What publishing a source made visible.
-struct Published {
-    /// Data files, relative to the table folder.
-    files: Vec<String>,
-    /// The previous version's files this one did not rewrite, removed.
-    removed: Vec<String>,
-    quarantined: u64,
-    quarantine_file: Option<std::path::PathBuf>,
-}
-
 /// Every file finished under its in-progress name before the first one becomes visible: a full
-/// disk here publishes nothing of this source. Then the files are renamed into place together.
+/// disk here publishes nothing of this source. Then [`crate::publish::publish`] makes them
+/// visible in the protocol's order.
 fn seal_and_publish(
     mut writer: PartitionedWriter<'_>,
     mut quarantine: QuarantineWriter,
+    target: &dyn Target,
+    source_name: &str,
 ) -> Result<Published> {
     if let Err(e) = writer.seal().and_then(|()| quarantine.seal()) {
         writer.abort();
         quarantine.abort();
         return Err(e);
     }
-    let (files, removed) = writer.publish()?;
-    let quarantined = quarantine.count;
-    let quarantine_file = quarantine.commit()?;
-    Ok(Published {
-        files,
-        removed,
-        quarantined,
-        quarantine_file,
-    })
+    let files = writer.into_sealed()?;
+    let quarantine = quarantine.into_sealed()?;
+    publish(target, source_name, &files, quarantine.as_deref())
 }
 
 /// The normaliser's totals, for the summary.
@@ -474,18 +481,12 @@ impl<'j> Job<'j> {
     fn summary(
         &self,
         counts: Counts,
+        quarantined: u64,
         partitions: Vec<String>,
         published: Published,
         (compression, decoded): (decode::Compression, u64),
         started: Instant,
     ) -> Summary {
-        let table_dir = self.out.table_dir(self.table);
-        let under_table = |names: &[String]| -> Vec<String> {
-            names
-                .iter()
-                .map(|f| table_dir.join(f).display().to_string())
-                .collect()
-        };
         let null_coercions = self
             .schema
             .columns()
@@ -498,18 +499,18 @@ impl<'j> Job<'j> {
             source: self.source.display.clone(),
             records_in: counts.records_in,
             records_written: counts.written,
-            records_quarantined: published.quarantined,
+            records_quarantined: quarantined,
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             partitions,
-            files: under_table(&published.files),
+            files: published.files,
             null_coercions,
             table: self.table.to_owned(),
             source_id: self.source_id.to_owned(),
             bytes_decoded: decoded,
             compression: compression.name().to_owned(),
             quarantine_reasons: counts.reasons,
-            quarantine_file: published.quarantine_file.map(|p| p.display().to_string()),
-            removed_files: under_table(&published.removed),
+            quarantine_file: published.quarantine,
+            removed_files: published.removed,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }
@@ -594,7 +595,7 @@ impl<'j> Job<'j> {
         Sink {
             schema,
             quarantine: QuarantineWriter::new(
-                self.out.quarantine_path(self.table, self.source_id),
+                &self.out.quarantine_path(self.table, self.source_id),
                 &self.source.display,
             ),
             builder: BatchBuilder::new(schema, opts.batch_rows),

@@ -22,7 +22,8 @@ use parquet::schema::types::ColumnPath;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
-use crate::output::{LocalOutput, Manifest, create_parent, in_progress_path, io_err};
+use crate::output::{LocalOutput, create_parent, in_progress_path, io_err};
+use crate::publish::Sealed;
 
 /// Knobs of the writer; the defaults suit Athena and the 256 MiB memory target.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +61,8 @@ struct OpenFile {
     writer: ArrowWriter<BufWriter<File>>,
     tmp: PathBuf,
     path: PathBuf,
+    /// The final name, relative to the table folder.
+    rel: String,
     group_input_bytes: u64,
 }
 
@@ -87,15 +90,12 @@ pub(crate) struct PartitionedWriter<'o> {
     opts: WriterOptions,
     parts: Vec<Partition>,
     batches: u64,
-    /// Files of the previous run of this source (from its manifest).
-    old_files: std::collections::BTreeSet<String>,
     /// Files this run has opened, relative to the table folder.
     pub(crate) files: std::collections::BTreeSet<String>,
-    /// Files written whole but not yet visible: `(in-progress name, final name)`. They are
-    /// renamed into place only by [`Self::publish`], once every file of the source is sealed,
-    /// so a source that fails (a broken read, a full disk) publishes nothing.
-    sealed: Vec<(PathBuf, PathBuf)>,
-    manifest_source: String,
+    /// Files written whole but not yet visible. They are published only by
+    /// [`crate::publish::publish`], once every file of the source is sealed, so a source that
+    /// fails (a broken read, a full disk) publishes nothing.
+    sealed: Vec<Sealed>,
 }
 
 impl<'o> PartitionedWriter<'o> {
@@ -128,10 +128,6 @@ impl<'o> PartitionedWriter<'o> {
             props = props.set_column_dictionary_enabled(ColumnPath::from(c.as_str()), true);
         }
         let props = props.build();
-        let manifest_path = out.manifest_path(table, source_id);
-        let old_files = Manifest::read(&manifest_path)?
-            .map(|m| m.files)
-            .unwrap_or_default();
         Ok(Self {
             out,
             table: table.to_owned(),
@@ -141,9 +137,7 @@ impl<'o> PartitionedWriter<'o> {
             opts,
             parts: Vec::new(),
             batches: 0,
-            old_files,
             files: Default::default(),
-            manifest_source: source_name.to_owned(),
             sealed: Vec::new(),
         })
     }
@@ -171,13 +165,6 @@ impl<'o> PartitionedWriter<'o> {
         v
     }
 
-    fn manifest(&self, files: std::collections::BTreeSet<String>) -> Manifest {
-        Manifest {
-            source: self.manifest_source.clone(),
-            files,
-        }
-    }
-
     fn open(&mut self, part: usize) -> Result<()> {
         let p = &mut self.parts[part];
         let rel = format!(
@@ -186,14 +173,7 @@ impl<'o> PartitionedWriter<'o> {
         );
         p.next_seq += 1;
         let path = self.out.table_dir(&self.table).join(&rel);
-        // Record the file in the manifest before it exists, so a crash can never leave a file
-        // that no manifest names (the next run of this source would not find it to replace).
-        if self.files.insert(rel.clone()) {
-            let listed: std::collections::BTreeSet<String> =
-                self.old_files.union(&self.files).cloned().collect();
-            self.manifest(listed)
-                .write(&self.out.manifest_path(&self.table, &self.source_id))?;
-        }
+        self.files.insert(rel.clone());
         create_parent(&path)?;
         let tmp = in_progress_path(&path);
         let f = File::create(&tmp).map_err(io_err(&tmp))?;
@@ -210,6 +190,7 @@ impl<'o> PartitionedWriter<'o> {
             writer,
             tmp,
             path,
+            rel,
             group_input_bytes: 0,
         });
         Ok(())
@@ -220,7 +201,10 @@ impl<'o> PartitionedWriter<'o> {
         if let Some(f) = self.parts[part].open.take() {
             let path = f.path.display().to_string();
             match f.writer.close() {
-                Ok(_) => self.sealed.push((f.tmp, f.path)),
+                Ok(_) => self.sealed.push(Sealed {
+                    path: f.tmp,
+                    rel: f.rel,
+                }),
                 Err(source) => {
                     // A file that could not be finished (a full disk) is not left behind.
                     let _ = std::fs::remove_file(&f.tmp);
@@ -367,29 +351,10 @@ impl<'o> PartitionedWriter<'o> {
         (0..self.parts.len()).try_for_each(|i| self.close(i))
     }
 
-    /// Renames the sealed files into place, removes the previous run's files that this run did
-    /// not rewrite, and writes the final manifest. Returns `(files written, stale files
-    /// removed)`, both relative to the table folder.
-    pub(crate) fn publish(mut self) -> Result<(Vec<String>, Vec<String>)> {
+    /// Every file of the source, sealed, for [`crate::publish::publish`].
+    pub(crate) fn into_sealed(mut self) -> Result<Vec<Sealed>> {
         self.seal()?;
-        for (tmp, path) in std::mem::take(&mut self.sealed) {
-            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        }
-        let table_dir = self.out.table_dir(&self.table);
-        let mut removed = Vec::new();
-        for stale in self.old_files.difference(&self.files) {
-            let path = table_dir.join(stale);
-            if crate::output::remove_if_exists(&path)? {
-                removed.push(stale.clone());
-            }
-        }
-        let manifest_path = self.out.manifest_path(&self.table, &self.source_id);
-        if self.files.is_empty() {
-            crate::output::remove_if_exists(&manifest_path)?;
-        } else {
-            self.manifest(self.files.clone()).write(&manifest_path)?;
-        }
-        Ok((self.files.into_iter().collect(), removed))
+        Ok(std::mem::take(&mut self.sealed))
     }
 
     /// Removes in-progress files after a failure; the manifest keeps naming every file that
@@ -401,8 +366,8 @@ impl<'o> PartitionedWriter<'o> {
                 let _ = std::fs::remove_file(&f.tmp);
             }
         }
-        for (tmp, _) in self.sealed {
-            let _ = std::fs::remove_file(&tmp);
+        for f in self.sealed {
+            let _ = std::fs::remove_file(&f.path);
         }
     }
 }
