@@ -161,8 +161,9 @@ def plan(binary, args, region):
 
 
 def run_one(line, conf):
-    """One object, on an executor: `loglake glue-task object`, whose one stdout line is the
-    result. A task that dies or hangs gives a failed result carrying the line and its stderr."""
+    """One object, on an executor: `loglake glue-task object`, whose stdout is exactly one JSON
+    document, the typed result. A task that dies, hangs or prints anything else gives a failed
+    result carrying the line, its stderr and what it printed."""
     cmd = [executor_binary(conf), "glue-task", "object", "--object", line, *conf["task_args"]]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=OBJECT_TIMEOUT_SECONDS,
@@ -170,11 +171,11 @@ def run_one(line, conf):
         code, stdout, stderr = p.returncode, p.stdout, p.stderr
     except subprocess.TimeoutExpired:
         code, stdout, stderr = -1, "", f"timed out after {OBJECT_TIMEOUT_SECONDS} s"
-    if code in (0, 1) and stdout.strip():
+    if code in (0, 1):
         try:
-            return json.loads(stdout.strip().splitlines()[-1])
+            return json.loads(stdout)
         except ValueError:
-            pass
+            stderr = f"{stderr}\nstdout is not one JSON result: {stdout[-500:]!r}"
     return {"object": line, "ok": False, "outcome": "failed", "exit_code": code,
             "error": (stderr or "").strip()[-2000:] or f"exit code {code}"}
 

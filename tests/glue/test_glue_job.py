@@ -247,6 +247,17 @@ def main():
     check(second["outcome"] == "processed" and rows_of(s3, names, old["key"]) == 4,
           "the newer version's 4 rows, not the older's 13")
 
+    # A task binary whose stdout is not exactly one JSON result is a failed object, not a
+    # guess at which line was meant.
+    fake = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"loglake-chatty-{tag}")
+    with open(fake, "w") as f:
+        f.write('#!/bin/sh\necho "progress: 50%"\necho \'{"ok": true}\'\n')
+    os.chmod(fake, 0o755)
+    chatty = job.run_one('{"bucket":"b","key":"k","version":"v"}',
+                         {"binary": fake, "region": "us-east-1", "task_args": []})
+    os.unlink(fake)
+    check(chatty["ok"] is False and "not one JSON result" in chatty["error"], chatty)
+
     # A task whose object line is not a plan line fails with the reason, and the run fails.
     p = subprocess.run([os.environ["LOGLAKE_GLUE_BIN"], "glue-task", "object", "--object", "{}",
                         "--output", f"s3://{names['clean']}",
