@@ -331,18 +331,17 @@ pub fn transform_reader<R: Read + Send>(
 }
 
 /// [`transform_reader`], publishing to `target` ([`crate::publish`]'s protocol) the files it
-/// seals under `staging` (for a [`LocalTarget`] over the same folder, the files are renamed in
-/// place; for an object store, uploaded).
+/// seals under `out` (for a [`LocalTarget`] over the same folder, the files are renamed in
+/// place; for an object store, `out` is a staging folder and they are uploaded).
 pub fn transform_reader_to<R: Read + Send>(
     reader: R,
     source: &Source,
     schema: &CompiledSchema,
-    staging: &LocalOutput,
+    out: &LocalOutput,
     target: &dyn Target,
     opts: &TransformOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Summary> {
-    let out = staging;
     let started = Instant::now();
     let table = schema.table().to_owned();
     let source_id = loglake_core::source_id(&source.name);
