@@ -165,12 +165,14 @@ async fn read_schema(s3: &S3Objects, location: &str) -> anyhow::Result<CompiledS
     Ok(Schema::from_json(&text, location)?.compile(location)?)
 }
 
+/// The bucket and key of an `s3://bucket/key` object URI (the store's own location parser).
 fn split_s3(uri: &str) -> anyhow::Result<(String, String)> {
-    uri.strip_prefix("s3://")
-        .and_then(|rest| rest.split_once('/'))
-        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-        .map(|(b, k)| (b.to_owned(), k.to_owned()))
-        .ok_or_else(|| usage(format!("`{uri}` is not s3://bucket/key")))
+    match loglake_store::Location::parse(uri) {
+        Ok(loglake_store::Location::S3 { bucket, prefix }) if !prefix.is_empty() => {
+            Ok((bucket, prefix))
+        }
+        _ => Err(usage(format!("`{uri}` is not s3://bucket/key"))),
+    }
 }
 
 /// The transform of `loglake transform --input s3://bucket/key --version-id … --output …
@@ -209,6 +211,28 @@ impl Publish for TransformWork {
             Ok(Ok(summary)) => Ok(summary),
             Ok(Err(e)) => Err(format!("{e:#}")),
             Err(e) => Err(format!("the transform task ended abnormally: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_s3;
+
+    #[test]
+    fn object_uris_name_a_bucket_and_a_key() {
+        assert_eq!(
+            split_s3("s3://code/schemas/app logs.json").unwrap(),
+            ("code".to_owned(), "schemas/app logs.json".to_owned())
+        );
+        for bad in [
+            "s3://code",
+            "s3://code/",
+            "s3:///key",
+            "gs://code/key",
+            "code/key",
+        ] {
+            assert!(split_s3(bad).is_err(), "{bad}");
         }
     }
 }
