@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
+    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, PrimitiveBuilder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::types::ArrowPrimitiveType;
+use arrow_array::{Array, ArrayRef, PrimitiveArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
 use loglake_core::{Cell, ColumnType, CompiledSchema, Row};
 
@@ -127,24 +128,44 @@ impl BatchBuilder {
         self.rows += 1;
     }
 
-    /// Finishes the buffered rows into a batch and resets the builders.
+    /// Finishes the buffered rows into a batch and leaves empty builders sized like this batch,
+    /// so the next one is appended without growing (and copying) its buffers step by step.
     pub(crate) fn finish(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let rows = self.rows;
         let mut arrays: Vec<ArrayRef> = self
             .builders
             .iter_mut()
             .map(|b| -> ArrayRef {
                 match b {
-                    Builder::Str(b) => Arc::new(b.finish()),
-                    Builder::I32(b) => Arc::new(b.finish()),
-                    Builder::I64(b) => Arc::new(b.finish()),
-                    Builder::F64(b) => Arc::new(b.finish()),
-                    Builder::Bool(b) => Arc::new(b.finish()),
-                    Builder::Ts(b) => Arc::new(b.finish()),
+                    Builder::Str(b) => Arc::new(finish_sized(b, rows)),
+                    Builder::I32(b) => Arc::new(finish_primitive(b, rows)),
+                    Builder::I64(b) => Arc::new(finish_primitive(b, rows)),
+                    Builder::F64(b) => Arc::new(finish_primitive(b, rows)),
+                    Builder::Bool(b) => {
+                        Arc::new(std::mem::replace(b, BooleanBuilder::with_capacity(rows)).finish())
+                    }
+                    Builder::Ts(b) => Arc::new(finish_primitive(b, rows)),
                 }
             })
             .collect();
-        arrays.push(Arc::new(self.attributes.finish()));
+        arrays.push(Arc::new(finish_sized(&mut self.attributes, rows)));
         self.rows = 0;
         RecordBatch::try_new(self.schema.clone(), arrays)
     }
+}
+
+/// Finishes a primitive builder, replacing it with one of the same type with room for `rows`.
+fn finish_primitive<T: ArrowPrimitiveType>(
+    b: &mut PrimitiveBuilder<T>,
+    rows: usize,
+) -> PrimitiveArray<T> {
+    let array = b.finish();
+    *b = PrimitiveBuilder::with_capacity(rows).with_data_type(array.data_type().clone());
+    array
+}
+
+/// Finishes a string builder, replacing it with one that has room for as many rows and bytes.
+fn finish_sized(b: &mut StringBuilder, rows: usize) -> arrow_array::StringArray {
+    let next = StringBuilder::with_capacity(rows, b.values_slice().len());
+    std::mem::replace(b, next).finish()
 }
