@@ -77,7 +77,36 @@ for mode in false true; do
     exit 1
   fi
 done
+# A column added to the schema file (README, "Schema changes") must change only the Glue table,
+# in place (a replaced table would lose its registered partitions), and the schema object the
+# job reads; nothing else in the deployment.
+echo "== plan with a column added to the schema: only the table and the schema object change" >&2
+"$venv/bin/python" - "$root/schemas/app_logs.json" "$work/schema-added.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["columns"].append({"name": "region", "type": "string", "comment": "added by the emulator test"})
+json.dump(s, open(sys.argv[2], "w"))
+PY
+tf plan -input=false "${vars[@]}" -var "batching_enabled=true" -var "schema_path=$work/schema-added.json" \
+  -out="$work/added.plan" >"$work/added.log" 2>&1 || { tail -40 "$work/added.log" >&2; exit 1; }
+tf show -json "$work/added.plan" >"$work/added.json"
+"$venv/bin/python" - "$work/added.json" <<'PY'
+import json, sys
+plan = json.load(open(sys.argv[1]))
+changed = {rc["address"]: rc["change"] for rc in plan["resource_changes"]
+           if rc["change"]["actions"] not in (["no-op"], ["read"])}
+want = {"aws_glue_catalog_table.logs", "aws_s3_object.schema"}
+if set(changed) != want:
+    sys.exit(f"error: a column added to the schema changes {sorted(changed)}, expected {sorted(want)}")
+table = changed["aws_glue_catalog_table.logs"]
+if table["actions"] != ["update"]:
+    sys.exit(f"error: the Glue table would be {table['actions']}, not updated in place")
+names = [c["name"] for c in table["after"]["storage_descriptor"][0]["columns"]]
+if "region" not in names:
+    sys.exit(f"error: the planned table lacks the added column: {names}")
+print(f"ok: adding a column updates {sorted(changed)} in place", file=sys.stderr)
+PY
 echo "== destroy" >&2
 tf destroy -auto-approve -input=false "${vars[@]}" -var "batching_enabled=true" >"$work/destroy.log" 2>&1 \
   || { tail -40 "$work/destroy.log" >&2; exit 1; }
-echo "emulator cycle ok: apply (per-object, then batching) -> no-change plans -> destroy" >&2
+echo "emulator cycle ok: apply (per-object, then batching) -> no-change plans -> an added column updates only the table -> destroy" >&2

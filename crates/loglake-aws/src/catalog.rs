@@ -3,6 +3,7 @@
 //! register the partitions a transform wrote (`BatchCreatePartition`; already registered is fine).
 
 use aws_sdk_glue::types::{PartitionInput, StorageDescriptor};
+use loglake_core::catalog::SchemaChange;
 use loglake_trigger::handler::{AwsError, ErrorKind, backoff_delay};
 
 use crate::error::aws_error;
@@ -127,52 +128,28 @@ pub struct GlueCatalog {
     client: aws_sdk_glue::Client,
 }
 
-/// Compares the catalog's columns with the schema's; each difference named.
+/// Compares the catalog's table with the schema's by the one rule for schema changes
+/// ([`SchemaChange`]); each difference named with what to do. A column the schema adds is a
+/// difference here too: Terraform defines the Glue table from the same schema file, so the
+/// job waits for `terraform apply` rather than writing files the table cannot show yet.
 pub fn differences(
     expected: &ExpectedTable,
     columns: &[(String, String)],
     partition_keys: &[String],
 ) -> Vec<String> {
-    let mut out = Vec::new();
-    for (name, ty) in &expected.columns {
-        match columns.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            None => out.push(format!(
-                "column `{name}` ({ty}) is missing from the catalog"
-            )),
-            Some((_, got)) if !got.eq_ignore_ascii_case(ty) => out.push(format!(
-                "column `{name}` is `{got}` in the catalog, `{ty}` in the schema"
-            )),
-            Some(_) => {}
-        }
-    }
-    for (name, got) in columns {
-        if !expected
-            .columns
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
-            out.push(format!(
-                "column `{name}` ({got}) is in the catalog, not in the schema"
-            ));
-        }
-    }
-    let want: Vec<String> = expected
-        .partition_keys
-        .iter()
-        .map(|k| k.to_ascii_lowercase())
-        .collect();
-    let got: Vec<String> = partition_keys
-        .iter()
-        .map(|k| k.to_ascii_lowercase())
-        .collect();
-    if want != got {
-        out.push(format!(
-            "partition keys are [{}] in the catalog, [{}] in the schema",
-            got.join(", "),
-            want.join(", ")
-        ));
-    }
-    out
+    let change = SchemaChange::between(
+        columns,
+        partition_keys,
+        &expected.columns,
+        &expected.partition_keys,
+    );
+    let added = change.added.iter().map(|(name, ty)| {
+        format!(
+            "column `{name}` (`{ty}`) is in the schema but not yet in the Glue table: apply \
+             infra/ (Terraform defines the table from this schema file) before running the job"
+        )
+    });
+    added.chain(change.refused).collect()
 }
 
 impl GlueCatalog {

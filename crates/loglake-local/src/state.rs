@@ -274,29 +274,40 @@ impl StateDb {
 
     // ---------------------------------------------------------------- catalog
 
-    /// Creates the database and table, or checks that the existing table has the same columns
-    /// and partition keys (a mismatch would make old and new files disagree).
+    /// Creates the database and table, or brings the existing one to the schema by the one
+    /// rule for schema changes ([`loglake_core::catalog::SchemaChange`]): added columns are added (files written
+    /// before read them as null); a removed or retyped column, or other partition keys, is
+    /// refused with what to do instead.
     pub fn ensure_table(&self, table: &CatalogTable) -> Result<()> {
         let columns = serde_json::to_string(&table.columns).unwrap_or_default();
         let keys = serde_json::to_string(&table.partition_keys).unwrap_or_default();
         let existing = self.table(&table.database, &table.name)?;
         if let Some(old) = existing {
-            if old.columns != table.columns || old.partition_keys != table.partition_keys {
-                return Err(Error::CatalogMismatch {
-                    table: format!("{}.{}", table.database, table.name),
-                    detail: describe_mismatch(&old, table),
-                });
+            let mismatch = |detail: String| Error::CatalogMismatch {
+                table: format!("{}.{}", table.database, table.name),
+                detail,
+            };
+            let change = old.change_to(table);
+            if !change.refused.is_empty() {
+                return Err(mismatch(change.refused.join("; ")));
             }
             if old.location != table.location {
-                return Err(Error::CatalogMismatch {
-                    table: format!("{}.{}", table.database, table.name),
-                    detail: format!(
-                        "it is registered at {} but this run writes to {}",
-                        old.location, table.location
-                    ),
-                });
+                return Err(mismatch(format!(
+                    "it is registered at {} but this run writes to {}",
+                    old.location, table.location
+                )));
             }
-            return Ok(());
+            if change.added.is_empty() {
+                return Ok(());
+            }
+            return self.with(|c| {
+                c.execute(
+                    "UPDATE catalog_tables SET columns = ?3, schema_json = ?4 \
+                     WHERE database = ?1 AND name = ?2",
+                    params![table.database, table.name, columns, table.schema_json],
+                )
+                .map(drop)
+            });
         }
         self.with(|c| {
             c.execute(
@@ -380,35 +391,6 @@ impl StateDb {
             .collect()
         })
     }
-}
-
-fn describe_mismatch(old: &CatalogTable, new: &CatalogTable) -> String {
-    let mut diffs = Vec::new();
-    for c in &new.columns {
-        match old.columns.iter().find(|o| o.name == c.name) {
-            None => diffs.push(format!("column `{}` is new", c.name)),
-            Some(o) if o.kind != c.kind => diffs.push(format!(
-                "column `{}` is {} in the catalog but {} in the schema",
-                c.name, o.kind, c.kind
-            )),
-            Some(_) => {}
-        }
-    }
-    for o in &old.columns {
-        if !new.columns.iter().any(|c| c.name == o.name) {
-            diffs.push(format!("column `{}` is missing from the schema", o.name));
-        }
-    }
-    if old.partition_keys != new.partition_keys {
-        diffs.push(format!(
-            "partition keys are {:?} in the catalog but {:?} in the schema",
-            old.partition_keys, new.partition_keys
-        ));
-    }
-    if diffs.is_empty() {
-        diffs.push("column order differs".into());
-    }
-    diffs.join("; ")
 }
 
 const ITEM_SELECT: &str = "SELECT id, status, owner, lease_until, attempts, job_run_id, \

@@ -378,7 +378,7 @@ fn a_schema_that_disagrees_with_the_catalog_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("column `latency_ms` is double in the catalog but string in the schema"),
+        err.contains("column `latency_ms` is `double` in the table but `string` in the schema"),
         "{err}"
     );
 }

@@ -152,6 +152,111 @@ fn query_errors_are_helpful() {
     assert!(String::from_utf8_lossy(&bad_col.stderr).contains("nope"));
 }
 
+/// The rule for schema changes (README, "Schema changes"): a column added to the schema file
+/// is added to the table and the files written before read it as null, through `query` and
+/// through pyarrow and DuckDB (tests/readers/check_evolution.py); retyping it is refused before
+/// anything is written, with what to do instead.
+#[test]
+fn an_added_column_keeps_older_files_readable_and_a_retyped_one_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let raw = r.join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    let record = |i: u32, region: Option<&str>| {
+        let mut v = serde_json::json!({"timestamp": format!("2024-05-01T07:0{i}:00Z"), "level": "info", "msg": format!("m{i}")});
+        if let Some(region) = region {
+            v["region"] = region.into();
+        }
+        v.to_string() + "\n"
+    };
+    std::fs::write(
+        raw.join("v1.ndjson"),
+        (0..3).map(|i| record(i, None)).collect::<String>(),
+    )
+    .unwrap();
+    let run = |schema: &Path| {
+        loglake(&[
+            "run",
+            "--root",
+            r.to_str().unwrap(),
+            "--quiet",
+            "--schema",
+            schema.to_str().unwrap(),
+        ])
+    };
+    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/app_logs.json");
+    let first = run(&builtin);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+
+    // v2: the same schema with `region` added, and a file that has it.
+    let mut v2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&builtin).unwrap()).unwrap();
+    v2["columns"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "region", "type": "string"}));
+    let v2_path = r.join("v2.json");
+    std::fs::write(&v2_path, v2.to_string()).unwrap();
+    std::fs::write(
+        raw.join("v2.ndjson"),
+        [record(3, Some("eu-west-1")), record(4, Some("us-east-1"))].concat(),
+    )
+    .unwrap();
+    let second = run(&v2_path);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let q = query(
+        r,
+        "csv",
+        "SELECT count(*) AS n, count(region) AS with_region, count(message) AS with_message FROM app_logs",
+    );
+    assert_eq!(
+        stdout(&q),
+        "n,with_region,with_message\n5,2,5\n",
+        "{}",
+        String::from_utf8_lossy(&q.stderr)
+    );
+    if let Some(venv) = std::env::var_os("LOGLAKE_VENV") {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/readers/check_evolution.py");
+        let out = Command::new(Path::new(&venv).join("bin/python"))
+            .args([script.as_os_str(), r.join("clean/app_logs").as_os_str()])
+            .args(["region", "5", "2"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // v3: `region` retyped. Refused (exit 2) before any file is read or written.
+    let mut v3 = v2.clone();
+    v3["columns"].as_array_mut().unwrap().last_mut().unwrap()["type"] = "int".into();
+    let v3_path = r.join("v3.json");
+    std::fs::write(&v3_path, v3.to_string()).unwrap();
+    std::fs::write(raw.join("v3.ndjson"), record(5, Some("7"))).unwrap();
+    let third = run(&v3_path);
+    assert_eq!(third.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&third.stderr);
+    assert!(
+        err.contains("column `region` is `string` in the table but `int` in the schema")
+            && err.contains("add a column under a new name"),
+        "{err}"
+    );
+    let q = query(r, "csv", "SELECT count(*) AS n FROM app_logs");
+    assert_eq!(stdout(&q), "n\n5\n");
+}
+
 #[test]
 fn dt_filters_prune_other_partitions() {
     let root = tempfile::tempdir().unwrap();

@@ -596,8 +596,10 @@ fn transform_registers_partitions_and_refuses_a_mismatched_table() {
     assert_eq!(refused.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        stderr.contains("column `status` is `string` in the catalog, `int` in the schema")
-            && stderr.contains("column `attributes` (string) is missing from the catalog"),
+        stderr.contains("column `status` is `string` in the table but `int` in the schema")
+            && stderr.contains(
+                "column `attributes` (`string`) is in the schema but not yet in the Glue table: apply infra/"
+            ),
         "{stderr}"
     );
     let written = rt.block_on(async {
