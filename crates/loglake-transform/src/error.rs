@@ -71,6 +71,9 @@ pub enum Error {
     /// The core crate failed (schema, input opening).
     #[error(transparent)]
     Core(#[from] loglake_core::Error),
+    /// No schema could be inferred from the sample.
+    #[error(transparent)]
+    Infer(#[from] loglake_core::infer::InferError),
 }
 
 /// `Result` with this crate's [`Error`] as the default error type.

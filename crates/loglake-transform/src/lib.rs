@@ -25,6 +25,7 @@
 
 mod columns;
 mod error;
+pub mod infer;
 mod output;
 pub mod publish;
 mod quarantine;

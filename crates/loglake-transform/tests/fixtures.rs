@@ -220,6 +220,117 @@ fn ts_values(root: &Path, table: &str) -> Vec<String> {
         .collect()
 }
 
+/// Samples whose timestamp inference cannot choose alone, with the field to name and why.
+const TIMESTAMP_HINTS: &[(&str, &str, &str)] = &[(
+    "lnav/logfile_cloudflare.json",
+    "EdgeStartTimestamp",
+    "EdgeStartTimestamp and EdgeEndTimestamp both parse in every record with the same \
+         precision, and the end comes first; Cloudflare's event time is the start",
+)];
+
+/// Issue 17's proof on real data: for every sample the hand-written schema reads rows from,
+/// `schema infer` (the same reading as `loglake schema infer`) then the transform with the
+/// inferred schema writes at least as many rows, with the same event times (so the same
+/// timestamp field), with a hint only where [`TIMESTAMP_HINTS`] says why.
+#[test]
+fn inferred_schemas_read_every_sample_as_the_hand_written_ones_do() {
+    use loglake_transform::infer::{InferOptions, infer_files};
+    let mut problems = Vec::new();
+    for (file, schema, _, written, _) in CASES {
+        if *written == 0 {
+            // No record has a usable time: inference says so (with the hint to name one)
+            // rather than guess.
+            let opts = InferOptions {
+                sample: 100_000,
+                table: "inferred".into(),
+                timestamp: None,
+            };
+            if let Ok((i, _)) = infer_files(&[fixtures().join("logs").join(file)], &opts) {
+                problems.push(format!(
+                    "{file}: no row has a time, yet inference chose {:?}",
+                    i.schema.timestamp
+                ));
+            }
+            continue;
+        }
+        let hand_dir = tempfile::tempdir().unwrap();
+        run(file, schema, hand_dir.path());
+        let hand_schema =
+            Schema::from_path(&support::repo_root().join("testdata/schemas").join(schema)).unwrap();
+        let hand_table = hand_schema.table.clone();
+        let opts = InferOptions {
+            sample: 100_000,
+            table: "inferred".into(),
+            timestamp: TIMESTAMP_HINTS
+                .iter()
+                .find(|h| h.0 == *file)
+                .map(|h| h.1.to_owned()),
+        };
+        let path = fixtures().join("logs").join(file);
+        let (inference, _) = match infer_files(std::slice::from_ref(&path), &opts) {
+            Ok(i) => i,
+            Err(e) => {
+                problems.push(format!("{file}: {e}"));
+                continue;
+            }
+        };
+        // The field the hand-written schema reads the time from: the first of its timestamp
+        // column's sources that the sample has.
+        let sources = |s: &Schema| -> Vec<String> {
+            let c = s
+                .columns
+                .iter()
+                .find(|c| c.name == s.timestamp.column)
+                .unwrap();
+            std::iter::once(c.name.clone())
+                .chain(c.aliases.iter().cloned())
+                .collect()
+        };
+        let hand_field = sources(&hand_schema)
+            .into_iter()
+            .find(|f| inference.fields.contains_key(f));
+        let field = sources(&inference.schema)
+            .into_iter()
+            .find(|f| inference.fields.contains_key(f));
+        if field != hand_field {
+            problems.push(format!(
+                "{file}: inferred timestamp field {field:?}, hand-written {hand_field:?}"
+            ));
+        }
+        let compiled = inference.schema.compile(file).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let s = transform_file(
+            &path,
+            Some(file),
+            &compiled,
+            &LocalOutput::new(dir.path()),
+            &TransformOptions::default(),
+            &|_| {},
+        )
+        .unwrap();
+        let mut hand = ts_values(hand_dir.path(), &hand_table);
+        let mut got: Vec<String> = support::rows(&dir.path().join("clean/inferred"))
+            .iter()
+            .map(|r| {
+                let key = format!("{}=", compiled.schema.timestamp.column);
+                r.split(" | ")
+                    .find_map(|c| c.strip_prefix(key.as_str()))
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        hand.sort();
+        got.sort();
+        if s.records_written < *written || hand.iter().any(|t| !got.contains(t)) {
+            problems.push(format!(
+                "{file}: inferred schema wrote {} rows (hand-written: {written}); times {got:?} vs {hand:?}",
+                s.records_written
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn docker_nanosecond_times_match_fluent_bit() {
     // fluent-bit tests/runtime/data/kubernetes/out: 2019-04-01T17:58:33.598656444Z → 1554141513.598656

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 mod glue_task;
 #[cfg(feature = "local")]
 mod local;
+mod schema_cmd;
 mod transform;
 mod trigger;
 
@@ -42,6 +43,8 @@ enum Command {
     /// <OUTPUT>/clean/<table>/dt=YYYY-MM-DD/hr=HH/part-<source_id>-<n>.parquet and
     /// <OUTPUT>/quarantine/<table>/<source_id>.ndjson.gz.
     Transform(transform::TransformArgs),
+    /// Infer a schema file from sample logs (`loglake schema infer INPUT...`).
+    Schema(schema_cmd::SchemaArgs),
     #[cfg(feature = "local")]
     /// Run the local pipeline once over a root (ledger, transform, catalog).
     ///
@@ -174,6 +177,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "local")]
         Command::Gen(args) => generate(&args),
         Command::Transform(args) => transform::transform(&args),
+        Command::Schema(args) => schema_cmd::schema(&args),
         #[cfg(feature = "local")]
         Command::Run(args) => local::run(&args),
         #[cfg(feature = "local")]

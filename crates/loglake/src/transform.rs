@@ -51,7 +51,7 @@ pub(crate) struct TransformArgs {
 
 /// Expands folders into their files: the store's listing rule ([`loglake_store::local_files`]:
 /// sorted; hidden, `_`-prefixed, temporary and partial files skipped), as the pipeline lists.
-fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {

@@ -254,6 +254,7 @@ fn top_level_help_is_one_line_per_command() {
         [
             "gen",
             "transform",
+            "schema",
             "run",
             "watch",
             "query",
@@ -311,4 +312,89 @@ fn transform_of_a_folder_skips_temp_and_hidden_files() {
         .collect();
     assert_eq!(sources.len(), 1, "{sources:?}");
     assert!(sources[0].ends_with("a.json"), "{sources:?}");
+}
+
+/// `schema infer` on data it has never seen, checked against the generator's own report: it
+/// reads everything (bytes and records as the generator wrote them), samples evenly, and the
+/// schema it prints makes `transform` keep every valid line (the generator mixes four time
+/// fields, so all four must be sources of `ts`). The same input gives the same file.
+#[test]
+fn schema_infer_then_transform_keeps_every_valid_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let g = loglake(&[
+        "gen",
+        "--out",
+        raw.to_str().unwrap(),
+        "--files",
+        "4",
+        "--lines",
+        "1000",
+        "--seed",
+        "3",
+        "--gzip",
+    ]);
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    let report = &stdout_lines(&g)[0];
+    let valid = report["lines"].as_u64().unwrap() - report["bad_lines"].as_u64().unwrap();
+    let infer = || {
+        loglake(&[
+            "schema",
+            "infer",
+            raw.to_str().unwrap(),
+            "--sample",
+            "100",
+            "--table",
+            "mine",
+        ])
+    };
+    let first = infer();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let err = String::from_utf8_lossy(&first.stderr);
+    let read = format!(
+        "read 4 file(s), {} bytes decompressed, {} records; sampled 100 (every 40th record)",
+        report["bytes"], report["lines"]
+    );
+    assert!(err.starts_with(&read), "{err}");
+    assert!(
+        err.contains("timestamp: `ts`, else `timestamp`, else `time`, else `@timestamp`"),
+        "{err}"
+    );
+    assert_eq!(first.stdout, infer().stdout, "deterministic");
+
+    let schema = dir.path().join("mine.json");
+    std::fs::write(&schema, &first.stdout).unwrap();
+    let out = dir.path().join("out");
+    let t = loglake(&[
+        "transform",
+        "--quiet",
+        "--input",
+        raw.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--schema",
+        schema.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        t.status.code(),
+        Some(1),
+        "bad lines are quarantined: {}",
+        String::from_utf8_lossy(&t.stderr)
+    );
+    let written: u64 = stdout_lines(&t)
+        .iter()
+        .map(|s| s["records_written"].as_u64().unwrap())
+        .sum();
+    assert_eq!(written, valid);
+    assert!(out.join("clean/mine").is_dir());
+
+    let zero = loglake(&["schema", "infer", raw.to_str().unwrap(), "--sample", "0"]);
+    assert_eq!(zero.status.code(), Some(2));
+    let missing = loglake(&["schema", "infer", "/nonexistent/logs"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/logs"));
 }

@@ -1,0 +1,169 @@
+//! `loglake schema infer`: a schema file from a folder of unfamiliar logs. The rules live in
+//! [`loglake_core::infer`], the reading in [`loglake_transform::infer`]; this prints the schema
+//! on stdout and the evidence on stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use loglake_core::infer::Inference;
+use loglake_transform::infer::{InferOptions, InferRead, infer_files};
+
+use crate::{print_line, usage};
+
+#[derive(clap::Args)]
+pub(crate) struct SchemaArgs {
+    #[command(subcommand)]
+    command: SchemaCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum SchemaCommand {
+    /// Infer a schema file from sample logs: the schema on stdout, the evidence on stderr.
+    ///
+    /// Reads every input (plain, gzip or zstd; NDJSON, arrays, or the envelopes `Records`,
+    /// `logEvents` and OTLP `resourceLogs`), samples up to --sample records spread evenly over
+    /// all of it, and chooses the timestamp field, the level field, the columns and their types.
+    /// `loglake transform --schema` accepts the output as it is.
+    Infer(InferArgs),
+}
+
+#[derive(clap::Args)]
+struct InferArgs {
+    /// Input files or folders (read recursively; hidden files skipped).
+    #[arg(required = true)]
+    input: Vec<PathBuf>,
+    /// Records to sample, spread evenly over the whole input.
+    #[arg(long, default_value_t = 100_000)]
+    sample: u64,
+    /// Table name in the schema file.
+    #[arg(long, default_value = "app_logs")]
+    table: String,
+    /// The timestamp field, instead of the one inference would choose.
+    #[arg(long, value_name = "FIELD")]
+    timestamp: Option<String>,
+}
+
+pub(crate) fn schema(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        SchemaCommand::Infer(a) => infer(a),
+    }
+}
+
+fn infer(args: &InferArgs) -> anyhow::Result<ExitCode> {
+    if args.sample == 0 {
+        return Err(usage("--sample must be at least 1"));
+    }
+    let files = crate::transform::expand_inputs(&args.input)?;
+    let opts = InferOptions {
+        sample: args.sample,
+        table: args.table.clone(),
+        timestamp: args.timestamp.clone(),
+    };
+    let (inference, read) = infer_files(&files, &opts)?;
+    eprint!("{}", report(&inference, &read));
+    print_line(&serde_json::to_string_pretty(&inference.schema)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(inf: &Inference, read: &InferRead) -> String {
+    let record_path = &inf.schema.input.record_path;
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "read {} file(s), {} bytes decompressed, {} records; sampled {} (every {}), of which {} not JSON objects and {} cut or malformed",
+        read.files,
+        read.bytes,
+        read.records,
+        inf.records + inf.not_objects + read.defects,
+        ordinal(read.stride),
+        inf.not_objects,
+        read.defects
+    );
+    let _ = writeln!(
+        out,
+        "envelope: {}",
+        if record_path.is_empty() {
+            "none (one record per line, or a top-level array)".to_owned()
+        } else {
+            format!("input.record_path = {record_path:?}")
+        }
+    );
+    let ts = &inf.schema.columns[0];
+    let mut sources = ts.aliases.clone();
+    if inf.fields.contains_key(&ts.name) && !sources.contains(&ts.name) {
+        sources.insert(0, ts.name.clone());
+    }
+    let ranges = sources.iter().filter_map(|f| inf.fields.get(f)?.time_range);
+    let range =
+        ranges
+            .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
+            .map_or(String::new(), |(a, b)| {
+                format!(
+                    ", {} .. {}",
+                    loglake_core::time::format_rfc3339_micros(a),
+                    loglake_core::time::format_rfc3339_micros(b)
+                )
+            });
+    let _ = writeln!(
+        out,
+        "timestamp: `{}` (formats {:?}{range})",
+        sources.join("`, else `"),
+        inf.schema.timestamp.formats
+    );
+    for (p, parsed, values) in &inf.timestamp_candidates {
+        let _ = writeln!(
+            out,
+            "  candidate `{p}`: {parsed} of {values} values parse as times"
+        );
+    }
+    match inf.schema.columns.iter().find(|c| c.normalize.is_some()) {
+        Some(c) => {
+            let field = c.aliases.first().map_or("level", String::as_str);
+            let unknown = &inf.fields[field].unknown_levels;
+            let _ = writeln!(out, "level: `{field}`; unknown spellings: {unknown:?}");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "level: none found (no level-named field of known levels)"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "fields (coverage, types seen with examples -> choice: why):"
+    );
+    for c in &inf.choices {
+        let f = &inf.fields[&c.field];
+        let types: Vec<String> = f
+            .types
+            .iter()
+            .map(|(t, n)| {
+                let ex = f
+                    .examples
+                    .get(t)
+                    .and_then(|e| e.first())
+                    .map_or("", String::as_str);
+                format!("{t} {n} (e.g. {ex})")
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {} {:.1}% {} -> {}: {}",
+            c.field,
+            100.0 * f.present as f64 / inf.records as f64,
+            types.join(", "),
+            c.outcome,
+            c.why
+        );
+    }
+    out
+}
+
+fn ordinal(n: u64) -> String {
+    match n {
+        1 => "record".into(),
+        n => format!("{n}th record"),
+    }
+}
