@@ -68,6 +68,11 @@ pub struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
+    /// The keys of the fields no column took (they go to the attributes column), in order.
+    pub fn unknown_keys(&self) -> impl Iterator<Item = std::borrow::Cow<'a, str>> + '_ {
+        self.unknown.iter().map(|(k, _)| k.text())
+    }
+
     /// The unknown fields as one JSON object, or `None` when there were none.
     pub fn attributes(&self) -> Option<&str> {
         self.has_attributes.then_some(self.attr_buf.as_str())

@@ -23,6 +23,7 @@
 //! assert!(summary.files[0].ends_with(&format!("part-{}-0.parquet", summary.source_id)));
 //! ```
 
+pub mod check;
 mod columns;
 mod error;
 pub mod infer;

@@ -43,7 +43,7 @@ enum Command {
     /// <OUTPUT>/clean/<table>/dt=YYYY-MM-DD/hr=HH/part-<source_id>-<n>.parquet and
     /// <OUTPUT>/quarantine/<table>/<source_id>.ndjson.gz.
     Transform(transform::TransformArgs),
-    /// Infer a schema file from sample logs (`loglake schema infer INPUT...`).
+    /// Infer a schema file from sample logs, or check one for drift (`schema infer|check`).
     Schema(schema_cmd::SchemaArgs),
     #[cfg(feature = "local")]
     /// Run the local pipeline once over a root (ledger, transform, catalog).

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use loglake_core::infer::Inference;
+use loglake_transform::check::{Thresholds, check_files};
 use loglake_transform::infer::{InferOptions, InferRead, infer_files};
 
 use crate::{print_line, usage};
@@ -25,6 +26,33 @@ enum SchemaCommand {
     /// all of it, and chooses the timestamp field, the level field, the columns and their types.
     /// `loglake transform --schema` accepts the output as it is.
     Infer(InferArgs),
+    /// Measure a schema's drift against logs, writing nothing; exit 1 when a threshold is crossed.
+    ///
+    /// Reads the inputs as `transform` would and prints one JSON report on stdout: records,
+    /// rows it would write, quarantined records by reason (timestamps outside the window
+    /// included), values not coercible per column, and fields landing in `attributes` with the
+    /// rows holding them (candidates to promote). Thresholds are rates (0 to 1); each crossed one
+    /// is listed in `crossed` and on stderr. For a producer's CI.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The schema file to check.
+    #[arg(long)]
+    schema: PathBuf,
+    /// Input files or folders (read recursively; hidden files skipped).
+    #[arg(required = true)]
+    input: Vec<PathBuf>,
+    /// Largest share of records quarantined, all reasons together.
+    #[arg(long, default_value_t = 0.01)]
+    max_quarantine: f64,
+    /// Largest share of a column's rows whose value cannot be coerced to its type.
+    #[arg(long, default_value_t = 0.01)]
+    max_coercion: f64,
+    /// Largest share of rows holding one field that no column maps (it lands in `attributes`).
+    #[arg(long, default_value_t = 0.5)]
+    max_unmapped: f64,
 }
 
 #[derive(clap::Args)]
@@ -46,6 +74,7 @@ struct InferArgs {
 pub(crate) fn schema(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         SchemaCommand::Infer(a) => infer(a),
+        SchemaCommand::Check(a) => check(a),
     }
 }
 
@@ -63,6 +92,37 @@ fn infer(args: &InferArgs) -> anyhow::Result<ExitCode> {
     eprint!("{}", report(&inference, &read));
     print_line(&serde_json::to_string_pretty(&inference.schema)?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    for (name, v) in [
+        ("--max-quarantine", args.max_quarantine),
+        ("--max-coercion", args.max_coercion),
+        ("--max-unmapped", args.max_unmapped),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(usage(format!(
+                "{name} is a share of records, 0 to 1 (got {v})"
+            )));
+        }
+    }
+    let schema = crate::load_schema(Some(&args.schema))?;
+    let files = crate::transform::expand_inputs(&args.input)?;
+    let limits = Thresholds {
+        quarantine: args.max_quarantine,
+        coercion: args.max_coercion,
+        unmapped: args.max_unmapped,
+    };
+    let drift = check_files(&files, &schema, limits)?;
+    for c in &drift.crossed {
+        eprintln!("threshold crossed: {c}");
+    }
+    print_line(&serde_json::to_string(&drift)?)?;
+    Ok(if drift.crossed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn report(inf: &Inference, read: &InferRead) -> String {

@@ -318,6 +318,7 @@ fn transform_of_a_folder_skips_temp_and_hidden_files() {
 /// reads everything (bytes and records as the generator wrote them), samples evenly, and the
 /// schema it prints makes `transform` keep every valid line (the generator mixes four time
 /// fields, so all four must be sources of `ts`). The same input gives the same file.
+/// `schema check` then measures drift against the same truth.
 #[test]
 fn schema_infer_then_transform_keeps_every_valid_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -391,6 +392,58 @@ fn schema_infer_then_transform_keeps_every_valid_line() {
         .sum();
     assert_eq!(written, valid);
     assert!(out.join("clean/mine").is_dir());
+
+    // `schema check` with the inferred schema: the generator's bad lines are the quarantine,
+    // every valid line a row, nothing crosses the default thresholds, nothing is written.
+    let check = |schema: &str, extra: &[&str]| {
+        let mut args = vec!["schema", "check", "--schema", schema, raw.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        loglake(&args)
+    };
+    let ok = check(schema.to_str().unwrap(), &[]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let drift = &stdout_lines(&ok)[0];
+    let quarantined: u64 = drift["quarantined"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(quarantined, report["bad_lines"].as_u64().unwrap());
+    assert_eq!(drift["written"].as_u64().unwrap(), valid);
+    assert!(drift["crossed"].as_array().unwrap().is_empty());
+    // The built-in schema on the same logs: `region` is nowhere in it, and the window check
+    // counts every row once the window starts after the data.
+    let builtin = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/app_logs.json");
+    let drifted = check(builtin, &["--max-unmapped", "0.9"]);
+    assert_eq!(drifted.status.code(), Some(1));
+    let d = &stdout_lines(&drifted)[0];
+    assert_eq!(d["unmapped"]["region"].as_u64().unwrap(), valid, "{d}");
+    let stderr = String::from_utf8_lossy(&drifted.stderr);
+    assert!(
+        stderr.contains("threshold crossed: field `region` is in"),
+        "{stderr}"
+    );
+    let mut late: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    late["timestamp"]["window"]["from"] = "2030-01-01".into();
+    let late_path = dir.path().join("late.json");
+    std::fs::write(&late_path, late.to_string()).unwrap();
+    let windowed = check(late_path.to_str().unwrap(), &[]);
+    assert_eq!(windowed.status.code(), Some(1));
+    let w = &stdout_lines(&windowed)[0];
+    assert_eq!(
+        w["quarantined"]["timestamp_out_of_window"]
+            .as_u64()
+            .unwrap(),
+        valid,
+        "{w}"
+    );
+    assert!(!out.join("clean/late").exists());
 
     let zero = loglake(&["schema", "infer", raw.to_str().unwrap(), "--sample", "0"]);
     assert_eq!(zero.status.code(), Some(2));

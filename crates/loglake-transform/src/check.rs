@@ -1,0 +1,161 @@
+//! `loglake schema check`: the drift between a schema file and the logs it reads, measured by
+//! running the same decoder and normaliser as the transform over the inputs, writing nothing:
+//! fields that land in `attributes` (candidates to promote), per-column coercion failures,
+//! quarantine reasons (including timestamps outside the window), each as a rate of records,
+//! and the thresholds a producer's CI sets on them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use loglake_core::decode::{self, SplitOptions};
+use loglake_core::{CompiledSchema, Normalizer, Row};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::transform::Source;
+
+/// The limits a check fails on (rates of records, 0.0 to 1.0).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Thresholds {
+    /// Quarantined records, all reasons together.
+    pub quarantine: f64,
+    /// Values present but not coercible to their column's type, per column.
+    pub coercion: f64,
+    /// Records holding a field the schema does not map (it lands in `attributes`), per field.
+    pub unmapped: f64,
+}
+
+/// The drift report (JSON on stdout).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Drift {
+    /// Files read.
+    pub files: usize,
+    /// Records read.
+    pub records: u64,
+    /// Records the transform would write.
+    pub written: u64,
+    /// Quarantined records by reason kind (`timestamp_out_of_window`, `invalid_json`, …).
+    pub quarantined: BTreeMap<String, u64>,
+    /// Per column: values present that could not be coerced (the transform writes null).
+    pub coercion_failures: BTreeMap<String, u64>,
+    /// Fields landing in `attributes`, with the records holding them: candidates to promote.
+    pub unmapped: BTreeMap<String, u64>,
+    /// Thresholds crossed, one sentence each; empty when the check passes.
+    pub crossed: Vec<String>,
+}
+
+/// Reads `files` with `schema` as the transform would, and measures the drift.
+pub fn check_files(
+    files: &[PathBuf],
+    schema: &CompiledSchema,
+    limits: Thresholds,
+) -> Result<Drift> {
+    let split = SplitOptions {
+        record_path: schema.schema.input.record_path.clone(),
+        ..SplitOptions::default()
+    };
+    let mut drift = Drift {
+        files: files.len(),
+        ..Drift::default()
+    };
+    // Keys whose nested fields feed columns through dotted aliases (`http` for `http.method`)
+    // stay in `attributes` for the rest of their object; they are mapped, not drift.
+    let alias_roots: BTreeSet<String> = schema
+        .columns()
+        .iter()
+        .flat_map(|c| c.aliases.iter().chain(std::iter::once(&c.name)))
+        .filter_map(|a| a.split_once('.').map(|(root, _)| root.to_owned()))
+        .collect();
+    for path in files {
+        let (file, source) = Source::open_file(path, None)?;
+        let written = source
+            .written_us
+            .unwrap_or_else(|| loglake_core::ledger::now_ms().saturating_mul(1000));
+        let normalizer = Normalizer::new(schema).written_at(written);
+        let failed = |source| Error::Input {
+            path: path.display().to_string(),
+            source,
+        };
+        let (_, mut stream) = decode::decompress(file).map_err(failed)?;
+        decode::split(&mut stream, &split, &mut |chunk| {
+            let mut row = Row::new(schema);
+            for r in &chunk.records {
+                let record = (chunk.bytes(r), r.defect.as_ref());
+                drift.observe(schema, &alias_roots, &normalizer, &mut row, record);
+            }
+            true
+        })
+        .map_err(failed)?;
+    }
+    drift.crossed = drift.crossings(limits);
+    Ok(drift)
+}
+
+impl Drift {
+    fn observe<'s: 'a, 'a>(
+        &mut self,
+        schema: &CompiledSchema,
+        alias_roots: &BTreeSet<String>,
+        normalizer: &Normalizer<'s>,
+        row: &mut Row<'a>,
+        (raw, defect): (&'a [u8], Option<&decode::Defect>),
+    ) {
+        self.records += 1;
+        if let Some(d) = defect {
+            *self.quarantined.entry(d.kind().to_owned()).or_default() += 1;
+            return;
+        }
+        match normalizer.normalize(raw, row) {
+            Ok(()) => {
+                self.written += 1;
+                for &c in &row.coercion_failures {
+                    let name = &schema.columns()[c].name;
+                    *self.coercion_failures.entry(name.clone()).or_default() += 1;
+                }
+                for k in row.unknown_keys() {
+                    if !alias_roots.contains(k.as_ref()) {
+                        *self.unmapped.entry(k.into_owned()).or_default() += 1;
+                    }
+                }
+            }
+            Err(r) => *self.quarantined.entry(r.kind.to_owned()).or_default() += 1,
+        }
+    }
+
+    fn crossings(&self, limits: Thresholds) -> Vec<String> {
+        let n = self.records.max(1) as f64;
+        let mut out = Vec::new();
+        let quarantined: u64 = self.quarantined.values().sum();
+        if quarantined as f64 / n > limits.quarantine {
+            out.push(format!(
+                "{quarantined} of {} records quarantined ({:.2}% > {:.2}%): {:?}",
+                self.records,
+                100.0 * quarantined as f64 / n,
+                100.0 * limits.quarantine,
+                self.quarantined
+            ));
+        }
+        let written = self.written.max(1) as f64;
+        for (column, &count) in &self.coercion_failures {
+            if count as f64 / written > limits.coercion {
+                out.push(format!(
+                    "column `{column}`: {count} values of {} rows not coercible ({:.2}% > {:.2}%)",
+                    self.written,
+                    100.0 * count as f64 / written,
+                    100.0 * limits.coercion
+                ));
+            }
+        }
+        for (field, &count) in &self.unmapped {
+            if count as f64 / written > limits.unmapped {
+                out.push(format!(
+                    "field `{field}` is in {count} of {} rows but no column maps it ({:.2}% > {:.2}%): add it to the schema (a new column is allowed) or raise --max-unmapped",
+                    self.written,
+                    100.0 * count as f64 / written,
+                    100.0 * limits.unmapped
+                ));
+            }
+        }
+        out
+    }
+}
