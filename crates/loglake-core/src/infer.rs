@@ -50,6 +50,9 @@ use crate::time;
 
 /// Distinct values remembered per field (more means "many").
 pub const MAX_DISTINCT: usize = 64;
+/// Field paths tracked at most (memory stays bounded when keys are data, e.g. ids as keys);
+/// values of further new paths are counted in [`Inference::untracked`] only.
+pub const MAX_FIELDS: usize = 10_000;
 /// Objects deep that nested scalars are offered as dotted aliases.
 pub const NESTED_DEPTH: usize = 2;
 const MAX_EXAMPLES: usize = 3;
@@ -125,6 +128,7 @@ impl FieldStats {
 pub struct Inferrer {
     records: u64,
     not_objects: u64,
+    untracked: u64,
     fields: BTreeMap<String, FieldStats>,
     levels: LevelMap,
     timestamp_hint: Option<String>,
@@ -177,6 +181,8 @@ pub struct Inference {
     pub records: u64,
     /// Records in the sample that were not JSON objects.
     pub not_objects: u64,
+    /// Values of field paths beyond [`MAX_FIELDS`] (they stay in `attributes`).
+    pub untracked: u64,
     /// Every field seen, by path, with its statistics.
     pub fields: BTreeMap<String, FieldStats>,
     /// Timestamp candidates (field, values that parsed, values), best first.
@@ -191,6 +197,7 @@ impl Inferrer {
         Self {
             records: 0,
             not_objects: 0,
+            untracked: 0,
             fields: BTreeMap::new(),
             levels: LevelMap::new(&LevelsSpec::default()),
             timestamp_hint,
@@ -220,6 +227,10 @@ impl Inferrer {
             .collect();
         for ((path, value), keep) in members.into_iter().zip(keep) {
             if !keep {
+                continue;
+            }
+            if self.fields.len() >= MAX_FIELDS && !self.fields.contains_key(&path) {
+                self.untracked += 1;
                 continue;
             }
             let order = self.fields.len() as u64;
@@ -337,6 +348,7 @@ impl Inferrer {
             schema,
             records: self.records,
             not_objects: self.not_objects,
+            untracked: self.untracked,
             fields: self.fields,
             timestamp_candidates: candidates,
             choices,

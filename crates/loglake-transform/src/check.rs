@@ -4,15 +4,13 @@
 //! quarantine reasons (including timestamps outside the window), each as a rate of records,
 //! and the thresholds a producer's CI sets on them.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-
 use loglake_core::decode::{self, SplitOptions};
 use loglake_core::{CompiledSchema, Normalizer, Row};
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::error::{Error, Result};
-use crate::transform::Source;
+use crate::error::Result;
+use crate::infer::{Input, each_chunk};
 
 /// The limits a check fails on (rates of records, 0.0 to 1.0).
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -44,9 +42,9 @@ pub struct Drift {
     pub crossed: Vec<String>,
 }
 
-/// Reads `files` with `schema` as the transform would, and measures the drift.
+/// Reads `files` or objects with `schema` as the transform would, and measures the drift.
 pub fn check_files(
-    files: &[PathBuf],
+    files: &[Input<'_>],
     schema: &CompiledSchema,
     limits: Thresholds,
 ) -> Result<Drift> {
@@ -66,26 +64,18 @@ pub fn check_files(
         .flat_map(|c| c.aliases.iter().chain(std::iter::once(&c.name)))
         .filter_map(|a| a.split_once('.').map(|(root, _)| root.to_owned()))
         .collect();
-    for path in files {
-        let (file, source) = Source::open_file(path, None)?;
-        let written = source
+    for input in files {
+        let written = input
             .written_us
             .unwrap_or_else(|| loglake_core::ledger::now_ms().saturating_mul(1000));
         let normalizer = Normalizer::new(schema).written_at(written);
-        let failed = |source| Error::Input {
-            path: path.display().to_string(),
-            source,
-        };
-        let (_, mut stream) = decode::decompress(file).map_err(failed)?;
-        decode::split(&mut stream, &split, &mut |chunk| {
+        each_chunk(input, &split, &mut |chunk| {
             let mut row = Row::new(schema);
             for r in &chunk.records {
                 let record = (chunk.bytes(r), r.defect.as_ref());
                 drift.observe(schema, &alias_roots, &normalizer, &mut row, record);
             }
-            true
-        })
-        .map_err(failed)?;
+        })?;
     }
     drift.crossed = drift.crossings(limits);
     Ok(drift)

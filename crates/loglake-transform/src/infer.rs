@@ -38,8 +38,48 @@ pub struct InferRead {
     pub defects: u64,
 }
 
-/// Infers a schema from `files` (plain, gzip or zstd; NDJSON, arrays or envelopes).
+/// One input: a file or an object, opened as often as the reader needs.
+pub struct Input<'a> {
+    /// Its name in messages.
+    pub display: String,
+    /// When it was written (UTC microseconds), for the schema's time window.
+    pub written_us: Option<i64>,
+    /// Opens it from the start.
+    pub open: Box<dyn Fn() -> std::io::Result<Box<dyn Read + Send + 'a>> + 'a>,
+}
+
+impl std::fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("display", &self.display)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Input<'a> {
+    /// A local file (written at its modification time).
+    pub fn file(path: &'a Path) -> Self {
+        let written_us = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_micros()).ok());
+        Self {
+            display: path.display().to_string(),
+            written_us,
+            open: Box::new(move || Ok(Box::new(File::open(path)?) as Box<dyn Read + Send>)),
+        }
+    }
+}
+
+/// Infers a schema from local files (plain, gzip or zstd; NDJSON, arrays or envelopes).
 pub fn infer_files(files: &[PathBuf], opts: &InferOptions) -> Result<(Inference, InferRead)> {
+    let inputs: Vec<Input<'_>> = files.iter().map(|f| Input::file(f)).collect();
+    infer_inputs(&inputs, opts)
+}
+
+/// Infers a schema from files or objects.
+pub fn infer_inputs(files: &[Input<'_>], opts: &InferOptions) -> Result<(Inference, InferRead)> {
     let split = SplitOptions {
         record_path: match files.first() {
             Some(f) => envelope(f)?.unwrap_or_default(),
@@ -52,33 +92,35 @@ pub fn infer_files(files: &[PathBuf], opts: &InferOptions) -> Result<(Inference,
         ..InferRead::default()
     };
     for f in files {
-        read.bytes += each_record(f, &split, &mut |_, _| read.records += 1)?;
+        read.bytes += each_chunk(f, &split, &mut |c| read.records += c.records.len() as u64)?;
     }
     read.stride = read.records.div_ceil(opts.sample.max(1)).max(1);
     let mut inf = Inferrer::new(opts.timestamp.clone());
     let mut k = 0u64;
     for f in files {
-        each_record(f, &split, &mut |bytes, defect| {
-            if k.is_multiple_of(read.stride) {
-                if defect {
-                    read.defects += 1;
-                } else {
-                    inf.observe(bytes);
+        each_chunk(f, &split, &mut |chunk| {
+            for r in &chunk.records {
+                if k.is_multiple_of(read.stride) {
+                    if r.defect.is_some() {
+                        read.defects += 1;
+                    } else {
+                        inf.observe(chunk.bytes(r));
+                    }
                 }
+                k += 1;
             }
-            k += 1;
         })?;
     }
     Ok((inf.finish(&opts.table, split.record_path)?, read))
 }
 
 /// The envelope of `file`'s first document, if it has one, from its first MiB (decompressed).
-fn envelope(file: &Path) -> Result<Option<Vec<String>>> {
+fn envelope(file: &Input<'_>) -> Result<Option<Vec<String>>> {
     let failed = |source| Error::Input {
-        path: file.display().to_string(),
+        path: file.display.clone(),
         source,
     };
-    let (_, stream) = decode::decompress(File::open(file).map_err(failed)?).map_err(failed)?;
+    let (_, stream) = decode::decompress((file.open)().map_err(failed)?).map_err(failed)?;
     let mut start = Vec::new();
     stream
         .take(1 << 20)
@@ -87,19 +129,20 @@ fn envelope(file: &Path) -> Result<Option<Vec<String>>> {
     Ok(detect_envelope(&start))
 }
 
-/// Calls `f(record bytes, has a defect)` for every record of `file`; returns the decompressed
-/// bytes read.
-fn each_record(file: &Path, opts: &SplitOptions, f: &mut dyn FnMut(&[u8], bool)) -> Result<u64> {
+/// Calls `f` for every chunk of records of `file`; returns the decompressed bytes read.
+pub(crate) fn each_chunk(
+    file: &Input<'_>,
+    opts: &SplitOptions,
+    f: &mut dyn FnMut(&decode::Chunk),
+) -> Result<u64> {
     let failed = |source| Error::Input {
-        path: file.display().to_string(),
+        path: file.display.clone(),
         source,
     };
-    let (_, mut stream) = decode::decompress(File::open(file).map_err(failed)?).map_err(failed)?;
+    let (_, mut stream) = decode::decompress((file.open)().map_err(failed)?).map_err(failed)?;
     let mut bytes = 0;
     decode::split(&mut stream, opts, &mut |chunk| {
-        for r in &chunk.records {
-            f(chunk.bytes(r), r.defect.is_some());
-        }
+        f(&chunk);
         bytes = chunk.bytes_decoded;
         true
     })

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use loglake_core::infer::Inference;
 use loglake_transform::check::{Thresholds, check_files};
-use loglake_transform::infer::{InferOptions, InferRead, infer_files};
+use loglake_transform::infer::{InferOptions, InferRead, Input, infer_inputs};
+
+use crate::transform::resolve_inputs;
 
 use crate::{print_line, usage};
 
@@ -41,9 +43,10 @@ struct CheckArgs {
     /// The schema file to check.
     #[arg(long)]
     schema: PathBuf,
-    /// Input files or folders (read recursively; hidden files skipped).
+    /// Input files or folders (read recursively; hidden files skipped), or S3 objects
+    /// `s3://bucket/key` and prefixes `s3://bucket/prefix/` (standard AWS environment).
     #[arg(required = true)]
-    input: Vec<PathBuf>,
+    input: Vec<String>,
     /// Largest share of records quarantined, all reasons together.
     #[arg(long, default_value_t = 0.01)]
     max_quarantine: f64,
@@ -57,9 +60,10 @@ struct CheckArgs {
 
 #[derive(clap::Args)]
 struct InferArgs {
-    /// Input files or folders (read recursively; hidden files skipped).
+    /// Input files or folders (read recursively; hidden files skipped), or S3 objects
+    /// `s3://bucket/key` and prefixes `s3://bucket/prefix/` (standard AWS environment).
     #[arg(required = true)]
-    input: Vec<PathBuf>,
+    input: Vec<String>,
     /// Records to sample, spread evenly over the whole input.
     #[arg(long, default_value_t = 100_000)]
     sample: u64,
@@ -82,13 +86,15 @@ fn infer(args: &InferArgs) -> anyhow::Result<ExitCode> {
     if args.sample == 0 {
         return Err(usage("--sample must be at least 1"));
     }
-    let files = crate::transform::expand_inputs(&args.input)?;
+    let rt = remote_runtime(&args.input)?;
+    let work = resolve_inputs(&args.input, None, rt.as_ref())?;
+    let files: Vec<Input<'_>> = work.iter().map(|w| w.input(rt.as_ref())).collect();
     let opts = InferOptions {
         sample: args.sample,
         table: args.table.clone(),
         timestamp: args.timestamp.clone(),
     };
-    let (inference, read) = infer_files(&files, &opts)?;
+    let (inference, read) = infer_inputs(&files, &opts)?;
     eprint!("{}", report(&inference, &read));
     print_line(&serde_json::to_string_pretty(&inference.schema)?)?;
     Ok(ExitCode::SUCCESS)
@@ -107,7 +113,9 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let schema = crate::load_schema(Some(&args.schema))?;
-    let files = crate::transform::expand_inputs(&args.input)?;
+    let rt = remote_runtime(&args.input)?;
+    let work = resolve_inputs(&args.input, None, rt.as_ref())?;
+    let files: Vec<Input<'_>> = work.iter().map(|w| w.input(rt.as_ref())).collect();
     let limits = Thresholds {
         quarantine: args.max_quarantine,
         coercion: args.max_coercion,
@@ -122,6 +130,15 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// A runtime when an input is on S3.
+fn remote_runtime(inputs: &[String]) -> anyhow::Result<Option<tokio::runtime::Runtime>> {
+    Ok(if inputs.iter().any(|i| i.starts_with("s3://")) {
+        Some(crate::runtime()?)
+    } else {
+        None
     })
 }
 
@@ -140,6 +157,14 @@ fn report(inf: &Inference, read: &InferRead) -> String {
         inf.not_objects,
         read.defects
     );
+    if inf.untracked > 0 {
+        let _ = writeln!(
+            out,
+            "fields: more than {} distinct field paths; {} values of later ones not analysed (they stay in attributes)",
+            loglake_core::infer::MAX_FIELDS,
+            inf.untracked
+        );
+    }
     let _ = writeln!(
         out,
         "envelope: {}",

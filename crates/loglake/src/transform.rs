@@ -94,6 +94,25 @@ pub(crate) enum Work {
 }
 
 impl Work {
+    /// The input as the inference and drift readers take it: a name, when it was written,
+    /// and a way to open it (again: they read twice).
+    pub(crate) fn input<'w>(
+        &'w self,
+        rt: Option<&'w tokio::runtime::Runtime>,
+    ) -> loglake_transform::infer::Input<'w> {
+        match self {
+            Work::File(p) => loglake_transform::infer::Input::file(p),
+            Work::Object(o, store) => loglake_transform::infer::Input {
+                display: o.display.clone(),
+                written_us: o.written_us(),
+                open: Box::new(move || {
+                    let rt = rt.ok_or_else(|| std::io::Error::other("no runtime"))?;
+                    store.reader(o, rt.handle()).map_err(std::io::Error::other)
+                }),
+            },
+        }
+    }
+
     fn display(&self) -> String {
         match self {
             Work::File(p) => p.display().to_string(),
@@ -114,22 +133,19 @@ enum Sink {
 }
 
 /// Resolves the inputs: local files (folders expanded) and S3 objects (prefixes listed).
-fn resolve_inputs(
-    args: &TransformArgs,
+pub(crate) fn resolve_inputs(
+    inputs: &[String],
+    version_id: Option<&str>,
     rt: Option<&tokio::runtime::Runtime>,
 ) -> anyhow::Result<Vec<Work>> {
     let mut work = Vec::new();
-    let remote: Vec<&String> = args
-        .input
-        .iter()
-        .filter(|i| i.starts_with("s3://"))
-        .collect();
-    if args.version_id.is_some() && (remote.len() != 1 || args.input.len() != 1) {
+    let remote: Vec<&String> = inputs.iter().filter(|i| i.starts_with("s3://")).collect();
+    if version_id.is_some() && (remote.len() != 1 || inputs.len() != 1) {
         bail!(usage(
             "`--version-id` needs exactly one `s3://bucket/key` input"
         ));
     }
-    for input in &args.input {
+    for input in inputs {
         if !input.starts_with("s3://") {
             work.extend(
                 expand_inputs(&[PathBuf::from(input)])?
@@ -161,7 +177,7 @@ fn resolve_inputs(
             }
             work.extend(found.into_iter().map(|o| Work::Object(o, store.clone())));
         } else {
-            let object = store.object(&prefix, args.version_id.as_deref(), rt.handle())?;
+            let object = store.object(&prefix, version_id, rt.handle())?;
             work.push(Work::Object(object, store));
         }
     }
@@ -236,7 +252,7 @@ impl<'a> TransformPlan<'a> {
             || args.catalog.is_some()
             || args.input.iter().any(|i| i.starts_with("s3://"));
         let rt = if remote { Some(runtime()?) } else { None };
-        let files = resolve_inputs(args, rt.as_ref())?;
+        let files = resolve_inputs(&args.input, args.version_id.as_deref(), rt.as_ref())?;
         if args.source.is_some() && files.len() != 1 {
             bail!(usage(format!(
                 "`--source` names one object, but {} input files were given",

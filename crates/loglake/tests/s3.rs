@@ -786,3 +786,61 @@ fn glue_partitions_hold_raw_values_and_escaped_locations() {
     want.sort();
     assert_eq!(got, want);
 }
+
+/// `schema infer` and `schema check` read `s3://` prefixes as they read folders: the same
+/// objects give byte-identical output on stdout.
+#[test]
+fn schema_infer_and_check_read_s3_prefixes_like_folders() {
+    let Some(moto) = Moto::start() else { return };
+    let bucket = loglake_testkit::unique("schema");
+    assert_eq!(moto.http("PUT", &format!("/{bucket}"), b"").0, 200);
+    let gen_dir = tempfile::tempdir().unwrap();
+    let g = Command::new(env!("CARGO_BIN_EXE_loglake"))
+        .args(["gen", "--out", gen_dir.path().to_str().unwrap()])
+        .args(["--files", "3", "--lines", "800", "--seed", "9", "--gzip"])
+        .output()
+        .unwrap();
+    assert!(g.status.success());
+    for e in std::fs::read_dir(gen_dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        put(
+            &moto,
+            &bucket,
+            &format!("in/{name}"),
+            &std::fs::read(&p).unwrap(),
+        );
+    }
+    let local = gen_dir.path().to_str().unwrap();
+    let remote = format!("s3://{bucket}/in/");
+    let infer = |input: &str| loglake(&moto, &["schema", "infer", input, "--sample", "500"]);
+    let (l, r) = (infer(local), infer(&remote));
+    assert_exit(&l, 0);
+    assert_exit(&r, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&l.stdout),
+        String::from_utf8_lossy(&r.stdout)
+    );
+    let schema_dir = tempfile::tempdir().unwrap();
+    let schema = schema_dir.path().join("inferred.json");
+    std::fs::write(&schema, &l.stdout).unwrap();
+    let check = |input: &str| {
+        loglake(
+            &moto,
+            &[
+                "schema",
+                "check",
+                "--schema",
+                schema.to_str().unwrap(),
+                input,
+                "--max-quarantine", // the generator writes about 1% bad lines
+                "0.05",
+            ],
+        )
+    };
+    let (l, r) = (check(local), check(&remote));
+    assert_exit(&l, 0);
+    assert_exit(&r, 0);
+    assert_eq!(lines(&l), lines(&r));
+    assert_eq!(lines(&r)[0]["records"], 2400);
+}

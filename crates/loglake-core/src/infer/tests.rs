@@ -163,3 +163,14 @@ fn envelopes() {
         "only the first value"
     );
 }
+
+#[test]
+fn field_paths_are_bounded() {
+    let mut inf = Inferrer::new(None);
+    for i in 0..(MAX_FIELDS + 50) {
+        inf.observe(format!(r#"{{"ts":"2024-05-01T07:00:00Z","id{i}":1}}"#).as_bytes());
+    }
+    let i = inf.finish("t", Vec::new()).unwrap();
+    assert_eq!(i.fields.len(), MAX_FIELDS);
+    assert_eq!(i.untracked, 51, "the paths past the limit, counted");
+}
