@@ -15,14 +15,7 @@ import duckdb
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-
-class Mismatch(Exception):
-    pass
-
-
-def check(ok, what):
-    if not ok:
-        raise Mismatch(what)
+from check_readers import Mismatch, check  # the same failure type and check as the other reader test
 
 
 def main() -> int:
@@ -50,4 +43,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Mismatch as e:
+        sys.exit(f"FAILED: {e}")

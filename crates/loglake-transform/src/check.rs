@@ -113,36 +113,33 @@ impl Drift {
     }
 
     fn crossings(&self, limits: Thresholds) -> Vec<String> {
-        let n = self.records.max(1) as f64;
+        let share = |count: u64, of: u64, limit: f64| -> Option<String> {
+            let rate = count as f64 / of.max(1) as f64;
+            (rate > limit).then(|| {
+                format!(
+                    "{count} of {of} ({:.2}% > {:.2}%)",
+                    100.0 * rate,
+                    100.0 * limit
+                )
+            })
+        };
         let mut out = Vec::new();
         let quarantined: u64 = self.quarantined.values().sum();
-        if quarantined as f64 / n > limits.quarantine {
-            out.push(format!(
-                "{quarantined} of {} records quarantined ({:.2}% > {:.2}%): {:?}",
-                self.records,
-                100.0 * quarantined as f64 / n,
-                100.0 * limits.quarantine,
-                self.quarantined
-            ));
+        if let Some(s) = share(quarantined, self.records, limits.quarantine) {
+            out.push(format!("records quarantined: {s}: {:?}", self.quarantined));
         }
-        let written = self.written.max(1) as f64;
         for (column, &count) in &self.coercion_failures {
-            if count as f64 / written > limits.coercion {
+            if let Some(s) = share(count, self.written, limits.coercion) {
                 out.push(format!(
-                    "column `{column}`: {count} values of {} rows not coercible ({:.2}% > {:.2}%)",
-                    self.written,
-                    100.0 * count as f64 / written,
-                    100.0 * limits.coercion
+                    "column `{column}`: values not coercible in {s} rows"
                 ));
             }
         }
         for (field, &count) in &self.unmapped {
-            if count as f64 / written > limits.unmapped {
+            if let Some(s) = share(count, self.written, limits.unmapped) {
                 out.push(format!(
-                    "field `{field}` is in {count} of {} rows but no column maps it ({:.2}% > {:.2}%): add it to the schema (a new column is allowed) or raise --max-unmapped",
-                    self.written,
-                    100.0 * count as f64 / written,
-                    100.0 * limits.unmapped
+                    "field `{field}` is in {s} rows but no column maps it: add it to the \
+                     schema (a new column is allowed) or raise --max-unmapped"
                 ));
             }
         }
