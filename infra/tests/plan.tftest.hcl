@@ -441,3 +441,38 @@ run "rejects_bad_alarm_email" {
   }
   expect_failures = [var.alarm_email]
 }
+
+# A column added to the schema file (README, "Schema changes"): the table gains it, keeps its
+# name, location and partition keys. scripts/tf-emulator.sh checks on a real plan that nothing
+# else changes and that the table is updated in place, not replaced.
+run "schema_v1" {
+  command = apply
+
+  variables {
+    schema_path = "tests/fixtures/schema-v1.json"
+  }
+
+  assert {
+    condition     = [for c in aws_glue_catalog_table.logs.storage_descriptor[0].columns : c.name] == ["ts", "level", "attributes"]
+    error_message = "v1 columns"
+  }
+}
+
+run "schema_v2_adds_a_column" {
+  command = apply
+
+  variables {
+    schema_path = "tests/fixtures/schema-v2.json"
+  }
+
+  assert {
+    condition     = [for c in aws_glue_catalog_table.logs.storage_descriptor[0].columns : c.name] == ["ts", "level", "region", "attributes"]
+    error_message = "the added column is in the table, the others unchanged and in order"
+  }
+  assert {
+    condition = (output.glue_table == run.schema_v1.glue_table
+      && endswith(aws_glue_catalog_table.logs.storage_descriptor[0].location, "/clean/evolving_logs")
+    && [for k in aws_glue_catalog_table.logs.partition_keys : k.name] == ["dt", "hr"])
+    error_message = "same table, location and partition keys"
+  }
+}
