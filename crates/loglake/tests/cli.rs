@@ -19,24 +19,23 @@ fn stdout_lines(o: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `loglake gen --out RAW ARGS…`; returns the generator's own report (the tests' truth).
+fn generate(raw: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["gen", "--out", raw.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let g = loglake(&all);
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    stdout_lines(&g).remove(0)
+}
+
 #[test]
 fn gen_zstd_is_transformed_as_zstd_with_the_bad_lines_quarantined() {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
-    let g = loglake(&[
-        "gen",
-        "--out",
-        raw.to_str().unwrap(),
-        "--files",
-        "1",
-        "--lines",
-        "500",
-        "--seed",
-        "4",
-        "--zstd",
-    ]);
-    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
-    let report = &stdout_lines(&g)[0];
+    let report = &generate(
+        &raw,
+        &["--files", "1", "--lines", "500", "--seed", "4", "--zstd"],
+    );
     let file = report["files"][0].as_str().unwrap();
     assert!(file.ends_with("app-0000.ndjson.zst"), "{file}");
     let t = loglake(&[
@@ -62,20 +61,10 @@ fn gen_then_transform_prints_one_summary_per_file_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
     let out = dir.path().join("out");
-    let g = loglake(&[
-        "gen",
-        "--out",
-        raw.to_str().unwrap(),
-        "--files",
-        "3",
-        "--lines",
-        "400",
-        "--seed",
-        "9",
-        "--gzip",
-    ]);
-    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
-    let report = &stdout_lines(&g)[0];
+    let report = &generate(
+        &raw,
+        &["--files", "3", "--lines", "400", "--seed", "9", "--gzip"],
+    );
     let t = loglake(&[
         "transform",
         "--input",
@@ -323,20 +312,10 @@ fn transform_of_a_folder_skips_temp_and_hidden_files() {
 fn schema_infer_then_transform_keeps_every_valid_line() {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
-    let g = loglake(&[
-        "gen",
-        "--out",
-        raw.to_str().unwrap(),
-        "--files",
-        "4",
-        "--lines",
-        "1000",
-        "--seed",
-        "3",
-        "--gzip",
-    ]);
-    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
-    let report = &stdout_lines(&g)[0];
+    let report = &generate(
+        &raw,
+        &["--files", "4", "--lines", "1000", "--seed", "3", "--gzip"],
+    );
     let valid = report["lines"].as_u64().unwrap() - report["bad_lines"].as_u64().unwrap();
     let infer = || {
         loglake(&[
