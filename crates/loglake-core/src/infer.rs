@@ -42,11 +42,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::json::{self, Kind, Value};
 use crate::level::LevelMap;
+use crate::normalize::parse_time;
 use crate::schema::{
     Column, ColumnType, InputSpec, LevelsSpec, Normalize, PartitionKey, Schema, TimeWindow,
     TimestampSpec,
 };
-use crate::time;
+use crate::time::TimeFormat;
 
 /// Distinct values remembered per field (more means "many").
 pub const MAX_DISTINCT: usize = 64;
@@ -391,7 +392,7 @@ impl Inferrer {
             if f.times_total() == 0 {
                 return Err(InferError::BadHint {
                     field: hint.clone(),
-                    why: "none of its values parses as a time (rfc3339 or epoch, 1990-2100)".into(),
+                    why: "none of its values parses as a time (rfc3339, epoch or log4j_instant, 1990-2100)".into(),
                 });
             }
             return Ok(vec![hint.clone()]);
@@ -510,10 +511,8 @@ fn observe_value(f: &mut FieldStats, value: Value<'_>, levels: &LevelMap) {
     if ex.len() < MAX_EXAMPLES && !ex.iter().any(|e| e == value.raw) {
         ex.push(value.raw.chars().take(80).collect());
     }
-    if ty == "object"
-        && let Some(us) = log4j_instant(value.raw)
-    {
-        f.add_time("log4j_instant", us);
+    if let Some((format, us)) = as_time(value) {
+        f.add_time(format, us);
     }
     if matches!(ty, "null" | "object" | "array") {
         return;
@@ -533,9 +532,6 @@ fn observe_value(f: &mut FieldStats, value: Value<'_>, levels: &LevelMap) {
     if f.distinct.len() <= MAX_DISTINCT {
         f.distinct.insert(text.chars().take(200).collect());
     }
-    if let Some((format, us)) = as_time(&text, ty) {
-        f.add_time(format, us);
-    }
     if ty != "boolean" {
         let level = levels.normalize(&text);
         if CANONICAL_LEVELS.contains(&level.as_ref()) {
@@ -548,32 +544,22 @@ fn observe_value(f: &mut FieldStats, value: Value<'_>, levels: &LevelMap) {
     }
 }
 
-/// log4j2's JsonLayout instant, `{"epochSecond":..,"nanoOfSecond":..}`, in range.
-fn log4j_instant(raw: &str) -> Option<i64> {
-    let (mut secs, mut nanos) = (None, None);
-    json::scan_object(raw, &mut |k, v| match k.text().as_ref() {
-        "epochSecond" => secs = v.raw.parse::<i64>().ok(),
-        "nanoOfSecond" => nanos = v.raw.parse::<i64>().ok(),
-        _ => {}
-    })
-    .ok()?;
-    let us = secs?.checked_mul(1_000_000)? + nanos? / 1000;
-    (PLAUSIBLE_US.0..PLAUSIBLE_US.1).contains(&us).then_some(us)
-}
+/// The formats inference tries, by their schema-file names: each value is read by the
+/// transform's own reading ([`parse_time`]), one format at a time, to know which one it is in.
+static TIME_FORMATS: [(&str, TimeFormat); 3] = [
+    ("rfc3339", TimeFormat::Rfc3339),
+    ("epoch", TimeFormat::EpochAuto),
+    ("log4j_instant", TimeFormat::Log4jInstant),
+];
 
-/// A value as a time between 1990 and 2100: RFC 3339 text, or an epoch number or numeric text
-/// (unit by magnitude, as the transform's `epoch` format reads it).
-fn as_time(text: &str, ty: &str) -> Option<(&'static str, i64)> {
-    let parsed = match ty {
-        "string" => time::parse_rfc3339(text)
-            .map(|us| ("rfc3339", us))
-            .or_else(|| time::parse_epoch_text(text, None).map(|us| ("epoch", us))),
-        "integer" | "decimal" => time::parse_epoch_text(text, None).map(|us| ("epoch", us)),
-        _ => None,
-    }?;
-    (PLAUSIBLE_US.0..PLAUSIBLE_US.1)
-        .contains(&parsed.1)
-        .then_some(parsed)
+/// A value as a time between 1990 and 2100, with the name of the format that reads it.
+fn as_time(value: Value<'_>) -> Option<(&'static str, i64)> {
+    TIME_FORMATS.iter().find_map(|(name, format)| {
+        let us = parse_time(value, std::slice::from_ref(format))?;
+        (PLAUSIBLE_US.0..PLAUSIBLE_US.1)
+            .contains(&us)
+            .then_some((*name, us))
+    })
 }
 
 fn column_type(f: &FieldStats) -> (ColumnType, String) {

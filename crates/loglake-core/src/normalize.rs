@@ -228,37 +228,7 @@ impl<'s> Normalizer<'s> {
 
     /// Parses a timestamp value with the schema's formats.
     fn timestamp(&self, v: Value<'_>) -> Option<i64> {
-        let formats = &self.schema.time_formats;
-        match v.kind {
-            Kind::Str { .. } => {
-                let s = v.str_content()?;
-                formats.iter().find_map(|f| match f {
-                    TimeFormat::Rfc3339 => time::parse_rfc3339(&s),
-                    TimeFormat::EpochAuto => time::parse_epoch_text(&s, None),
-                    TimeFormat::Epoch(u) => time::parse_epoch_text(&s, Some(*u)),
-                    TimeFormat::Strftime(p) => time::parse_strftime(&s, p),
-                    TimeFormat::Log4jInstant => None,
-                })
-            }
-            Kind::Num => formats.iter().find_map(|f| match f {
-                TimeFormat::EpochAuto => epoch_number(v.raw, None),
-                TimeFormat::Epoch(u) => epoch_number(v.raw, Some(*u)),
-                _ => None,
-            }),
-            Kind::Object if formats.contains(&TimeFormat::Log4jInstant) => {
-                #[derive(Deserialize)]
-                #[serde(rename_all = "camelCase")]
-                struct Instant {
-                    epoch_second: i64,
-                    #[serde(default)]
-                    nano_of_second: i64,
-                }
-                let i: Instant = serde_json::from_str(v.raw).ok()?;
-                let ns = i128::from(i.epoch_second) * 1_000_000_000 + i128::from(i.nano_of_second);
-                time::epoch_int_to_micros(ns, EpochUnit::Nanos)
-            }
-            _ => None,
-        }
+        parse_time(v, &self.schema.time_formats)
     }
 
     /// Coerces one value to a column's type. `Err(())` means "present but not coercible": the
@@ -508,6 +478,41 @@ fn build_attributes(unknown: &[(Key<'_>, &str)], buf: &mut String) -> bool {
     }
     buf.push('}');
     true
+}
+
+/// A JSON value as a UTC microsecond timestamp, by the first of `formats` that reads it: the
+/// one reading of times, for the transform and for schema inference alike.
+pub fn parse_time(v: Value<'_>, formats: &[TimeFormat]) -> Option<i64> {
+    match v.kind {
+        Kind::Str { .. } => {
+            let s = v.str_content()?;
+            formats.iter().find_map(|f| match f {
+                TimeFormat::Rfc3339 => time::parse_rfc3339(&s),
+                TimeFormat::EpochAuto => time::parse_epoch_text(&s, None),
+                TimeFormat::Epoch(u) => time::parse_epoch_text(&s, Some(*u)),
+                TimeFormat::Strftime(p) => time::parse_strftime(&s, p),
+                TimeFormat::Log4jInstant => None,
+            })
+        }
+        Kind::Num => formats.iter().find_map(|f| match f {
+            TimeFormat::EpochAuto => epoch_number(v.raw, None),
+            TimeFormat::Epoch(u) => epoch_number(v.raw, Some(*u)),
+            _ => None,
+        }),
+        Kind::Object if formats.contains(&TimeFormat::Log4jInstant) => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Instant {
+                epoch_second: i64,
+                #[serde(default)]
+                nano_of_second: i64,
+            }
+            let i: Instant = serde_json::from_str(v.raw).ok()?;
+            let ns = i128::from(i.epoch_second) * 1_000_000_000 + i128::from(i.nano_of_second);
+            time::epoch_int_to_micros(ns, EpochUnit::Nanos)
+        }
+        _ => None,
+    }
 }
 
 fn epoch_number(raw: &str, unit: Option<EpochUnit>) -> Option<i64> {
