@@ -41,7 +41,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::json::{self, Kind, Value};
-use crate::level::LevelMap;
+use crate::level::{self, LevelMap};
 use crate::normalize::parse_time;
 use crate::schema::{
     Column, ColumnType, InputSpec, LevelsSpec, Normalize, PartitionKey, Schema, TimeWindow,
@@ -70,7 +70,6 @@ const LEVEL_NAMES: &[&str] = &[
     "priority",
     "s",
 ];
-const CANONICAL_LEVELS: &[&str] = &["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 
 /// What one field's values looked like.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -534,7 +533,7 @@ fn observe_value(f: &mut FieldStats, value: Value<'_>, levels: &LevelMap) {
     }
     if ty != "boolean" {
         let level = levels.normalize(&text);
-        if CANONICAL_LEVELS.contains(&level.as_ref()) {
+        if level::is_canonical(&level) {
             f.levels += 1;
         } else if f.unknown_levels.len() < MAX_DISTINCT {
             *f.unknown_levels

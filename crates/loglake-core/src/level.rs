@@ -39,6 +39,14 @@ const BUNYAN_NUMBERS: &[(&str, &str)] = &[
     ("60", "FATAL"),
 ];
 
+/// Whether `level` is one of the canonical levels every alias maps to.
+pub fn is_canonical(level: &str) -> bool {
+    matches!(
+        level,
+        "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL"
+    )
+}
+
 /// The compiled level table.
 #[derive(Debug, Clone)]
 pub struct LevelMap {
@@ -75,7 +83,7 @@ impl LevelMap {
             return self.number(t).map_or(Cow::Borrowed(t), Cow::Borrowed);
         }
         // Fast path: already canonical.
-        if matches!(t, "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL") {
+        if is_canonical(t) {
             return Cow::Borrowed(t);
         }
         // Lower-case into a stack buffer for the alias lookup (levels are short ASCII words).
