@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::Result;
 use crate::infer::{Input, each_chunk};
+use crate::transform::normalizer_for;
 
 /// The limits a check fails on (rates of records, 0.0 to 1.0).
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -65,10 +66,7 @@ pub fn check_files(
         .filter_map(|a| a.split_once('.').map(|(root, _)| root.to_owned()))
         .collect();
     for input in files {
-        let written = input
-            .written_us
-            .unwrap_or_else(|| loglake_core::ledger::now_ms().saturating_mul(1000));
-        let normalizer = Normalizer::new(schema).written_at(written);
+        let normalizer = normalizer_for(schema, input.written_us);
         each_chunk(input, &split, &mut |chunk| {
             let mut row = Row::new(schema);
             for r in &chunk.records {

@@ -11,6 +11,7 @@ use loglake_core::decode::{self, SplitOptions};
 use loglake_core::infer::{Inference, Inferrer, detect_envelope};
 
 use crate::error::{Error, Result};
+use crate::transform::Source;
 
 /// What to infer.
 #[derive(Debug, Clone)]
@@ -60,10 +61,8 @@ impl<'a> Input<'a> {
     /// A local file (written at its modification time).
     pub fn file(path: &'a Path) -> Self {
         let written_us = std::fs::metadata(path)
-            .and_then(|m| m.modified())
             .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .and_then(|d| i64::try_from(d.as_micros()).ok());
+            .and_then(|m| Source::file_written_us(&m));
         Self {
             display: path.display().to_string(),
             written_us,

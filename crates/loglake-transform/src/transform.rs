@@ -169,11 +169,18 @@ impl Source {
     }
 
     /// A file's modification time, UTC microseconds (`None` when the platform has none).
-    fn file_written_us(meta: &std::fs::Metadata) -> Option<i64> {
+    pub(crate) fn file_written_us(meta: &std::fs::Metadata) -> Option<i64> {
         let modified = meta.modified().ok()?;
         let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
         i64::try_from(since.as_micros()).ok()
     }
+}
+
+/// The normaliser for an object written at `written_us` (UTC microseconds; unknown: now), whose
+/// time window ends `max_future_days` after it.
+pub(crate) fn normalizer_for(schema: &CompiledSchema, written_us: Option<i64>) -> Normalizer<'_> {
+    let written = written_us.unwrap_or_else(|| loglake_core::ledger::now_ms().saturating_mul(1000));
+    Normalizer::new(schema).written_at(written)
 }
 
 /// One Arrow batch on its way from the normaliser stage to the writer stage.
@@ -620,11 +627,7 @@ impl<'j> Job<'j> {
         chunks: std::sync::mpsc::Receiver<Chunk>,
         free: &std::sync::mpsc::Sender<Vec<u8>>,
     ) -> (Sink<'j>, Result<(), SinkError>) {
-        let written = self
-            .source
-            .written_us
-            .unwrap_or_else(|| loglake_core::ledger::now_ms().saturating_mul(1000));
-        let normalizer = Normalizer::new(self.schema).written_at(written);
+        let normalizer = normalizer_for(self.schema, self.source.written_us);
         let mut result: Result<(), SinkError> = Ok(());
         for chunk in chunks {
             if result.is_ok() {
