@@ -586,6 +586,14 @@ impl CompiledSchema {
         })
     }
 
+    /// Whether top-level `key` feeds columns only through dotted aliases (`http` for
+    /// `http.method`): the normaliser keeps such a key's object in the attributes column too.
+    pub fn is_alias_root(&self, key: &str) -> bool {
+        self.routes
+            .get(key)
+            .is_some_and(|r| r.direct.is_none() && !r.nested.is_empty())
+    }
+
     /// The table name.
     pub fn table(&self) -> &str {
         &self.schema.table

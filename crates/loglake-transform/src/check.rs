@@ -7,7 +7,7 @@
 use loglake_core::decode::{self, SplitOptions};
 use loglake_core::{CompiledSchema, Normalizer, Row};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::error::Result;
 use crate::infer::{Input, each_chunk};
@@ -57,21 +57,13 @@ pub fn check_files(
         files: files.len(),
         ..Drift::default()
     };
-    // Keys whose nested fields feed columns through dotted aliases (`http` for `http.method`)
-    // stay in `attributes` for the rest of their object; they are mapped, not drift.
-    let alias_roots: BTreeSet<String> = schema
-        .columns()
-        .iter()
-        .flat_map(|c| c.aliases.iter().chain(std::iter::once(&c.name)))
-        .filter_map(|a| a.split_once('.').map(|(root, _)| root.to_owned()))
-        .collect();
     for input in files {
         let normalizer = normalizer_for(schema, input.written_us);
         each_chunk(input, &split, &mut |chunk| {
             let mut row = Row::new(schema);
             for r in &chunk.records {
                 let record = (chunk.bytes(r), r.defect.as_ref());
-                drift.observe(schema, &alias_roots, &normalizer, &mut row, record);
+                drift.observe(schema, &normalizer, &mut row, record);
             }
         })?;
     }
@@ -83,7 +75,6 @@ impl Drift {
     fn observe<'s: 'a, 'a>(
         &mut self,
         schema: &CompiledSchema,
-        alias_roots: &BTreeSet<String>,
         normalizer: &Normalizer<'s>,
         row: &mut Row<'a>,
         (raw, defect): (&'a [u8], Option<&decode::Defect>),
@@ -100,8 +91,9 @@ impl Drift {
                     let name = &schema.columns()[c].name;
                     *self.coercion_failures.entry(name.clone()).or_default() += 1;
                 }
+                // A key whose nested fields feed columns is mapped, not drift.
                 for k in row.unknown_keys() {
-                    if !alias_roots.contains(k.as_ref()) {
+                    if !schema.is_alias_root(&k) {
                         *self.unmapped.entry(k.into_owned()).or_default() += 1;
                     }
                 }
