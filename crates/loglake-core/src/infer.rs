@@ -187,6 +187,11 @@ pub struct Inference {
     pub fields: BTreeMap<String, FieldStats>,
     /// Timestamp candidates (field, values that parsed, values), best first.
     pub timestamp_candidates: Vec<(String, u64, u64)>,
+    /// The fields the timestamp column reads, in the order the transform tries them (a field
+    /// of the column's own name first, then the aliases).
+    pub timestamp_fields: Vec<String>,
+    /// The field the level column reads, if one was found.
+    pub level_field: Option<String>,
     /// One line per field: what became of it and why.
     pub choices: Vec<Choice>,
 }
@@ -242,11 +247,6 @@ impl Inferrer {
         }
     }
 
-    /// Records sampled so far.
-    pub fn records(&self) -> u64 {
-        self.records
-    }
-
     /// Applies the rules (module docs) to the sample.
     pub fn finish(self, table: &str, record_path: Vec<String>) -> Result<Inference, InferError> {
         if self.records == 0 {
@@ -265,13 +265,17 @@ impl Inferrer {
         let mut used: BTreeSet<String> = ["attributes", "dt", "hr"].map(String::from).into();
         used.extend(self.fields.keys().cloned());
 
-        let ts_name = match ts_fields.iter().find(|f| *f == "ts") {
-            Some(own) => unique("ts".into(), own, &mut used),
-            None => unique("ts".into(), &ts_field, &mut used),
-        };
+        let own = ts_fields.iter().find(|f| *f == "ts").unwrap_or(&ts_field);
+        let ts_name = unique("ts".into(), own, &mut used);
         let mut ts_column = column(&ts_name, ColumnType::Timestamp, &ts_field, true, None);
         ts_column.aliases = ts_fields.clone();
         ts_column.aliases.retain(|f| *f != ts_name);
+        let read_order: Vec<String> = ts_fields
+            .iter()
+            .filter(|f| **f == ts_name)
+            .chain(&ts_column.aliases)
+            .cloned()
+            .collect();
         columns.push(ts_column);
         let mut formats: Vec<String> = Vec::new();
         for f in &ts_fields {
@@ -351,6 +355,8 @@ impl Inferrer {
             untracked: self.untracked,
             fields: self.fields,
             timestamp_candidates: candidates,
+            timestamp_fields: read_order,
+            level_field,
             choices,
         })
     }

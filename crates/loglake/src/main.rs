@@ -301,6 +301,11 @@ fn load_schema(path: Option<&Path>) -> anyhow::Result<CompiledSchema> {
 }
 
 /// The async runtime for AWS and object-store calls (two workers: the work is I/O).
+/// A runtime only when something remote needs one (local work starts no threads).
+pub(crate) fn runtime_if(needed: bool) -> anyhow::Result<Option<tokio::runtime::Runtime>> {
+    needed.then(runtime).transpose()
+}
+
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

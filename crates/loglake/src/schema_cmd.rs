@@ -86,7 +86,7 @@ fn infer(args: &InferArgs) -> anyhow::Result<ExitCode> {
     if args.sample == 0 {
         return Err(usage("--sample must be at least 1"));
     }
-    let rt = remote_runtime(&args.input)?;
+    let rt = crate::runtime_if(args.input.iter().any(|i| i.starts_with("s3://")))?;
     let work = resolve_inputs(&args.input, None, rt.as_ref())?;
     let files: Vec<Input<'_>> = work.iter().map(|w| w.input(rt.as_ref())).collect();
     let opts = InferOptions {
@@ -113,7 +113,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let schema = crate::load_schema(Some(&args.schema))?;
-    let rt = remote_runtime(&args.input)?;
+    let rt = crate::runtime_if(args.input.iter().any(|i| i.starts_with("s3://")))?;
     let work = resolve_inputs(&args.input, None, rt.as_ref())?;
     let files: Vec<Input<'_>> = work.iter().map(|w| w.input(rt.as_ref())).collect();
     let limits = Thresholds {
@@ -130,15 +130,6 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
-}
-
-/// A runtime when an input is on S3.
-fn remote_runtime(inputs: &[String]) -> anyhow::Result<Option<tokio::runtime::Runtime>> {
-    Ok(if inputs.iter().any(|i| i.starts_with("s3://")) {
-        Some(crate::runtime()?)
-    } else {
-        None
     })
 }
 
@@ -174,11 +165,7 @@ fn report(inf: &Inference, read: &InferRead) -> String {
             format!("input.record_path = {record_path:?}")
         }
     );
-    let ts = &inf.schema.columns[0];
-    let mut sources = ts.aliases.clone();
-    if inf.fields.contains_key(&ts.name) && !sources.contains(&ts.name) {
-        sources.insert(0, ts.name.clone());
-    }
+    let sources = &inf.timestamp_fields;
     let ranges = sources.iter().filter_map(|f| inf.fields.get(f)?.time_range);
     let range =
         ranges
@@ -202,9 +189,8 @@ fn report(inf: &Inference, read: &InferRead) -> String {
             "  candidate `{p}`: {parsed} of {values} values parse as times"
         );
     }
-    match inf.schema.columns.iter().find(|c| c.normalize.is_some()) {
-        Some(c) => {
-            let field = c.aliases.first().map_or("level", String::as_str);
+    match &inf.level_field {
+        Some(field) => {
             let unknown = &inf.fields[field].unknown_levels;
             let _ = writeln!(out, "level: `{field}`; unknown spellings: {unknown:?}");
         }

@@ -14,7 +14,7 @@ use loglake_transform::{
     transform_reader,
 };
 
-use crate::{load_schema, print_line, runtime, usage};
+use crate::{load_schema, print_line, runtime_if, usage};
 
 #[derive(clap::Args)]
 pub(crate) struct TransformArgs {
@@ -251,7 +251,7 @@ impl<'a> TransformPlan<'a> {
         let remote = args.output.starts_with("s3://")
             || args.catalog.is_some()
             || args.input.iter().any(|i| i.starts_with("s3://"));
-        let rt = if remote { Some(runtime()?) } else { None };
+        let rt = runtime_if(remote)?;
         let files = resolve_inputs(&args.input, args.version_id.as_deref(), rt.as_ref())?;
         if args.source.is_some() && files.len() != 1 {
             bail!(usage(format!(
