@@ -670,25 +670,11 @@ pub fn detect_envelope(start: &[u8]) -> Option<Vec<String>> {
         match start[i] {
             b'"' => {
                 let end = string_end(start, i)?;
-                if depth == 1 {
-                    let rest = &start[end..];
-                    let after_colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
-                    if rest[after_colon] == b':' {
-                        let value = rest[after_colon + 1..]
-                            .iter()
-                            .find(|b| !b.is_ascii_whitespace());
-                        if value == Some(&b'[') {
-                            let path: &[&str] = match &start[i + 1..end - 1] {
-                                b"Records" => &["Records"],
-                                b"logEvents" => &["logEvents"],
-                                b"resourceLogs" => &["resourceLogs", "scopeLogs", "logRecords"],
-                                _ => &[],
-                            };
-                            if !path.is_empty() {
-                                return Some(path.iter().map(|s| (*s).to_owned()).collect());
-                            }
-                        }
-                    }
+                if depth == 1
+                    && holds_array(&start[end..])
+                    && let Some(path) = envelope_path(&start[i + 1..end - 1])
+                {
+                    return Some(path.iter().map(|s| (*s).to_owned()).collect());
                 }
                 i = end;
                 continue;
@@ -705,6 +691,22 @@ pub fn detect_envelope(start: &[u8]) -> Option<Vec<String>> {
         i += 1;
     }
     None
+}
+
+/// The record path an envelope key leads to.
+fn envelope_path(key: &[u8]) -> Option<&'static [&'static str]> {
+    match key {
+        b"Records" => Some(&["Records"]),
+        b"logEvents" => Some(&["logEvents"]),
+        b"resourceLogs" => Some(&["resourceLogs", "scopeLogs", "logRecords"]),
+        _ => None,
+    }
+}
+
+/// Whether the text after a string is `: [` (whitespace allowed): a key whose value is an array.
+fn holds_array(after: &[u8]) -> bool {
+    let mut rest = after.iter().filter(|b| !b.is_ascii_whitespace());
+    rest.next() == Some(&b':') && rest.next() == Some(&b'[')
 }
 
 /// The index after the closing quote of the string opening at `open`.
