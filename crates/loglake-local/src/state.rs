@@ -275,9 +275,9 @@ impl StateDb {
     // ---------------------------------------------------------------- catalog
 
     /// Creates the database and table, or brings the existing one to the schema by the one
-    /// rule for schema changes ([`loglake_core::catalog::SchemaChange`]): added columns are added (files written
-    /// before read them as null); a removed or retyped column, or other partition keys, is
-    /// refused with what to do instead.
+    /// rule for schema changes ([`loglake_core::catalog::SchemaChange`]): added columns are
+    /// added (files written before read them as null); a removed or retyped column, or other
+    /// partition keys, is refused with what to do instead.
     pub fn ensure_table(&self, table: &CatalogTable) -> Result<()> {
         let columns = serde_json::to_string(&table.columns).unwrap_or_default();
         let keys = serde_json::to_string(&table.partition_keys).unwrap_or_default();

@@ -372,7 +372,7 @@ fn table_def(t: &CatalogTable) -> anyhow::Result<TableDef> {
         name: t.name.clone(),
         location: t.location.clone(),
         schema: loglake_transform::arrow_schema(&schema),
-        partition_keys: t.partition_keys.iter().map(|k| k.name.clone()).collect(),
+        partition_keys: t.key_names(),
     })
 }
 

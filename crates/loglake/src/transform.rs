@@ -207,12 +207,8 @@ fn check_catalog(
     let expected = loglake_aws::ExpectedTable {
         database: database.to_owned(),
         name: table.to_owned(),
-        columns: t
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), c.kind.clone()))
-            .collect(),
-        partition_keys: t.partition_keys.iter().map(|c| c.name.clone()).collect(),
+        columns: t.column_types(),
+        partition_keys: t.key_names(),
     };
     rt.block_on(async {
         let glue = loglake_aws::GlueCatalog::from_env().await;

@@ -416,11 +416,7 @@ async fn glue_table_of(
 ) {
     use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
     let t = loglake_core::catalog::catalog_table(schema, database, location);
-    let mut columns: Vec<(String, String)> = t
-        .columns
-        .iter()
-        .map(|c| (c.name.clone(), c.kind.clone()))
-        .collect();
+    let mut columns = t.column_types();
     tweak(&mut columns);
     let column = |(n, ty): &(String, String)| Column::builder().name(n).r#type(ty).build().unwrap();
     glue.create_database()
