@@ -11,7 +11,10 @@ use loglake_core::decode::{self, SplitOptions};
 use loglake_core::infer::{Inference, Inferrer, detect_envelope};
 
 use crate::error::{Error, Result};
-use crate::transform::Source;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use crate::transform::{Counting, Source};
 
 /// What to infer.
 #[derive(Debug, Clone)]
@@ -45,6 +48,8 @@ pub struct Input<'a> {
     pub display: String,
     /// When it was written (UTC microseconds), for the schema's time window.
     pub written_us: Option<i64>,
+    /// Its size in bytes when known: a read that ends before it is a failed read.
+    pub size: Option<u64>,
     /// Opens it from the start.
     pub open: Box<dyn Fn() -> std::io::Result<Box<dyn Read + Send + 'a>> + 'a>,
 }
@@ -60,12 +65,11 @@ impl std::fmt::Debug for Input<'_> {
 impl<'a> Input<'a> {
     /// A local file (written at its modification time).
     pub fn file(path: &'a Path) -> Self {
-        let written_us = std::fs::metadata(path)
-            .ok()
-            .and_then(|m| Source::file_written_us(&m));
+        let meta = std::fs::metadata(path).ok();
         Self {
             display: path.display().to_string(),
-            written_us,
+            written_us: meta.as_ref().and_then(Source::file_written_us),
+            size: meta.map(|m| m.len()),
             open: Box::new(move || Ok(Box::new(File::open(path)?) as Box<dyn Read + Send>)),
         }
     }
@@ -115,17 +119,11 @@ pub fn infer_inputs(files: &[Input<'_>], opts: &InferOptions) -> Result<(Inferen
 
 /// The envelope of `file`'s first document, if it has one, from its first MiB (decompressed).
 fn envelope(file: &Input<'_>) -> Result<Option<Vec<String>>> {
-    let failed = |source| Error::Input {
-        path: file.display.clone(),
-        source,
-    };
-    let (_, stream) = decode::decompress((file.open)().map_err(failed)?).map_err(failed)?;
-    let mut start = Vec::new();
-    stream
-        .take(1 << 20)
-        .read_to_end(&mut start)
-        .map_err(failed)?;
-    Ok(detect_envelope(&start))
+    read_counted(file, &mut |stream| {
+        let mut start = Vec::new();
+        stream.take(1 << 20).read_to_end(&mut start)?;
+        Ok(detect_envelope(&start))
+    })
 }
 
 /// Calls `f` for every chunk of records of `file`; returns the decompressed bytes read.
@@ -134,17 +132,43 @@ pub(crate) fn each_chunk(
     opts: &SplitOptions,
     f: &mut dyn FnMut(&decode::Chunk),
 ) -> Result<u64> {
+    read_counted(file, &mut |stream| {
+        let mut bytes = 0;
+        decode::split(stream, opts, &mut |chunk| {
+            f(&chunk);
+            bytes = chunk.bytes_decoded;
+            true
+        })?;
+        Ok(bytes)
+    })
+}
+
+/// Opens `file` and hands `read` its decompressed stream, read through the transform's
+/// [`Counting`] reader: a failed or short read of the file or object is an error
+/// ([`Error::Read`], naming the offset), never a truncated record in a sample or a report.
+fn read_counted<T>(
+    file: &Input<'_>,
+    read: &mut dyn FnMut(&mut dyn std::io::BufRead) -> std::io::Result<T>,
+) -> Result<T> {
     let failed = |source| Error::Input {
         path: file.display.clone(),
         source,
     };
-    let (_, mut stream) = decode::decompress((file.open)().map_err(failed)?).map_err(failed)?;
-    let mut bytes = 0;
-    decode::split(&mut stream, opts, &mut |chunk| {
-        f(&chunk);
-        bytes = chunk.bytes_decoded;
-        true
-    })
-    .map_err(failed)?;
-    Ok(bytes)
+    let (count, read_failure) = (AtomicU64::new(0), Mutex::new(None));
+    let counting = Counting {
+        inner: (file.open)().map_err(failed)?,
+        count: &count,
+        progress: &|_| {},
+        size: file.size,
+        failed: &read_failure,
+    };
+    let result = decode::decompress(counting).and_then(|(_, mut stream)| read(&mut stream));
+    if let Some((offset, source)) = read_failure.lock().ok().and_then(|mut r| r.take()) {
+        return Err(Error::Read {
+            path: file.display.clone(),
+            offset,
+            source,
+        });
+    }
+    result.map_err(failed)
 }

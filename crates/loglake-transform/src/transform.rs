@@ -82,14 +82,14 @@ pub struct Summary {
 /// failure of the source itself noted in `failed`, so that the decoder, which turns what a
 /// stream error leaves behind into a truncated record, cannot hide a failed read as bad data.
 /// The end of the stream before the object's known size is such a failure too (a short read).
-struct Counting<'a, R> {
-    inner: R,
-    count: &'a AtomicU64,
-    progress: &'a (dyn Fn(u64) + Sync),
+pub(crate) struct Counting<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) count: &'a AtomicU64,
+    pub(crate) progress: &'a (dyn Fn(u64) + Sync),
     /// The object's size when known.
-    size: Option<u64>,
+    pub(crate) size: Option<u64>,
     /// The first failure: (bytes read before it, the error).
-    failed: &'a std::sync::Mutex<Option<(u64, std::io::Error)>>,
+    pub(crate) failed: &'a std::sync::Mutex<Option<(u64, std::io::Error)>>,
 }
 
 impl<R: Read> Counting<'_, R> {

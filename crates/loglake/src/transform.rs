@@ -105,6 +105,7 @@ impl Work {
             Work::Object(o, store) => loglake_transform::infer::Input {
                 display: o.display.clone(),
                 written_us: o.written_us(),
+                size: Some(o.version.size),
                 open: Box::new(move || {
                     let rt = rt.ok_or_else(|| std::io::Error::other("no runtime"))?;
                     store.reader(o, rt.handle()).map_err(std::io::Error::other)
