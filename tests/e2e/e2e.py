@@ -1024,8 +1024,6 @@ def tf_var(var_file, name):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Mismatch as e:
-        log(f"error: e2e mismatch: {e}")
-        sys.exit(1)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import pymain
+    pymain.run(main, Mismatch)

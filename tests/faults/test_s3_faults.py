@@ -162,7 +162,6 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Failed as e:
-        sys.exit(f"FAILED: {e}")
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import pymain
+    pymain.run(main, Failed)

@@ -211,7 +211,6 @@ def failing_object_and_lost_ledger_responses(s3, ddb, names, work, cli, real_bin
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Failed as e:
-        sys.exit(f"FAILED: {e}")
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import pymain
+    pymain.run(main, Failed)

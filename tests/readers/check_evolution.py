@@ -8,6 +8,7 @@ errors (they hold under python -O).
 usage: check_evolution.py TABLE_DIR COLUMN ROWS ROWS_WITH_COLUMN
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -43,7 +44,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Mismatch as e:
-        sys.exit(f"FAILED: {e}")
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import pymain
+    pymain.run(main, Mismatch)

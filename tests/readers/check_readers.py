@@ -9,6 +9,7 @@ usage: check_readers.py ROOT TABLE GEN_REPORT.json
 """
 
 import json
+import os
 import sys
 from datetime import timezone
 
@@ -67,7 +68,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Mismatch as e:
-        sys.exit(f"FAILED: {e}")
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import pymain
+    pymain.run(main, Mismatch)
