@@ -324,6 +324,7 @@ impl Inferrer {
                 why,
             });
         }
+        columns.push(lineage_column(&mut used));
         let schema = Schema {
             table: table.to_owned(),
             description: format!(
@@ -621,8 +622,27 @@ fn column(
         normalize,
         comment: format!("From `{field}` (inferred)"),
         dictionary: false,
+        lineage: false,
     }
 }
+
+/// The lineage column every inferred schema gets (compaction needs it; see `Column::lineage`),
+/// named `source_object` unless the records already have a field of that name.
+fn lineage_column(used: &mut BTreeSet<String>) -> Column {
+    Column {
+        name: unique(LINEAGE_NAME.into(), "", used),
+        ty: ColumnType::String,
+        aliases: Vec::new(),
+        required: false,
+        normalize: None,
+        comment: "The raw object the row came from (bucket/key); filled by loglake".into(),
+        dictionary: true,
+        lineage: true,
+    }
+}
+
+/// The lineage column's name in the shipped and inferred schemas.
+pub const LINEAGE_NAME: &str = "source_object";
 
 /// A field path as a column name: lower-case letters, digits and `_`, starting with a letter.
 fn column_name(path: &str) -> String {

@@ -86,6 +86,12 @@ pub struct Column {
     /// then gives up, which cost ~30% of transform CPU in the benchmark. Default: off.
     #[serde(default)]
     pub dictionary: bool,
+    /// The lineage column: filled with the name of the raw object each row came from
+    /// (`bucket/key` on S3, the raw file's store and key locally), never from the record.
+    /// Compaction needs it to replace the rows of a source that has a new version; users can
+    /// ask which object a row came from. At most one, of type `string`, with no aliases.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lineage: bool,
 }
 
 /// How the event timestamp is found and parsed.
@@ -290,6 +296,8 @@ pub struct CompiledSchema {
     pub extra_partition_columns: Vec<usize>,
     /// Columns written to the Parquet file (all columns minus extra partition sources).
     pub data_columns: Vec<usize>,
+    /// The lineage column (`lineage: true`), filled with the source's name.
+    pub lineage_column: Option<usize>,
     /// Every accepted source field per column, for error messages.
     pub(crate) column_sources: Vec<Vec<String>>,
     /// `timestamp.window.from` as UTC microseconds (inclusive).
@@ -349,6 +357,17 @@ fn check_columns<'s>(
         if names.insert(&c.name, i).is_some() {
             return Err(invalid(format!("column `{}` is declared twice", c.name)));
         }
+        if c.lineage
+            && (c.ty != ColumnType::String
+                || !c.aliases.is_empty()
+                || c.required
+                || c.normalize.is_some())
+        {
+            return Err(invalid(format!(
+                "column `{}` is the lineage column: make it `string`, with no aliases, not required, not normalised",
+                c.name
+            )));
+        }
         if c.normalize == Some(Normalize::Level) && c.ty != ColumnType::String {
             return Err(invalid(format!(
                 "column `{}` has `normalize: level` but type `{}`; level columns must be `string`",
@@ -356,6 +375,11 @@ fn check_columns<'s>(
                 c.ty.glue_name()
             )));
         }
+    }
+    if schema.columns.iter().filter(|c| c.lineage).count() > 1 {
+        return Err(invalid(
+            "more than one column has `lineage: true`; keep one".into(),
+        ));
     }
     if !valid_ident(&schema.attributes_column) {
         return Err(invalid(format!(
@@ -487,6 +511,11 @@ fn alias_routes(schema: &Schema, invalid: Invalid<'_>) -> Result<(Routes, Vec<Ve
     let mut routes: FxHashMap<String, KeyRoute> = FxHashMap::default();
     let mut column_sources = Vec::with_capacity(schema.columns.len());
     for (col, c) in schema.columns.iter().enumerate() {
+        if c.lineage {
+            // Filled from the object's name, never from a record's field.
+            column_sources.push(Vec::new());
+            continue;
+        }
         let mut sources: Vec<String> = vec![c.name.clone()];
         for a in &c.aliases {
             if !sources.contains(a) {
@@ -572,7 +601,12 @@ impl CompiledSchema {
             .collect();
         let (routes, column_sources) = alias_routes(schema, &invalid)?;
         let (window_from_us, window_future_us) = check_window(schema, &invalid)?;
+        let lineage_column = schema.columns.iter().position(|c| c.lineage);
+        if lineage_column.is_some_and(|c| c == timestamp_column) {
+            return Err(invalid("the timestamp column cannot be the lineage column".into()));
+        }
         Ok(Self {
+            lineage_column,
             schema: schema.clone(),
             timestamp_column,
             time_formats,

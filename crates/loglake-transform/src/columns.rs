@@ -65,11 +65,13 @@ pub(crate) struct BatchBuilder {
     builders: Vec<Builder>,
     attributes: StringBuilder,
     rows: usize,
+    /// The lineage column's position among the builders, and the source's name it holds.
+    lineage: Option<(usize, Arc<str>)>,
 }
 
 impl BatchBuilder {
-    /// Empty builders for a schema.
-    pub(crate) fn new(schema: &CompiledSchema, capacity: usize) -> Self {
+    /// Empty builders for a schema; `source` fills the lineage column, if the schema has one.
+    pub(crate) fn new(schema: &CompiledSchema, capacity: usize, source: &str) -> Self {
         let cols = schema.columns();
         let builders = schema
             .data_columns
@@ -93,6 +95,10 @@ impl BatchBuilder {
             builders,
             attributes: StringBuilder::with_capacity(capacity, capacity * 32),
             rows: 0,
+            lineage: schema.lineage_column.and_then(|c| {
+                let at = schema.data_columns.iter().position(|&d| d == c)?;
+                Some((at, Arc::from(source)))
+            }),
         }
     }
 
@@ -149,6 +155,12 @@ impl BatchBuilder {
             })
             .collect();
         arrays.push(Arc::new(finish_sized(&mut self.attributes, rows)));
+        if let Some((at, source)) = &self.lineage {
+            // The record never fills it (the schema gives it no route): one value per row.
+            arrays[*at] = Arc::new(arrow_array::StringArray::from_iter_values(
+                std::iter::repeat_n(&**source, rows),
+            ));
+        }
         self.rows = 0;
         RecordBatch::try_new(self.schema.clone(), arrays)
     }

@@ -604,7 +604,7 @@ impl<'j> Job<'j> {
                 &self.out.quarantine_path(self.table, self.source_id),
                 &self.source.display,
             ),
-            builder: BatchBuilder::new(schema, opts.batch_rows),
+            builder: BatchBuilder::new(schema, opts.batch_rows, &self.source.name),
             parts: Vec::with_capacity(opts.batch_rows),
             part_bytes: FxHashMap::default(),
             partitions: Partitioner::default(),
