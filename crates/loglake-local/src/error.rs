@@ -45,6 +45,15 @@ pub enum Error {
     /// The transform failed.
     #[error(transparent)]
     Transform(#[from] loglake_transform::Error),
+    /// A partition this object wrote to was compacted while it was being published: its
+    /// files went to the old generation's folder. The pipeline processes the object again.
+    #[error(
+        "partition `{partition}` was compacted while this object was published; it is processed again"
+    )]
+    CompactedMeanwhile {
+        /// `dt=…/hr=…`.
+        partition: String,
+    },
     /// The file watcher failed.
     #[error("watching `{path}`: {message}")]
     Watch {

@@ -32,17 +32,19 @@
 //! assert_eq!(parts[0].values, ["2024-05-01", "07"]);
 //! ```
 
+mod compact;
 mod error;
 mod listing;
 mod pipeline;
 mod state;
 mod watch;
 
+pub use compact::{CompactConfig, CompactReport, Compactor, PartitionReport, generations};
 pub use error::{Error, Result};
 pub use listing::{LocalVersion, list, local_version};
 pub use pipeline::{
     ObjectReport, Outcome, Pipeline, PipelineConfig, Progress, RunReport, owner_is_dead,
     owner_token,
 };
-pub use state::{Partition, StateDb, now_ms};
+pub use state::{Partition, StateDb, Swap, now_ms};
 pub use watch::{WatchOptions, watch};

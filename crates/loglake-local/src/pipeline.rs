@@ -10,12 +10,14 @@ use std::time::Duration;
 use loglake_core::CompiledSchema;
 use loglake_core::ledger::{ClaimRequest, RunResult, Status};
 use loglake_core::lifecycle::{Launch, Launcher, Lifecycle};
+use loglake_transform::publish::LocalTarget;
 use loglake_transform::{
-    LocalOutput, Source, Summary, TransformOptions, for_each_parallel, transform_reader,
+    LocalOutput, Source, Summary, TransformOptions, for_each_parallel, transform_reader_to,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::compact::{CompactConfig, CompactReport, Compactor, generations};
 use crate::error::{Error, Result};
 use crate::state::{Partition, StateDb, now_ms};
 use loglake_core::catalog::{CatalogTable, catalog_table};
@@ -43,6 +45,9 @@ pub struct PipelineConfig {
     pub ttl: Duration,
     /// Catalog database name.
     pub database: String,
+    /// Compaction of settled partitions after each pass (`None`: off). Only for a root whose
+    /// clean folder is its own (on S3, the Glue job compacts).
+    pub compact: Option<CompactConfig>,
 }
 
 impl PipelineConfig {
@@ -58,6 +63,7 @@ impl PipelineConfig {
             max_attempts: 3,
             ttl: Duration::from_secs(90 * 24 * 3600),
             database: "loglake".into(),
+            compact: Some(CompactConfig::default()),
         }
     }
 
@@ -115,6 +121,8 @@ pub struct RunReport {
     pub partitions_added: usize,
     /// Claims taken back from dead or expired holders before the pass.
     pub reaped: Vec<String>,
+    /// Settled partitions compacted after the pass, and old generations deleted.
+    pub compaction: Option<CompactReport>,
 }
 
 impl RunReport {
@@ -343,6 +351,9 @@ impl Pipeline {
             report.add(r);
         }
         report.partitions_added = self.partitions_added.swap(0, Ordering::Relaxed) as usize;
+        if !self.stop.load(Ordering::Relaxed) {
+            report.compaction = self.compact_settled()?;
+        }
         Ok(report)
     }
 
@@ -393,7 +404,7 @@ impl Pipeline {
             }
             Launch::NotStarted(never) => match never {},
         };
-        let (run_result, summary) = match self.transform_and_publish(object, bytes) {
+        let (run_result, summary) = match self.transform_publish_purge(object, bytes) {
             Ok(summary) => (RunResult::Succeeded, Some(summary)),
             Err(e) => (RunResult::Failed(e.to_string()), None),
         };
@@ -413,6 +424,43 @@ impl Pipeline {
         report.job_run_id = Some(job_run_id);
         report.summary = summary;
         report
+    }
+
+    /// The object's work: transform and publish (again, when a partition it wrote to was
+    /// compacted meanwhile), then, if earlier rows of this source are in compacted files, those
+    /// partitions rewritten without them.
+    fn transform_publish_purge(
+        &self,
+        object: &RawObject,
+        bytes: &(dyn Fn(u64) + Sync),
+    ) -> Result<Summary> {
+        let mut tries = 0;
+        let summary = loop {
+            match self.transform_and_publish(object, bytes) {
+                Err(Error::CompactedMeanwhile { .. }) if tries < 2 => tries += 1,
+                other => break other?,
+            }
+        };
+        // Not optional: with compaction turned off now, earlier compactions still hold rows.
+        if let Output::Direct(_) = &self.output {
+            let config = self.config.compact.unwrap_or_default();
+            Compactor::new(&self.state, &self.table, &self.schema, config)?
+                .purge(&object.version.source_name())?;
+        }
+        Ok(summary)
+    }
+
+    /// Compacts the settled partitions and deletes old generations past their grace period
+    /// (`None` when compaction is off, or the clean folder is not the root's own).
+    pub fn compact_settled(&self) -> Result<Option<CompactReport>> {
+        match (&self.config.compact, &self.output) {
+            (Some(config), Output::Direct(_)) => {
+                Compactor::new(&self.state, &self.table, &self.schema, *config)?
+                    .run(now_ms())
+                    .map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 
     fn transform_and_publish(
@@ -435,9 +483,16 @@ impl Pipeline {
         };
         // The schema's record_path is applied by transform_reader itself.
         let opts = TransformOptions::default();
+        let mut used = None;
         let mut summary = match &self.output {
             Output::Direct(out) => {
-                transform_reader(reader, &source, &self.schema, out, &opts, bytes)?
+                // Files of a compacted partition go to its current generation's folder.
+                let gens = generations(&self.state, &self.table)?;
+                let sid = loglake_core::source_id(&source.name);
+                let target = LocalTarget::new(out, self.schema.table(), &sid).with_generations(&gens);
+                let s = transform_reader_to(reader, &source, &self.schema, out, &target, &opts, bytes)?;
+                used = Some(gens);
+                s
             }
             Output::Staged(publisher) => publisher.publish(
                 self.runtime.handle(),
@@ -479,12 +534,21 @@ impl Pipeline {
                 Ok(Partition {
                     values: path.values(),
                     location: format!("{}/{p}", self.table.location),
+                    generation: 0,
                 })
             })
             .collect::<Result<_>>()?;
         let added = self.state.add_partitions(&self.table, &partitions)?;
         self.partitions_added
             .fetch_add(added as u64, Ordering::Relaxed);
+        if let Some(used) = used {
+            let now = generations(&self.state, &self.table)?;
+            if let Some(p) = summary.partitions.iter().find(|p| now.get(*p) != used.get(*p)) {
+                return Err(Error::CompactedMeanwhile {
+                    partition: p.clone(),
+                });
+            }
+        }
         summary.source = object.display.clone();
         Ok(summary)
     }

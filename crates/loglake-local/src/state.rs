@@ -66,6 +66,19 @@ CREATE TABLE IF NOT EXISTS catalog_partitions (
     location   TEXT NOT NULL,
     PRIMARY KEY (database, table_name, vals)
 );
+CREATE TABLE IF NOT EXISTS catalog_compacted_sources (
+    database   TEXT NOT NULL,
+    table_name TEXT NOT NULL,
+    vals       TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    PRIMARY KEY (database, table_name, vals, source)
+);
+CREATE INDEX IF NOT EXISTS compacted_by_source
+    ON catalog_compacted_sources (database, table_name, source);
+CREATE TABLE IF NOT EXISTS catalog_gc (
+    location TEXT PRIMARY KEY,
+    after_ms INTEGER NOT NULL
+);
 "#;
 
 /// The state database of a root.
@@ -83,7 +96,10 @@ fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
 }
 
 /// Columns added after a `state.db` may have been created: added to an older file when opened.
-const ADDED_COLUMNS: [(&str, &str, &str); 1] = [("ledger", "superseded_by", "TEXT")];
+const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+    ("ledger", "superseded_by", "TEXT"),
+    ("catalog_partitions", "generation", "INTEGER NOT NULL DEFAULT 0"),
+];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
     for (table, column, ty) in ADDED_COLUMNS {
@@ -376,21 +392,126 @@ impl StateDb {
 
     /// A table's partitions, sorted by values.
     pub fn partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
+        self.with(|c| read_partitions(c, database, table, None))
+    }
+
+    /// The partitions whose compacted files hold rows of `source`.
+    pub fn partitions_with_source(
+        &self,
+        database: &str,
+        table: &str,
+        source: &str,
+    ) -> Result<Vec<Partition>> {
+        self.with(|c| read_partitions(c, database, table, Some(source)))
+    }
+
+    /// The atomic step of compaction: the partition's location becomes the new generation's
+    /// folder, its compacted sources are replaced, and the old folder is queued for deletion
+    /// after `gc_after_ms`, in one transaction, only if the partition is still at generation
+    /// `swap.from` and `unchanged()` (run inside the transaction, which holds the write lock
+    /// that registering partitions needs) says the old folder's files are still the inputs.
+    /// Returns whether it switched.
+    pub fn swap_partition(
+        &self,
+        table: &CatalogTable,
+        swap: &Swap,
+        unchanged: impl FnOnce() -> bool,
+    ) -> Result<bool> {
         self.with(|c| {
-            let mut st = c.prepare(
-                "SELECT vals, location FROM catalog_partitions \
-                 WHERE database = ?1 AND table_name = ?2 ORDER BY vals",
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let vals = serde_json::to_string(&swap.values).unwrap_or_default();
+            let key = params![table.database, table.name, vals];
+            let (location, generation): (String, u64) = tx.query_row(
+                "SELECT location, generation FROM catalog_partitions \
+                 WHERE database = ?1 AND table_name = ?2 AND vals = ?3",
+                key,
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            st.query_map([database, table], |r| {
-                let vals: String = r.get(0)?;
-                Ok(Partition {
-                    values: serde_json::from_str(&vals).unwrap_or_default(),
-                    location: r.get(1)?,
-                })
-            })?
-            .collect()
+            if generation != swap.from || !unchanged() {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE catalog_partitions SET location = ?4, generation = ?5 \
+                 WHERE database = ?1 AND table_name = ?2 AND vals = ?3",
+                params![table.database, table.name, vals, swap.location, swap.from + 1],
+            )?;
+            tx.execute(
+                "DELETE FROM catalog_compacted_sources \
+                 WHERE database = ?1 AND table_name = ?2 AND vals = ?3",
+                key,
+            )?;
+            for source in &swap.sources {
+                tx.execute(
+                    "INSERT INTO catalog_compacted_sources VALUES (?1, ?2, ?3, ?4)",
+                    params![table.database, table.name, vals, source],
+                )?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO catalog_gc (location, after_ms) VALUES (?1, ?2)",
+                params![location, swap.gc_after_ms],
+            )?;
+            tx.commit()?;
+            Ok(true)
         })
     }
+
+    /// Old generation folders whose grace period has passed.
+    pub fn gc_due(&self, now_ms: i64) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut st =
+                c.prepare("SELECT location FROM catalog_gc WHERE after_ms <= ?1 ORDER BY location")?;
+            st.query_map([now_ms], |r| r.get(0))?.collect()
+        })
+    }
+
+    /// An old generation folder was deleted.
+    pub fn gc_done(&self, location: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM catalog_gc WHERE location = ?1", [location])
+                .map(drop)
+        })
+    }
+}
+
+/// One partition's switch to its next generation (see [`StateDb::swap_partition`]).
+#[derive(Debug, Clone)]
+pub struct Swap {
+    /// The partition's values.
+    pub values: Vec<String>,
+    /// The generation compacted.
+    pub from: u64,
+    /// The new generation's folder.
+    pub location: String,
+    /// The sources its compacted files hold.
+    pub sources: Vec<String>,
+    /// When the old folder may be deleted (epoch milliseconds).
+    pub gc_after_ms: i64,
+}
+
+fn read_partitions(
+    c: &Connection,
+    database: &str,
+    table: &str,
+    source: Option<&str>,
+) -> rusqlite::Result<Vec<Partition>> {
+    let sql = if source.is_some() {
+        "SELECT p.vals, p.location, p.generation FROM catalog_partitions p \
+         JOIN catalog_compacted_sources s USING (database, table_name, vals) \
+         WHERE p.database = ?1 AND p.table_name = ?2 AND s.source = ?3 ORDER BY p.vals"
+    } else {
+        "SELECT vals, location, generation FROM catalog_partitions \
+         WHERE database = ?1 AND table_name = ?2 AND ?3 IS NULL ORDER BY vals"
+    };
+    let mut st = c.prepare(sql)?;
+    st.query_map(params![database, table, source], |r| {
+        let vals: String = r.get(0)?;
+        Ok(Partition {
+            values: serde_json::from_str(&vals).unwrap_or_default(),
+            location: r.get(1)?,
+            generation: r.get(2)?,
+        })
+    })?
+    .collect()
 }
 
 const ITEM_SELECT: &str = "SELECT id, status, owner, lease_until, attempts, job_run_id, \
@@ -449,8 +570,11 @@ pub use loglake_core::ledger::now_ms;
 pub struct Partition {
     /// Values, in partition-key order.
     pub values: Vec<String>,
-    /// Its folder.
+    /// Its folder: the current generation's.
     pub location: String,
+    /// 0 until compacted, then the generation whose folder `location` is.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// The SQLite ledger: each transition is one `BEGIN IMMEDIATE` transaction (see the module

@@ -16,6 +16,7 @@
 //!     location: dir.path().display().to_string(),
 //!     schema: Arc::new(Schema::new(vec![Field::new("message", DataType::Utf8, true)])),
 //!     partition_keys: vec!["dt".into(), "hr".into()],
+//!     partitions: None,
 //! };
 //! let engine = QueryEngine::new(&[table], &[]).await.unwrap();
 //! let batches = engine.sql("SELECT count(*) AS n FROM app_logs").await.unwrap();
@@ -25,6 +26,8 @@
 //! assert!(err.contains("known tables: app_logs"), "{err}");
 //! # });
 //! ```
+
+mod catalog_table;
 
 use std::sync::Arc;
 
@@ -109,6 +112,18 @@ pub struct TableDef {
     pub schema: SchemaRef,
     /// Partition keys, in folder order (strings).
     pub partition_keys: Vec<String>,
+    /// The catalog's partitions, each read from its own location (compacted partitions live in
+    /// generation folders); `None`: the partition folders found under `location`.
+    pub partitions: Option<Vec<PartitionDef>>,
+}
+
+/// A partition as the catalog has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionDef {
+    /// Values, in partition-key order.
+    pub values: Vec<String>,
+    /// Its folder or `s3://` prefix.
+    pub location: String,
 }
 
 impl TableDef {
@@ -148,6 +163,7 @@ impl TableDef {
             location: location.to_owned(),
             schema: Arc::new(Schema::new(fields)),
             partition_keys,
+            partitions: None,
         })
     }
 }
@@ -210,6 +226,15 @@ impl QueryEngine {
             ctx.register_object_store(url, store.clone());
         }
         for t in tables {
+            if let Some(partitions) = &t.partitions {
+                let table = catalog_table::CatalogTable::new(
+                    t.schema.clone(),
+                    t.partition_keys.clone(),
+                    partitions.clone(),
+                );
+                ctx.register_table(t.name.as_str(), Arc::new(table))?;
+                continue;
+            }
             let location_err = |message: String| Error::Location {
                 table: t.name.clone(),
                 location: t.location.clone(),

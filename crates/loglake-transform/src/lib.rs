@@ -25,6 +25,7 @@
 
 pub mod check;
 mod columns;
+pub mod compact;
 mod error;
 pub mod infer;
 mod output;

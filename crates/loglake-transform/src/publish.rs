@@ -16,7 +16,7 @@
 //! finishes the job. [`LocalTarget`] renames within a folder; `loglake-store` implements the
 //! same trait for S3 (uploads and deletes).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
@@ -47,6 +47,12 @@ pub trait Target {
     fn file_location(&self, rel: &str) -> String;
     /// The quarantine file's location.
     fn quarantine_location(&self) -> String;
+    /// Where a file named `dt=…/hr=…/part-….parquet` by the writer goes, relative to the table
+    /// folder: the partition's current generation folder (see [`crate::compact`]); the name
+    /// itself until the partition is compacted.
+    fn locate(&self, rel: &str) -> String {
+        rel.to_owned()
+    }
 }
 
 /// What a publish made visible, as locations.
@@ -67,6 +73,14 @@ pub fn publish(
     files: &[Sealed],
     quarantine: Option<&Path>,
 ) -> Result<Published> {
+    let files: Vec<Sealed> = files
+        .iter()
+        .map(|f| Sealed {
+            path: f.path.clone(),
+            rel: target.locate(&f.rel),
+        })
+        .collect();
+    let files = files.as_slice();
     let old = target.manifest()?;
     let new: BTreeSet<String> = files.iter().map(|f| f.rel.clone()).collect();
     let union = Manifest {
@@ -99,6 +113,8 @@ pub struct LocalTarget<'a> {
     out: &'a LocalOutput,
     table: &'a str,
     source_id: &'a str,
+    /// Compacted partitions (`dt=…/hr=…`) and their current generation.
+    generations: Option<&'a BTreeMap<String, u64>>,
 }
 
 impl<'a> LocalTarget<'a> {
@@ -108,7 +124,14 @@ impl<'a> LocalTarget<'a> {
             out,
             table,
             source_id,
+            generations: None,
         }
+    }
+
+    /// Files of compacted partitions go to their current generation's folder.
+    pub fn with_generations(mut self, generations: &'a BTreeMap<String, u64>) -> Self {
+        self.generations = Some(generations);
+        self
     }
 
     fn manifest_path(&self) -> PathBuf {
@@ -163,6 +186,16 @@ impl Target for LocalTarget<'_> {
 
     fn quarantine_location(&self) -> String {
         self.quarantine_path().display().to_string()
+    }
+
+    fn locate(&self, rel: &str) -> String {
+        let Some((dir, name)) = rel.rsplit_once('/') else {
+            return rel.to_owned();
+        };
+        match self.generations.and_then(|g| g.get(dir)) {
+            Some(&generation) => format!("{}/{name}", crate::compact::generation_dir(dir, generation)),
+            None => rel.to_owned(),
+        }
     }
 }
 

@@ -50,6 +50,30 @@ impl Default for WriterOptions {
     }
 }
 
+/// The Parquet settings every loglake file is written with (transform and compaction): zstd at
+/// `zstd_level`, page statistics, dictionaries only for the columns the schema marks (zstd
+/// compresses the others as well without the per-value hashing), and one key-value note.
+pub(crate) fn writer_properties(
+    path: &std::path::Path,
+    zstd_level: i32,
+    dictionary_columns: &[String],
+    note: KeyValue,
+) -> Result<parquet::file::properties::WriterPropertiesBuilder> {
+    let level = ZstdLevel::try_new(zstd_level).map_err(|source| Error::Parquet {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_dictionary_enabled(false)
+        .set_key_value_metadata(Some(vec![note]));
+    for c in dictionary_columns {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(c.as_str()), true);
+    }
+    Ok(props)
+}
+
 /// A partition: `(hours since epoch, extra key values, raw; escaped for the path)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(crate) struct PartKey {
@@ -108,26 +132,15 @@ impl<'o> PartitionedWriter<'o> {
         dictionary_columns: &[String],
         opts: WriterOptions,
     ) -> Result<Self> {
-        let level = ZstdLevel::try_new(opts.zstd_level).map_err(|source| Error::Parquet {
-            path: out.table_dir(table).display().to_string(),
-            source,
-        })?;
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
-            .set_statistics_enabled(EnabledStatistics::Page)
-            // Row groups are closed by input bytes (see WriterOptions), not by a row count.
-            .set_max_row_group_row_count(None)
-            // Dictionaries only where the schema asks (low-cardinality columns): zstd compresses
-            // the others as well without the per-value hashing.
-            .set_dictionary_enabled(false)
-            .set_key_value_metadata(Some(vec![KeyValue::new(
-                "loglake.source".to_owned(),
-                source_name.to_owned(),
-            )]));
-        for c in dictionary_columns {
-            props = props.set_column_dictionary_enabled(ColumnPath::from(c.as_str()), true);
-        }
-        let props = props.build();
+        let props = writer_properties(
+            &out.table_dir(table),
+            opts.zstd_level,
+            dictionary_columns,
+            KeyValue::new("loglake.source".to_owned(), source_name.to_owned()),
+        )?
+        // Row groups are closed by input bytes (see WriterOptions), not by a row count.
+        .set_max_row_group_row_count(None)
+        .build();
         Ok(Self {
             out,
             table: table.to_owned(),

@@ -14,7 +14,7 @@ use loglake_core::catalog::CatalogTable;
 use loglake_local::{
     ObjectReport, Outcome, Pipeline, PipelineConfig, Progress, RunReport, StateDb,
 };
-use loglake_query::{Format, QueryEngine, TableDef};
+use loglake_query::{Format, PartitionDef, QueryEngine, TableDef};
 use loglake_store::Location;
 
 use crate::{load_schema, print_line, runtime, usage};
@@ -53,6 +53,49 @@ pub(crate) struct RootArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Do not compact settled partitions after each pass.
+    #[arg(long)]
+    no_compact: bool,
+    /// Compact a partition once its hour ended this long ago (`90s`, `30m`, `1h`, `2d`).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    compact_after: Duration,
+}
+
+/// `loglake compact`: the settled partitions of a root's tables rewritten into few large files.
+#[derive(clap::Args)]
+pub(crate) struct CompactArgs {
+    /// The root `loglake run` wrote (its `state.db` holds the catalog).
+    #[arg(long)]
+    root: PathBuf,
+    /// Only partitions whose hour ended at least this long ago (`0` for all).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    older_than: Duration,
+    /// A partition not compacted before is compacted once it has this many files.
+    #[arg(long, default_value_t = 8)]
+    min_files: usize,
+    /// Target size of a compacted file, in MiB.
+    #[arg(long, default_value_t = 128)]
+    target_file_mib: u64,
+    /// Old generations are deleted this long after the switch (longer than any query).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    grace: Duration,
+}
+
+/// `90s`, `30m`, `1h`, `2d`, or `0`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration; write e.g. 90s, 30m, 1h or 2d"))?;
+    let secs = match unit {
+        "" if n == 0 => 0,
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("`{s}`: the unit must be s, m, h or d (e.g. 30m)")),
+    };
+    Ok(Duration::from_secs(secs))
 }
 
 #[derive(clap::Args)]
@@ -140,6 +183,10 @@ fn open_pipeline(args: &RootArgs) -> anyhow::Result<Pipeline> {
     }
     config.max_attempts = args.max_attempts.max(1);
     config.lease = Duration::from_secs(args.lease_secs);
+    config.compact = (!args.no_compact).then(|| loglake_local::CompactConfig {
+        settle: args.compact_after,
+        ..Default::default()
+    });
     Pipeline::open(config, schema).map_err(|e| match e {
         loglake_local::Error::Usage(_) | loglake_local::Error::CatalogMismatch { .. } => {
             usage(e.to_string())
@@ -220,6 +267,64 @@ fn describe(report: &RunReport) -> String {
     )
 }
 
+/// One line about a pass's compaction, if it did any.
+fn describe_compaction(report: &RunReport) -> Option<String> {
+    let c = report.compaction.as_ref()?;
+    let swapped: Vec<_> = c.partitions.iter().filter(|p| p.swapped).collect();
+    if swapped.is_empty() && c.collected.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "compacted {} partitions: {} files into {}; {} old generations deleted",
+        swapped.len(),
+        swapped.iter().map(|p| p.files_before).sum::<usize>(),
+        swapped.iter().map(|p| p.files_after).sum::<usize>(),
+        c.collected.len()
+    ))
+}
+
+pub(crate) fn compact(args: &CompactArgs) -> anyhow::Result<ExitCode> {
+    let path = args.root.join("state.db");
+    if !path.exists() {
+        return Err(usage(format!(
+            "no catalog at `{}`\nhint: `loglake compact` works on a root `loglake run` wrote",
+            path.display()
+        )));
+    }
+    let state = StateDb::open(&path)?;
+    let config = loglake_local::CompactConfig {
+        settle: args.older_than,
+        grace: args.grace,
+        min_files: args.min_files,
+        options: loglake_transform::compact::CompactOptions {
+            target_file_bytes: args.target_file_mib.max(1) << 20,
+            ..Default::default()
+        },
+    };
+    let mut reports = Vec::new();
+    for t in state.tables()? {
+        let origin = format!("catalog table {}", t.name);
+        let schema = Schema::from_json(&t.schema_json, &origin)?.compile(&origin)?;
+        let compactor = loglake_local::Compactor::new(&state, &t, &schema, config)
+            .map_err(|e| usage(e.to_string()))?;
+        let report = compactor.run(loglake_local::now_ms())?;
+        for p in &report.partitions {
+            print_line(&serde_json::to_string(p).unwrap_or_default())?;
+        }
+        reports.push(report);
+    }
+    let parts: Vec<_> = reports.iter().flat_map(|r| &r.partitions).collect();
+    eprintln!(
+        "{} partitions compacted ({} skipped: files arrived meanwhile): {} files into {}; {} old generations deleted",
+        parts.iter().filter(|p| p.swapped).count(),
+        parts.iter().filter(|p| !p.swapped).count(),
+        parts.iter().filter(|p| p.swapped).map(|p| p.files_before).sum::<usize>(),
+        parts.iter().filter(|p| p.swapped).map(|p| p.files_after).sum::<usize>(),
+        reports.iter().map(|r| r.collected.len()).sum::<usize>()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn exit_code(report: &RunReport) -> ExitCode {
     if report.failed > 0 || report.records_quarantined > 0 {
         ExitCode::from(1)
@@ -256,6 +361,9 @@ pub(crate) fn run(args: &RootArgs) -> anyhow::Result<ExitCode> {
     bar.bar.finish_and_clear();
     pipeline.release_claims()?;
     eprintln!("{}", describe(&report));
+    if let Some(line) = describe_compaction(&report) {
+        eprintln!("{line}");
+    }
     Ok(exit_code(&report))
 }
 
@@ -283,6 +391,9 @@ pub(crate) fn watch(args: &WatchArgs) -> anyhow::Result<ExitCode> {
         &|pass| {
             if !args.root.quiet {
                 eprintln!("{}", describe(pass));
+                if let Some(line) = describe_compaction(pass) {
+                    eprintln!("{line}");
+                }
             }
         },
     )?;
@@ -308,7 +419,15 @@ fn engine_for(root: &Path, runtime: &tokio::runtime::Runtime) -> anyhow::Result<
     let mut defs = Vec::new();
     let mut stores = Vec::new();
     for t in &tables {
-        defs.push(table_def(t)?);
+        let partitions = state
+            .partitions(&t.database, &t.name)?
+            .into_iter()
+            .map(|p| PartitionDef {
+                values: p.values,
+                location: p.location,
+            })
+            .collect();
+        defs.push(table_def(t, partitions)?);
         if let Ok(Location::S3 { bucket, .. }) = Location::parse(&t.location) {
             let url = url::Url::parse(&format!("s3://{bucket}"))
                 .with_context(|| format!("bucket name `{bucket}`"))?;
@@ -365,7 +484,8 @@ fn engine_for_glue(spec: &str, runtime: &tokio::runtime::Runtime) -> anyhow::Res
     Ok(runtime.block_on(QueryEngine::new(&defs, &stores))?)
 }
 
-fn table_def(t: &CatalogTable) -> anyhow::Result<TableDef> {
+/// A local catalog table, read partition by partition from the locations the catalog names.
+fn table_def(t: &CatalogTable, partitions: Vec<PartitionDef>) -> anyhow::Result<TableDef> {
     let schema = Schema::from_json(&t.schema_json, &format!("catalog table {}", t.name))?
         .compile(&format!("catalog table {}", t.name))?;
     Ok(TableDef {
@@ -373,6 +493,7 @@ fn table_def(t: &CatalogTable) -> anyhow::Result<TableDef> {
         location: t.location.clone(),
         schema: loglake_transform::arrow_schema(&schema),
         partition_keys: t.key_names(),
+        partitions: Some(partitions),
     })
 }
 

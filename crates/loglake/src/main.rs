@@ -66,6 +66,9 @@ enum Command {
     /// Query the catalog's tables with SQL (DataFusion).
     Query(local::QueryArgs),
     #[cfg(feature = "local")]
+    /// Rewrite a root's settled partitions into few large files, swapped in atomically.
+    Compact(local::CompactArgs),
+    #[cfg(feature = "local")]
     /// Generate, process and query sample logs: the whole product, offline.
     ///
     /// Generates sample logs, runs the local pipeline on them and queries the result.
@@ -184,6 +187,8 @@ fn main() -> ExitCode {
         Command::Watch(args) => local::watch(&args),
         #[cfg(feature = "local")]
         Command::Query(args) => local::query(&args),
+        #[cfg(feature = "local")]
+        Command::Compact(args) => local::compact(&args),
         #[cfg(feature = "local")]
         Command::Demo(args) => local::demo(&args),
         Command::Event(args) => event(&args),

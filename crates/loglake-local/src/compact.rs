@@ -1,0 +1,286 @@
+//! Compaction of a local root's settled partitions, swapped in by one SQLite transaction.
+//!
+//! Per partition: [`loglake_transform::compact::compact_partition`] writes the next generation
+//! folder (invisible: the catalog still names the current one); [`StateDb::swap_partition`]
+//! switches the catalog's location to it in one transaction, only if no `part-…` file arrived in
+//! the current folder meanwhile, and queues the old folder for deletion after the grace period;
+//! [`Compactor::collect_garbage`] deletes old folders whose grace has passed. A process killed at
+//! any point leaves the catalog naming a complete generation; the next run redoes the work.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use loglake_core::CompiledSchema;
+use loglake_core::catalog::CatalogTable;
+use loglake_core::partition::PartitionPath;
+use loglake_transform::compact::{
+    CompactInput, CompactOptions, clear_dir, compact_partition, generation_dir, generation_of,
+    part_files,
+};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::state::{Partition, StateDb, Swap, now_ms};
+
+/// When and how a root is compacted.
+#[derive(Debug, Clone, Copy)]
+pub struct CompactConfig {
+    /// A partition is compacted once its hour ended this long ago.
+    pub settle: Duration,
+    /// An old generation is deleted this long after the switch (longer than any query).
+    pub grace: Duration,
+    /// A partition not yet compacted is compacted once it has this many files.
+    pub min_files: usize,
+    /// File sizes and memory bound.
+    pub options: CompactOptions,
+}
+
+impl Default for CompactConfig {
+    fn default() -> Self {
+        Self {
+            settle: Duration::from_secs(3600),
+            grace: Duration::from_secs(600),
+            min_files: 8,
+            options: CompactOptions::default(),
+        }
+    }
+}
+
+/// One partition's compaction.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionReport {
+    /// `dt=…/hr=…`.
+    pub partition: String,
+    /// The new generation.
+    pub generation: u64,
+    /// Files before (current compacted files plus `part-…` files) and after.
+    pub files_before: usize,
+    /// Files written.
+    pub files_after: usize,
+    /// Rows in the new generation.
+    pub rows: u64,
+    /// Parquet bytes read and written.
+    pub bytes_before: u64,
+    /// Parquet bytes written.
+    pub bytes_after: u64,
+    /// Whether the catalog switched to it (false: files arrived meanwhile; retried next time).
+    pub swapped: bool,
+    /// Milliseconds spent.
+    pub duration_ms: u64,
+}
+
+/// A compaction pass's report (one JSON document on stdout for `loglake compact`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompactReport {
+    /// Partitions compacted.
+    pub partitions: Vec<PartitionReport>,
+    /// Old generation folders deleted.
+    pub collected: Vec<String>,
+}
+
+/// Compacts one table of a root.
+pub struct Compactor<'a> {
+    state: &'a StateDb,
+    table: &'a CatalogTable,
+    schema: &'a CompiledSchema,
+    config: CompactConfig,
+}
+
+impl<'a> Compactor<'a> {
+    /// A compactor over a root's table (its location must be a local folder).
+    pub fn new(
+        state: &'a StateDb,
+        table: &'a CatalogTable,
+        schema: &'a CompiledSchema,
+        config: CompactConfig,
+    ) -> Result<Self> {
+        if table.location.contains("://") {
+            return Err(Error::Usage(format!(
+                "table `{}` is at `{}`: local compaction rewrites local folders only; on S3 the \
+                 Glue job compacts",
+                table.name, table.location
+            )));
+        }
+        Ok(Self {
+            state,
+            table,
+            schema,
+            config,
+        })
+    }
+
+    fn table_dir(&self) -> PathBuf {
+        PathBuf::from(&self.table.location)
+    }
+
+    /// Compacts every settled partition that is worth it, then deletes old generations whose
+    /// grace period has passed.
+    pub fn run(&self, now_ms: i64) -> Result<CompactReport> {
+        let mut report = CompactReport::default();
+        let settle = i64::try_from(self.config.settle.as_millis()).unwrap_or(i64::MAX);
+        for p in self.state.partitions(&self.table.database, &self.table.name)? {
+            if !hour_ended_before(&p, now_ms.saturating_sub(settle)) {
+                continue;
+            }
+            if let Some(r) = self.compact(&p, &BTreeSet::new(), false)? {
+                report.partitions.push(r);
+            }
+        }
+        report.collected = self.collect_garbage(now_ms.max(crate::state::now_ms()))?;
+        Ok(report)
+    }
+
+    /// Rewrites every partition whose compacted files hold rows of `source` without them (a new
+    /// version of it was just published): exactly that source's old rows disappear.
+    pub fn purge(&self, source: &str) -> Result<Vec<PartitionReport>> {
+        let drop = BTreeSet::from([source.to_owned()]);
+        let mut out = Vec::new();
+        let partitions =
+            self.state
+                .partitions_with_source(&self.table.database, &self.table.name, source)?;
+        for p in partitions {
+            out.extend(self.compact(&p, &drop, true)?);
+        }
+        Ok(out)
+    }
+
+    /// One partition: `None` when it is not worth compacting.
+    fn compact(
+        &self,
+        p: &Partition,
+        drop: &BTreeSet<String>,
+        force: bool,
+    ) -> Result<Option<PartitionReport>> {
+        let started = Instant::now();
+        let partition = partition_path(self.table, p)?;
+        let table_dir = self.table_dir();
+        let current = generation_dir(&partition, p.generation);
+        let parts = part_files(&table_dir, &current)?;
+        // A compacted partition takes `min_files` late files too before it is rewritten again
+        // (they are visible at once in its current folder).
+        let worth = parts.len() >= self.config.min_files.max(if p.generation == 0 { 2 } else { 1 });
+        if !(worth || force) {
+            return Ok(None);
+        }
+        let input = CompactInput {
+            partition: partition.clone(),
+            table_dir: table_dir.clone(),
+            generation: p.generation,
+            parts: parts.clone(),
+            drop: drop.clone(),
+        };
+        let before = self.files_before(&input)?;
+        let manifest = compact_partition(self.schema, &input, &self.config.options)?;
+        let next_dir = table_dir.join(generation_dir(&partition, manifest.generation));
+        let swap = Swap {
+            values: p.values.clone(),
+            from: p.generation,
+            location: next_dir.display().to_string(),
+            sources: manifest.sources.keys().cloned().collect(),
+            gc_after_ms: now_ms()
+                + i64::try_from(self.config.grace.as_millis()).unwrap_or(i64::MAX),
+        };
+        let swapped = self.state.swap_partition(self.table, &swap, || {
+            part_files(&table_dir, &current).is_ok_and(|now| now == parts)
+        })?;
+        if !swapped {
+            clear_dir(&next_dir)?;
+        }
+        Ok(Some(PartitionReport {
+            partition,
+            generation: manifest.generation,
+            files_before: before.0,
+            files_after: manifest.files.len(),
+            rows: manifest.rows,
+            bytes_before: before.1,
+            bytes_after: dir_bytes(&next_dir),
+            swapped,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }))
+    }
+
+    /// Files and Parquet bytes a reader sees in the partition now.
+    fn files_before(&self, input: &CompactInput) -> Result<(usize, u64)> {
+        let dir = input
+            .table_dir
+            .join(generation_dir(&input.partition, input.generation));
+        let compacted = if input.generation > 0 {
+            loglake_transform::compact::CompactionManifest::read(&dir)?
+                .files
+                .len()
+        } else {
+            0
+        };
+        Ok((compacted + input.parts.len(), dir_bytes(&dir)))
+    }
+
+    /// Deletes old generation folders whose grace period has passed; returns them.
+    pub fn collect_garbage(&self, now_ms: i64) -> Result<Vec<String>> {
+        let mut done = Vec::new();
+        for location in self.state.gc_due(now_ms)? {
+            clear_dir(Path::new(&location))?;
+            self.state.gc_done(&location)?;
+            done.push(location);
+        }
+        Ok(done)
+    }
+}
+
+/// The current generation of every compacted partition (`dt=…/hr=…` → N ≥ 1): where
+/// transforms write the files of those partitions.
+pub fn generations(state: &StateDb, table: &CatalogTable) -> Result<BTreeMap<String, u64>> {
+    let mut out = BTreeMap::new();
+    for p in state.partitions(&table.database, &table.name)? {
+        if p.generation > 0 {
+            out.insert(partition_path(table, &p)?, p.generation);
+        }
+    }
+    Ok(out)
+}
+
+/// The partition's escaped path (`dt=…/hr=…[/k=v]`): its location relative to the table
+/// folder, without the generation folder.
+fn partition_path(table: &CatalogTable, p: &Partition) -> Result<String> {
+    let rel = p
+        .location
+        .strip_prefix(&table.location)
+        .map(|r| r.trim_matches('/'))
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "partition {:?} is at `{}`, outside its table's folder `{}`",
+                p.values, p.location, table.location
+            ))
+        })?;
+    let (_, path) = generation_of(&format!("{rel}/file"));
+    PartitionPath::parse(&path).map_err(Error::Usage)?;
+    Ok(path)
+}
+
+/// Whether the partition's hour ended at or before `cutoff_ms`.
+fn hour_ended_before(p: &Partition, cutoff_ms: i64) -> bool {
+    let (Some(dt), Some(hr)) = (p.values.first(), p.values.get(1)) else {
+        return false;
+    };
+    let Some(day_us) = loglake_core::time::parse_rfc3339(&format!("{dt}T00:00:00Z")) else {
+        return false;
+    };
+    let Ok(hour) = hr.parse::<i64>() else {
+        return false;
+    };
+    day_us / 1000 + (hour + 1) * 3_600_000 <= cutoff_ms
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
