@@ -23,6 +23,7 @@
 pub mod catalog;
 pub mod decode;
 mod error;
+pub mod failpoint;
 pub mod infer;
 pub mod json;
 pub mod ledger;

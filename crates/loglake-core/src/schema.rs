@@ -603,7 +603,9 @@ impl CompiledSchema {
         let (window_from_us, window_future_us) = check_window(schema, &invalid)?;
         let lineage_column = schema.columns.iter().position(|c| c.lineage);
         if lineage_column.is_some_and(|c| c == timestamp_column) {
-            return Err(invalid("the timestamp column cannot be the lineage column".into()));
+            return Err(invalid(
+                "the timestamp column cannot be the lineage column".into(),
+            ));
         }
         Ok(Self {
             lineage_column,

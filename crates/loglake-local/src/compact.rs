@@ -119,7 +119,10 @@ impl<'a> Compactor<'a> {
     pub fn run(&self, now_ms: i64) -> Result<CompactReport> {
         let mut report = CompactReport::default();
         let settle = i64::try_from(self.config.settle.as_millis()).unwrap_or(i64::MAX);
-        for p in self.state.partitions(&self.table.database, &self.table.name)? {
+        for p in self
+            .state
+            .partitions(&self.table.database, &self.table.name)?
+        {
             if !hour_ended_before(&p, now_ms.saturating_sub(settle)) {
                 continue;
             }
@@ -159,7 +162,11 @@ impl<'a> Compactor<'a> {
         let parts = part_files(&table_dir, &current)?;
         // A compacted partition takes `min_files` late files too before it is rewritten again
         // (they are visible at once in its current folder).
-        let worth = parts.len() >= self.config.min_files.max(if p.generation == 0 { 2 } else { 1 });
+        let worth = parts.len()
+            >= self
+                .config
+                .min_files
+                .max(if p.generation == 0 { 2 } else { 1 });
         if !(worth || force) {
             return Ok(None);
         }
@@ -172,6 +179,7 @@ impl<'a> Compactor<'a> {
         };
         let before = self.files_before(&input)?;
         let manifest = compact_partition(self.schema, &input, &self.config.options)?;
+        loglake_core::failpoint::hit("compact:before-swap");
         let next_dir = table_dir.join(generation_dir(&partition, manifest.generation));
         let swap = Swap {
             values: p.values.clone(),
@@ -187,6 +195,7 @@ impl<'a> Compactor<'a> {
         if !swapped {
             clear_dir(&next_dir)?;
         }
+        loglake_core::failpoint::hit("compact:after-swap");
         Ok(Some(PartitionReport {
             partition,
             generation: manifest.generation,
@@ -220,6 +229,7 @@ impl<'a> Compactor<'a> {
         let mut done = Vec::new();
         for location in self.state.gc_due(now_ms)? {
             clear_dir(Path::new(&location))?;
+            loglake_core::failpoint::hit("compact:collected");
             self.state.gc_done(&location)?;
             done.push(location);
         }

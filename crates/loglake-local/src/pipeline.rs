@@ -489,8 +489,10 @@ impl Pipeline {
                 // Files of a compacted partition go to its current generation's folder.
                 let gens = generations(&self.state, &self.table)?;
                 let sid = loglake_core::source_id(&source.name);
-                let target = LocalTarget::new(out, self.schema.table(), &sid).with_generations(&gens);
-                let s = transform_reader_to(reader, &source, &self.schema, out, &target, &opts, bytes)?;
+                let target =
+                    LocalTarget::new(out, self.schema.table(), &sid).with_generations(&gens);
+                let s =
+                    transform_reader_to(reader, &source, &self.schema, out, &target, &opts, bytes)?;
                 used = Some(gens);
                 s
             }
@@ -543,7 +545,11 @@ impl Pipeline {
             .fetch_add(added as u64, Ordering::Relaxed);
         if let Some(used) = used {
             let now = generations(&self.state, &self.table)?;
-            if let Some(p) = summary.partitions.iter().find(|p| now.get(*p) != used.get(*p)) {
+            if let Some(p) = summary
+                .partitions
+                .iter()
+                .find(|p| now.get(*p) != used.get(*p))
+            {
                 return Err(Error::CompactedMeanwhile {
                     partition: p.clone(),
                 });

@@ -98,7 +98,11 @@ fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
 /// Columns added after a `state.db` may have been created: added to an older file when opened.
 const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
     ("ledger", "superseded_by", "TEXT"),
-    ("catalog_partitions", "generation", "INTEGER NOT NULL DEFAULT 0"),
+    (
+        "catalog_partitions",
+        "generation",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
 ];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
@@ -433,7 +437,13 @@ impl StateDb {
             tx.execute(
                 "UPDATE catalog_partitions SET location = ?4, generation = ?5 \
                  WHERE database = ?1 AND table_name = ?2 AND vals = ?3",
-                params![table.database, table.name, vals, swap.location, swap.from + 1],
+                params![
+                    table.database,
+                    table.name,
+                    vals,
+                    swap.location,
+                    swap.from + 1
+                ],
             )?;
             tx.execute(
                 "DELETE FROM catalog_compacted_sources \
@@ -458,8 +468,9 @@ impl StateDb {
     /// Old generation folders whose grace period has passed.
     pub fn gc_due(&self, now_ms: i64) -> Result<Vec<String>> {
         self.with(|c| {
-            let mut st =
-                c.prepare("SELECT location FROM catalog_gc WHERE after_ms <= ?1 ORDER BY location")?;
+            let mut st = c.prepare(
+                "SELECT location FROM catalog_gc WHERE after_ms <= ?1 ORDER BY location",
+            )?;
             st.query_map([now_ms], |r| r.get(0))?.collect()
         })
     }

@@ -109,7 +109,10 @@ fn store_and_prefix(location: &str) -> Result<(ObjectStoreUrl, object_store::pat
     if let Some(rest) = location.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let url = ObjectStoreUrl::parse(format!("s3://{bucket}"))?;
-        return Ok((url, object_store::path::Path::from(prefix.trim_matches('/'))));
+        return Ok((
+            url,
+            object_store::path::Path::from(prefix.trim_matches('/')),
+        ));
     }
     let abs = std::path::absolute(location)?;
     let path = object_store::path::Path::from_absolute_path(&abs)

@@ -138,9 +138,7 @@ pub fn compact_partition(
     opts: &CompactOptions,
 ) -> Result<CompactionManifest> {
     let next = input.generation + 1;
-    let out_dir = input
-        .table_dir
-        .join(generation_dir(&input.partition, next));
+    let out_dir = input.table_dir.join(generation_dir(&input.partition, next));
     clear_dir(&out_dir)?;
     std::fs::create_dir_all(&out_dir).map_err(io_err(&out_dir))?;
     let current = input
@@ -287,9 +285,10 @@ fn conform(batch: &RecordBatch, target: &SchemaRef, path: &Path) -> Result<Recor
         .fields()
         .iter()
         .map(|f| {
-            batch.column_by_name(f.name()).cloned().unwrap_or_else(|| {
-                arrow_array::new_null_array(f.data_type(), batch.num_rows())
-            })
+            batch
+                .column_by_name(f.name())
+                .cloned()
+                .unwrap_or_else(|| arrow_array::new_null_array(f.data_type(), batch.num_rows()))
         })
         .collect();
     RecordBatch::try_new(target.clone(), columns).map_err(|source| Error::Arrow {
@@ -340,14 +339,16 @@ fn write_group(
     for chunk in order.chunks(rows_per_file) {
         let name = format!("compacted-{}.parquet", manifest.files.len());
         let path = out_dir.join(&name);
-        let rows = arrow_select::interleave::interleave_record_batch(&refs, chunk).map_err(
-            |source| Error::Arrow {
-                path: path.display().to_string(),
-                source,
-            },
-        )?;
+        let rows =
+            arrow_select::interleave::interleave_record_batch(&refs, chunk).map_err(|source| {
+                Error::Arrow {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
         count_sources(&rows, schema, manifest);
         write_file(&path, &rows, schema, opts, &manifest.partition)?;
+        loglake_core::failpoint::hit("compact:file-written");
         manifest.files.push(name);
         manifest.rows += rows.num_rows() as u64;
     }
@@ -416,8 +417,7 @@ fn write_file(
         .build();
     let tmp = crate::output::in_progress_path(path);
     let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    let mut writer =
-        ArrowWriter::try_new(file, rows.schema(), Some(props)).map_err(parquet_err)?;
+    let mut writer = ArrowWriter::try_new(file, rows.schema(), Some(props)).map_err(parquet_err)?;
     writer.write(rows).map_err(parquet_err)?;
     writer.close().map_err(parquet_err)?;
     std::fs::rename(&tmp, path).map_err(io_err(path))
@@ -469,7 +469,10 @@ mod tests {
 
     #[test]
     fn generation_folders_are_siblings_and_parse_back() {
-        assert_eq!(generation_dir("dt=2024-05-01/hr=07", 0), "dt=2024-05-01/hr=07");
+        assert_eq!(
+            generation_dir("dt=2024-05-01/hr=07", 0),
+            "dt=2024-05-01/hr=07"
+        );
         assert_eq!(
             generation_dir("dt=2024-05-01/hr=07", 3),
             "gen-3/dt=2024-05-01/hr=07"

@@ -193,7 +193,9 @@ impl Target for LocalTarget<'_> {
             return rel.to_owned();
         };
         match self.generations.and_then(|g| g.get(dir)) {
-            Some(&generation) => format!("{}/{name}", crate::compact::generation_dir(dir, generation)),
+            Some(&generation) => {
+                format!("{}/{name}", crate::compact::generation_dir(dir, generation))
+            }
             None => rel.to_owned(),
         }
     }

@@ -318,8 +318,16 @@ pub(crate) fn compact(args: &CompactArgs) -> anyhow::Result<ExitCode> {
         "{} partitions compacted ({} skipped: files arrived meanwhile): {} files into {}; {} old generations deleted",
         parts.iter().filter(|p| p.swapped).count(),
         parts.iter().filter(|p| !p.swapped).count(),
-        parts.iter().filter(|p| p.swapped).map(|p| p.files_before).sum::<usize>(),
-        parts.iter().filter(|p| p.swapped).map(|p| p.files_after).sum::<usize>(),
+        parts
+            .iter()
+            .filter(|p| p.swapped)
+            .map(|p| p.files_before)
+            .sum::<usize>(),
+        parts
+            .iter()
+            .filter(|p| p.swapped)
+            .map(|p| p.files_after)
+            .sum::<usize>(),
         reports.iter().map(|r| r.collected.len()).sum::<usize>()
     );
     Ok(ExitCode::SUCCESS)
