@@ -247,6 +247,7 @@ fn top_level_help_is_one_line_per_command() {
             "run",
             "watch",
             "query",
+            "compact",
             "demo",
             "event",
             "trigger",

@@ -2,6 +2,11 @@
 //! switch, `kill -9`-style aborts at every step, late data, a new version of a compacted source
 //! and a deleted one.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed test step panics with its context"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
