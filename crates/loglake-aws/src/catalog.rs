@@ -122,6 +122,49 @@ impl GlueTable {
     }
 }
 
+/// A partition as the Glue Data Catalog has it.
+#[derive(Debug, Clone)]
+pub struct GluePartition {
+    /// Values, in partition-key order.
+    pub values: Vec<String>,
+    /// Its location (the current generation's folder).
+    pub location: String,
+    /// Its parameters (`loglake.generation`, `loglake.previous_location`,
+    /// `loglake.switched_at_ms` once compacted).
+    pub parameters: std::collections::HashMap<String, String>,
+    storage: StorageDescriptor,
+}
+
+impl GluePartition {
+    fn from_glue(p: &aws_sdk_glue::types::Partition) -> Self {
+        let storage = p
+            .storage_descriptor()
+            .cloned()
+            .unwrap_or_else(|| StorageDescriptor::builder().build());
+        Self {
+            values: p.values().to_vec(),
+            location: storage.location().unwrap_or_default().to_owned(),
+            parameters: p.parameters().cloned().unwrap_or_default(),
+            storage,
+        }
+    }
+
+    /// The compaction generation its location holds (0: never compacted).
+    pub fn generation(&self) -> u64 {
+        self.parameters
+            .get(GENERATION)
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// Partition parameter: the compaction generation of its location.
+pub const GENERATION: &str = "loglake.generation";
+/// Partition parameter: the location before the last switch (deleted after the grace period).
+pub const PREVIOUS_LOCATION: &str = "loglake.previous_location";
+/// Partition parameter: when the last switch happened (epoch milliseconds).
+pub const SWITCHED_AT_MS: &str = "loglake.switched_at_ms";
+
 /// The Glue Data Catalog.
 #[derive(Debug, Clone)]
 pub struct GlueCatalog {
@@ -290,6 +333,96 @@ impl GlueCatalog {
             }
             Err(e) => Err(aws_error("glue", "GetDatabase", database.to_owned(), e).into()),
         }
+    }
+
+    /// Every partition of a table (`GetPartitions`, all pages).
+    pub async fn partitions(
+        &self,
+        database: &str,
+        table: &str,
+    ) -> Result<Vec<GluePartition>, CatalogError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .get_partitions()
+                .database_name(database)
+                .table_name(table)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    aws_error("glue", "GetPartitions", format!("{database}.{table}"), e)
+                })?;
+            out.extend(page.partitions().iter().map(GluePartition::from_glue));
+            match page.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// One partition (`GetPartition`); `None` when it is not registered.
+    pub async fn partition(
+        &self,
+        database: &str,
+        table: &str,
+        values: &[String],
+    ) -> Result<Option<GluePartition>, CatalogError> {
+        let out = self
+            .client
+            .get_partition()
+            .database_name(database)
+            .table_name(table)
+            .set_partition_values(Some(values.to_vec()))
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(o.partition.as_ref().map(GluePartition::from_glue)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_entity_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => {
+                Err(aws_error("glue", "GetPartition", format!("{database}.{table}"), e).into())
+            }
+        }
+    }
+
+    /// The atomic step of compaction on AWS: one `UpdatePartition` sets the partition's
+    /// location (and its parameters: generation, the previous location, when it switched), so
+    /// Athena and `query --glue` read the old folder or the new one.
+    pub async fn switch_partition(
+        &self,
+        database: &str,
+        table: &str,
+        partition: &GluePartition,
+        location: &str,
+        parameters: std::collections::HashMap<String, String>,
+    ) -> Result<(), CatalogError> {
+        let mut storage = partition.storage.clone();
+        storage.location = Some(location.to_owned());
+        let input = PartitionInput::builder()
+            .set_values(Some(partition.values.clone()))
+            .storage_descriptor(storage)
+            .set_parameters(Some(parameters))
+            .build();
+        self.client
+            .update_partition()
+            .database_name(database)
+            .table_name(table)
+            .set_partition_value_list(Some(partition.values.clone()))
+            .partition_input(input)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| {
+                aws_error("glue", "UpdatePartition", format!("{database}.{table}"), e).into()
+            })
     }
 
     /// Registers partitions (`dt=…/hr=…[/k=v]` paths under the table's location) with the

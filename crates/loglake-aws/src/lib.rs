@@ -18,7 +18,8 @@ mod glue;
 mod s3;
 
 pub use catalog::{
-    CatalogError, ExpectedTable, GlueCatalog, GlueTable, RegisteredTable, differences,
+    CatalogError, ExpectedTable, GENERATION, GlueCatalog, GluePartition, GlueTable,
+    PREVIOUS_LOCATION, RegisteredTable, SWITCHED_AT_MS, differences,
 };
 pub use dynamodb::DynamoDbLedger;
 pub use glue::GlueJobs;

@@ -80,6 +80,7 @@ pub struct CompactReport {
 }
 
 /// Compacts one table of a root.
+#[derive(Debug)]
 pub struct Compactor<'a> {
     state: &'a StateDb,
     table: &'a CatalogTable,
@@ -134,18 +135,20 @@ impl<'a> Compactor<'a> {
         Ok(report)
     }
 
-    /// Rewrites every partition whose compacted files hold rows of `source` without them (a new
-    /// version of it was just published): exactly that source's old rows disappear.
-    pub fn purge(&self, source: &str) -> Result<Vec<PartitionReport>> {
+    /// Rewrites `partition` (`dt=…/hr=…`) without the rows of `source` in its compacted files:
+    /// a new version of that source is being published (see `loglake_transform::publish::
+    /// Placement`).
+    pub fn purge(&self, partition: &str, source: &str) -> Result<Option<PartitionReport>> {
         let drop = BTreeSet::from([source.to_owned()]);
-        let mut out = Vec::new();
-        let partitions =
-            self.state
-                .partitions_with_source(&self.table.database, &self.table.name, source)?;
-        for p in partitions {
-            out.extend(self.compact(&p, &drop, true)?);
+        for p in self
+            .state
+            .partitions(&self.table.database, &self.table.name)?
+        {
+            if partition_path(self.table, &p)? == partition {
+                return self.compact(&p, &drop, true);
+            }
         }
-        Ok(out)
+        Ok(None)
     }
 
     /// One partition: `None` when it is not worth compacting.
@@ -185,7 +188,6 @@ impl<'a> Compactor<'a> {
             values: p.values.clone(),
             from: p.generation,
             location: next_dir.display().to_string(),
-            sources: manifest.sources.keys().cloned().collect(),
             gc_after_ms: now_ms()
                 + i64::try_from(self.config.grace.as_millis()).unwrap_or(i64::MAX),
         };
@@ -293,4 +295,55 @@ fn dir_bytes(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// The local catalog's side of publishing into a table that compaction rewrites: current
+/// generations (read once, when the object starts) and purges through the [`Compactor`].
+#[derive(Debug)]
+pub(crate) struct LocalPlacement<'a> {
+    compactor: Compactor<'a>,
+    generations: BTreeMap<String, u64>,
+    answered: std::sync::Mutex<BTreeMap<String, u64>>,
+}
+
+impl<'a> LocalPlacement<'a> {
+    /// The catalog's generations now.
+    pub(crate) fn new(compactor: Compactor<'a>) -> Result<Self> {
+        let generations = generations(compactor.state, compactor.table)?;
+        Ok(Self {
+            compactor,
+            generations,
+            answered: Default::default(),
+        })
+    }
+
+    /// The generations publishing used, per partition: compared with the catalog's after
+    /// registration, to catch a compaction that switched a partition meanwhile.
+    pub(crate) fn answered(&self) -> BTreeMap<String, u64> {
+        self.answered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl loglake_transform::publish::Placement for LocalPlacement<'_> {
+    fn generation(&self, partition: &str) -> loglake_transform::Result<u64> {
+        let g = self.generations.get(partition).copied().unwrap_or(0);
+        self.answered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(partition.to_owned(), g);
+        Ok(g)
+    }
+
+    fn purge(&self, partition: &str, source: &str) -> loglake_transform::Result<()> {
+        self.compactor
+            .purge(partition, source)
+            .map(drop)
+            .map_err(|e| loglake_transform::Error::Publish {
+                location: format!("{}/{partition}", self.compactor.table.location),
+                source: Box::new(e),
+            })
+    }
 }

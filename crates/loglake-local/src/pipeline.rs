@@ -17,7 +17,7 @@ use loglake_transform::{
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::compact::{CompactConfig, CompactReport, Compactor, generations};
+use crate::compact::{CompactConfig, CompactReport, Compactor, LocalPlacement, generations};
 use crate::error::{Error, Result};
 use crate::state::{Partition, StateDb, now_ms};
 use loglake_core::catalog::{CatalogTable, catalog_table};
@@ -404,7 +404,7 @@ impl Pipeline {
             }
             Launch::NotStarted(never) => match never {},
         };
-        let (run_result, summary) = match self.transform_publish_purge(object, bytes) {
+        let (run_result, summary) = match self.transform_and_republish(object, bytes) {
             Ok(summary) => (RunResult::Succeeded, Some(summary)),
             Err(e) => (RunResult::Failed(e.to_string()), None),
         };
@@ -427,9 +427,8 @@ impl Pipeline {
     }
 
     /// The object's work: transform and publish (again, when a partition it wrote to was
-    /// compacted meanwhile), then, if earlier rows of this source are in compacted files, those
-    /// partitions rewritten without them.
-    fn transform_publish_purge(
+    /// compacted meanwhile).
+    fn transform_and_republish(
         &self,
         object: &RawObject,
         bytes: &(dyn Fn(u64) + Sync),
@@ -441,12 +440,6 @@ impl Pipeline {
                 other => break other?,
             }
         };
-        // Not optional: with compaction turned off now, earlier compactions still hold rows.
-        if let Output::Direct(_) = &self.output {
-            let config = self.config.compact.unwrap_or_default();
-            Compactor::new(&self.state, &self.table, &self.schema, config)?
-                .purge(&object.version.source_name())?;
-        }
         Ok(summary)
     }
 
@@ -486,14 +479,18 @@ impl Pipeline {
         let mut used = None;
         let mut summary = match &self.output {
             Output::Direct(out) => {
-                // Files of a compacted partition go to its current generation's folder.
-                let gens = generations(&self.state, &self.table)?;
+                // Files of a compacted partition go to its current generation's folder, and
+                // a new version of a compacted source purges its old rows (Placement). Not
+                // optional: with compaction turned off now, earlier compactions still hold rows.
+                let config = self.config.compact.unwrap_or_default();
+                let compactor = Compactor::new(&self.state, &self.table, &self.schema, config)?;
+                let placement = LocalPlacement::new(compactor)?;
                 let sid = loglake_core::source_id(&source.name);
                 let target =
-                    LocalTarget::new(out, self.schema.table(), &sid).with_generations(&gens);
+                    LocalTarget::new(out, self.schema.table(), &sid).with_placement(&placement);
                 let s =
                     transform_reader_to(reader, &source, &self.schema, out, &target, &opts, bytes)?;
-                used = Some(gens);
+                used = Some(placement.answered());
                 s
             }
             Output::Staged(publisher) => publisher.publish(
@@ -548,7 +545,7 @@ impl Pipeline {
             if let Some(p) = summary
                 .partitions
                 .iter()
-                .find(|p| now.get(*p) != used.get(*p))
+                .find(|p| now.get(*p).unwrap_or(&0) != used.get(*p).unwrap_or(&0))
             {
                 return Err(Error::CompactedMeanwhile {
                     partition: p.clone(),

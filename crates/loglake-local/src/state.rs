@@ -66,15 +66,6 @@ CREATE TABLE IF NOT EXISTS catalog_partitions (
     location   TEXT NOT NULL,
     PRIMARY KEY (database, table_name, vals)
 );
-CREATE TABLE IF NOT EXISTS catalog_compacted_sources (
-    database   TEXT NOT NULL,
-    table_name TEXT NOT NULL,
-    vals       TEXT NOT NULL,
-    source     TEXT NOT NULL,
-    PRIMARY KEY (database, table_name, vals, source)
-);
-CREATE INDEX IF NOT EXISTS compacted_by_source
-    ON catalog_compacted_sources (database, table_name, source);
 CREATE TABLE IF NOT EXISTS catalog_gc (
     location TEXT PRIMARY KEY,
     after_ms INTEGER NOT NULL
@@ -396,21 +387,11 @@ impl StateDb {
 
     /// A table's partitions, sorted by values.
     pub fn partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
-        self.with(|c| read_partitions(c, database, table, None))
-    }
-
-    /// The partitions whose compacted files hold rows of `source`.
-    pub fn partitions_with_source(
-        &self,
-        database: &str,
-        table: &str,
-        source: &str,
-    ) -> Result<Vec<Partition>> {
-        self.with(|c| read_partitions(c, database, table, Some(source)))
+        self.with(|c| read_partitions(c, database, table))
     }
 
     /// The atomic step of compaction: the partition's location becomes the new generation's
-    /// folder, its compacted sources are replaced, and the old folder is queued for deletion
+    /// folder, and the old folder is queued for deletion
     /// after `gc_after_ms`, in one transaction, only if the partition is still at generation
     /// `swap.from` and `unchanged()` (run inside the transaction, which holds the write lock
     /// that registering partitions needs) says the old folder's files are still the inputs.
@@ -445,17 +426,6 @@ impl StateDb {
                     swap.from + 1
                 ],
             )?;
-            tx.execute(
-                "DELETE FROM catalog_compacted_sources \
-                 WHERE database = ?1 AND table_name = ?2 AND vals = ?3",
-                key,
-            )?;
-            for source in &swap.sources {
-                tx.execute(
-                    "INSERT INTO catalog_compacted_sources VALUES (?1, ?2, ?3, ?4)",
-                    params![table.database, table.name, vals, source],
-                )?;
-            }
             tx.execute(
                 "INSERT OR REPLACE INTO catalog_gc (location, after_ms) VALUES (?1, ?2)",
                 params![location, swap.gc_after_ms],
@@ -493,8 +463,6 @@ pub struct Swap {
     pub from: u64,
     /// The new generation's folder.
     pub location: String,
-    /// The sources its compacted files hold.
-    pub sources: Vec<String>,
     /// When the old folder may be deleted (epoch milliseconds).
     pub gc_after_ms: i64,
 }
@@ -503,18 +471,12 @@ fn read_partitions(
     c: &Connection,
     database: &str,
     table: &str,
-    source: Option<&str>,
 ) -> rusqlite::Result<Vec<Partition>> {
-    let sql = if source.is_some() {
-        "SELECT p.vals, p.location, p.generation FROM catalog_partitions p \
-         JOIN catalog_compacted_sources s USING (database, table_name, vals) \
-         WHERE p.database = ?1 AND p.table_name = ?2 AND s.source = ?3 ORDER BY p.vals"
-    } else {
+    let mut st = c.prepare(
         "SELECT vals, location, generation FROM catalog_partitions \
-         WHERE database = ?1 AND table_name = ?2 AND ?3 IS NULL ORDER BY vals"
-    };
-    let mut st = c.prepare(sql)?;
-    st.query_map(params![database, table, source], |r| {
+         WHERE database = ?1 AND table_name = ?2 ORDER BY vals",
+    )?;
+    st.query_map(params![database, table], |r| {
         let vals: String = r.get(0)?;
         Ok(Partition {
             values: serde_json::from_str(&vals).unwrap_or_default(),

@@ -27,6 +27,7 @@
 //! # let _ = RawStore::open(&Location::Local(dir.path().into())).unwrap();
 //! ```
 
+pub mod compact;
 mod error;
 mod location;
 mod output;

@@ -139,6 +139,22 @@ impl OutputStore {
         }
     }
 
+    /// The objects directly in a folder (`rel_dir`, relative to the output folder): their
+    /// names and sizes, sorted by name.
+    pub fn list(&self, rt: &Handle, rel_dir: &str) -> Result<Vec<(String, u64)>> {
+        let prefix = self.path(rel_dir)?;
+        let listed = rt
+            .block_on(self.store.list_with_delimiter(Some(&prefix)))
+            .map_err(|e| self.err(rel_dir, e))?;
+        let mut out: Vec<(String, u64)> = listed
+            .objects
+            .into_iter()
+            .filter_map(|m| Some((m.location.filename()?.to_owned(), m.size)))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// Deletes an object; a missing one is fine.
     pub fn delete(&self, rt: &Handle, rel: &str) -> Result<()> {
         match rt.block_on(self.store.delete(&self.path(rel)?)) {

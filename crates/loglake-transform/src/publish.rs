@@ -16,7 +16,7 @@
 //! finishes the job. [`LocalTarget`] renames within a folder; `loglake-store` implements the
 //! same trait for S3 (uploads and deletes).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
@@ -47,12 +47,65 @@ pub trait Target {
     fn file_location(&self, rel: &str) -> String;
     /// The quarantine file's location.
     fn quarantine_location(&self) -> String;
-    /// Where a file named `dt=…/hr=…/part-….parquet` by the writer goes, relative to the table
-    /// folder: the partition's current generation folder (see [`crate::compact`]); the name
-    /// itself until the partition is compacted.
-    fn locate(&self, rel: &str) -> String {
-        rel.to_owned()
+    /// The catalog's side of compaction, when the output has one (see [`Placement`]).
+    fn placement(&self) -> Option<&dyn Placement> {
+        None
     }
+}
+
+/// What publishing into a table that compaction rewrites takes, from the catalog (a SQLite
+/// catalog locally, the Glue Data Catalog on AWS):
+/// - a file the writer names `dt=…/hr=…/part-….parquet` goes to the partition's current
+///   generation folder ([`crate::compact::generation_dir`]), so late data is visible at once;
+/// - a previous version's file in an older generation than its partition's current one was
+///   consumed by compaction: its rows are in the compacted files, and removing it means
+///   rewriting that partition without this source's compacted rows ([`Placement::purge`]).
+///   This happens among the removals, before the final manifest, so a crash leaves the
+///   manifest naming the old file and the rerun purges again.
+pub trait Placement: Sync + std::fmt::Debug {
+    /// The partition's current generation (0: never compacted, or not registered yet).
+    fn generation(&self, partition: &str) -> Result<u64>;
+    /// Rewrites `partition` without the rows of `source` in its compacted files.
+    fn purge(&self, partition: &str, source: &str) -> Result<()>;
+}
+
+/// The sealed files with their names in their partitions' current generation folders.
+fn place(placement: Option<&dyn Placement>, files: &[Sealed]) -> Result<Vec<Sealed>> {
+    let Some(placement) = placement else {
+        return Ok(files.to_vec());
+    };
+    files
+        .iter()
+        .map(|f| {
+            let (dir, name) = f.rel.rsplit_once('/').unwrap_or(("", &f.rel));
+            let generation = placement.generation(dir)?;
+            Ok(Sealed {
+                path: f.path.clone(),
+                rel: format!("{}/{name}", crate::compact::generation_dir(dir, generation)),
+            })
+        })
+        .collect()
+}
+
+/// Purges the source from every partition where one of its removed files had been compacted.
+fn purge_compacted(
+    placement: Option<&dyn Placement>,
+    source: &str,
+    removed: &[String],
+) -> Result<()> {
+    let Some(placement) = placement else {
+        return Ok(());
+    };
+    let mut done = BTreeSet::new();
+    for rel in removed {
+        let (generation, partition) = crate::compact::generation_of(rel);
+        if done.contains(&partition) || generation >= placement.generation(&partition)? {
+            continue;
+        }
+        placement.purge(&partition, source)?;
+        done.insert(partition);
+    }
+    Ok(())
 }
 
 /// What a publish made visible, as locations.
@@ -73,13 +126,7 @@ pub fn publish(
     files: &[Sealed],
     quarantine: Option<&Path>,
 ) -> Result<Published> {
-    let files: Vec<Sealed> = files
-        .iter()
-        .map(|f| Sealed {
-            path: f.path.clone(),
-            rel: target.locate(&f.rel),
-        })
-        .collect();
+    let files = place(target.placement(), files)?;
     let files = files.as_slice();
     let old = target.manifest()?;
     let new: BTreeSet<String> = files.iter().map(|f| f.rel.clone()).collect();
@@ -94,6 +141,7 @@ pub fn publish(
     for rel in &removed {
         target.remove_file(rel)?;
     }
+    purge_compacted(target.placement(), source_name, &removed)?;
     let last = Manifest {
         source: source_name.to_owned(),
         files: new.clone(),
@@ -113,8 +161,8 @@ pub struct LocalTarget<'a> {
     out: &'a LocalOutput,
     table: &'a str,
     source_id: &'a str,
-    /// Compacted partitions (`dt=…/hr=…`) and their current generation.
-    generations: Option<&'a BTreeMap<String, u64>>,
+    /// The catalog's side of compaction, for a root with a catalog.
+    placement: Option<&'a dyn Placement>,
 }
 
 impl<'a> LocalTarget<'a> {
@@ -124,13 +172,13 @@ impl<'a> LocalTarget<'a> {
             out,
             table,
             source_id,
-            generations: None,
+            placement: None,
         }
     }
 
-    /// Files of compacted partitions go to their current generation's folder.
-    pub fn with_generations(mut self, generations: &'a BTreeMap<String, u64>) -> Self {
-        self.generations = Some(generations);
+    /// Publishes into a table that compaction rewrites (see [`Placement`]).
+    pub fn with_placement(mut self, placement: &'a dyn Placement) -> Self {
+        self.placement = Some(placement);
         self
     }
 
@@ -188,16 +236,8 @@ impl Target for LocalTarget<'_> {
         self.quarantine_path().display().to_string()
     }
 
-    fn locate(&self, rel: &str) -> String {
-        let Some((dir, name)) = rel.rsplit_once('/') else {
-            return rel.to_owned();
-        };
-        match self.generations.and_then(|g| g.get(dir)) {
-            Some(&generation) => {
-                format!("{}/{name}", crate::compact::generation_dir(dir, generation))
-            }
-            None => rel.to_owned(),
-        }
+    fn placement(&self) -> Option<&dyn Placement> {
+        self.placement
     }
 }
 

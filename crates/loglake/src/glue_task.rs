@@ -40,6 +40,10 @@ enum GlueTaskCommand {
     /// "summary","error"}) with {"source","ok","superseded_by","republished","ledger":
     /// "recorded"|"not_owned"|"not_asked"|"error","seconds"}. Exit 0 when ok, 1 when not.
     Object(ObjectArgs),
+    /// Print the partitions a compaction run takes, one JSON line each.
+    CompactPlan(crate::glue_compact::CompactPlanArgs),
+    /// Compact one partition of the plan and switch its location in the Glue catalog.
+    Compact(crate::glue_compact::CompactArgs),
 }
 
 #[derive(clap::Args)]
@@ -87,6 +91,8 @@ pub(crate) fn glue_task(args: &GlueTaskArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         GlueTaskCommand::Plan(a) => plan(a),
         GlueTaskCommand::Object(a) => object(a),
+        GlueTaskCommand::CompactPlan(a) => crate::glue_compact::compact_plan(a),
+        GlueTaskCommand::Compact(a) => crate::glue_compact::compact(a),
     }
 }
 
@@ -153,7 +159,7 @@ fn object(args: &ObjectArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The schema file, from S3 or a path, compiled.
-async fn read_schema(s3: &S3Objects, location: &str) -> anyhow::Result<CompiledSchema> {
+pub(crate) async fn read_schema(s3: &S3Objects, location: &str) -> anyhow::Result<CompiledSchema> {
     let text = if location.starts_with("s3://") {
         let (bucket, key) = split_s3(location)?;
         let body = s3.get(&bucket, &key).await?;

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod glue_compact;
 mod glue_task;
 #[cfg(feature = "local")]
 mod local;
