@@ -80,6 +80,16 @@ impl RegisteredTable {
     pub fn location(&self) -> &str {
         &self.location
     }
+
+    /// Its database.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// A table as the Glue Data Catalog describes it (for queries over it).

@@ -499,6 +499,7 @@ impl Pipeline {
                 &source,
                 &self.schema,
                 &opts,
+                None,
                 bytes,
             )?,
         };

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use loglake_core::CompiledSchema;
-use loglake_transform::publish::{Sealed, Target};
+use loglake_transform::publish::{Placement, Sealed, Target};
 use loglake_transform::{
     Error as TransformError, LocalOutput, Manifest, Result as TransformResult, Source, Summary,
     TransformOptions, transform_reader_to,
@@ -53,7 +53,12 @@ impl Publisher {
 
     /// Transforms one object (`reader`) and publishes its files, replacing what an earlier
     /// version of the same source wrote, in the transform's one publish protocol
-    /// ([`loglake_transform::publish`]). Blocking: call it outside the runtime's threads.
+    /// ([`loglake_transform::publish`]), into compacted partitions' current folders when a
+    /// catalog `placement` is given. Blocking: call it outside the runtime's threads.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the transform's own inputs plus where it publishes; a struct would only rename them"
+    )]
     pub fn publish(
         &self,
         rt: &Handle,
@@ -61,6 +66,7 @@ impl Publisher {
         source: &Source,
         schema: &CompiledSchema,
         opts: &TransformOptions,
+        placement: Option<&dyn Placement>,
         bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<Summary> {
         let table = schema.table();
@@ -75,6 +81,7 @@ impl Publisher {
             manifest_rel: format!("{table}/_manifests/{sid}.json"),
             quarantine_rel: format!("{table}/{sid}.ndjson.gz"),
             dir: &dir,
+            placement,
         };
         let staging = LocalOutput::new(&dir);
         let result = transform_reader_to(reader, source, schema, &staging, &target, opts, bytes);
@@ -95,6 +102,8 @@ struct Remote<'a> {
     quarantine_rel: String,
     /// The staging folder (manifests are written here before their upload).
     dir: &'a Path,
+    /// The catalog's side of compaction (Glue), when publishing for a catalog table.
+    placement: Option<&'a dyn Placement>,
 }
 
 impl Remote<'_> {
@@ -159,5 +168,9 @@ impl Target for Remote<'_> {
 
     fn quarantine_location(&self) -> String {
         self.quarantine.display(&self.quarantine_rel)
+    }
+
+    fn placement(&self) -> Option<&dyn Placement> {
+        self.placement
     }
 }

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use loglake_aws::{GENERATION, GlueCatalog, GluePartition, PREVIOUS_LOCATION, SWITCHED_AT_MS};
+use loglake_core::CompiledSchema;
 use loglake_core::ledger::{Claim, ClaimRequest, Ledger, ObjectVersion, RunResult, now_ms};
 use loglake_store::compact::StorePartition;
 use loglake_store::{Location, OutputStore};
@@ -155,7 +156,7 @@ pub(crate) fn compact_plan(args: &CompactPlanArgs) -> anyhow::Result<ExitCode> {
         let Some(partition) = partition_path(&t.location, &p) else {
             continue;
         };
-        if !hour_end_ms(&p.values).is_some_and(|end| end + settle <= now) {
+        if hour_end_ms(&p.values).is_none_or(|end| end + settle > now) {
             continue;
         }
         let sp = StorePartition {
@@ -200,13 +201,26 @@ pub(crate) fn compact(args: &CompactArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The AWS side of one partition's compaction: the catalog, the table's store, the ledger.
-struct Aws {
+/// The AWS side of one partition's compaction: the catalog, the table, the ledger.
+pub(crate) struct Aws {
     glue: GlueCatalog,
     sdk: aws_config::SdkConfig,
     database: String,
     table: String,
     location: String,
+    /// The DynamoDB ledger table and the run claiming partitions in it.
+    ledger: Option<(String, String)>,
+}
+
+/// What to compact, and how.
+struct CompactJob<'a> {
+    schema: &'a CompiledSchema,
+    target_file_mib: u64,
+    grace_minutes: u64,
+    /// Sources whose compacted rows are dropped (a replaced source).
+    drop: BTreeSet<String>,
+    /// Compact even without `part-…` files (a purge).
+    force: bool,
 }
 
 /// Claims the partition, compacts it, records the result in the ledger.
@@ -223,39 +237,58 @@ fn compact_claimed(
         .into_iter()
         .next()
         .with_context(|| format!("no table {database}.{table}"))?;
+    let schema = rt.block_on(crate::glue_task::read_schema(
+        &loglake_aws::S3Objects::new(&sdk),
+        &args.schema,
+    ))?;
     let aws = Aws {
         glue,
         sdk,
         database,
         table,
         location: t.location,
+        ledger: args.ledger_table.clone().zip(args.run_id.clone()),
     };
-    let claim = match (&args.ledger_table, &args.run_id) {
-        (Some(ledger), Some(run_id)) => {
-            match rt.block_on(PartitionClaim::take(&aws, ledger, run_id, line))? {
-                Some(c) => Some(c),
-                None => {
-                    return Ok(CompactResult {
-                        partition: line.partition.clone(),
-                        generation: line.generation,
-                        ok: true,
-                        outcome: "claimed elsewhere".into(),
-                        ..Default::default()
-                    });
-                }
-            }
-        }
-        _ => None,
+    let job = CompactJob {
+        schema: &schema,
+        target_file_mib: args.target_file_mib,
+        grace_minutes: args.grace_minutes,
+        drop: BTreeSet::new(),
+        force: false,
     };
-    let outcome = compact_partition(args, line, &aws, rt);
-    if let Some(claim) = &claim {
-        let result = match &outcome {
-            Ok(_) => RunResult::Succeeded,
-            Err(e) => RunResult::Failed(format!("{e:#}")),
-        };
-        rt.block_on(claim.finish(&result))?;
+    match with_claim(&aws, line, rt, |rt| compact_partition(&job, line, &aws, rt))? {
+        Some(r) => Ok(r),
+        None => Ok(CompactResult {
+            partition: line.partition.clone(),
+            generation: line.generation,
+            ok: true,
+            outcome: "claimed elsewhere".into(),
+            ..Default::default()
+        }),
     }
-    outcome
+}
+
+/// Runs `work` holding the ledger claim of the partition's compaction (none without a ledger);
+/// `None` when another run holds it or did it.
+fn with_claim<T>(
+    aws: &Aws,
+    line: &PlanLine,
+    rt: &tokio::runtime::Runtime,
+    work: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<T>,
+) -> anyhow::Result<Option<T>> {
+    let Some((table, run_id)) = &aws.ledger else {
+        return work(rt).map(Some);
+    };
+    let Some(claim) = rt.block_on(PartitionClaim::take(aws, table, run_id, line))? else {
+        return Ok(None);
+    };
+    let outcome = work(rt);
+    let result = match &outcome {
+        Ok(_) => RunResult::Succeeded,
+        Err(e) => RunResult::Failed(format!("{e:#}")),
+    };
+    rt.block_on(claim.finish(&result))?;
+    outcome.map(Some)
 }
 
 /// The ledger claim of one partition's compaction into generation N+1.
@@ -283,7 +316,7 @@ impl PartitionClaim {
             sequencer: None,
         };
         let now = now_ms();
-        // The lease: longer than any compaction run; a crashed one is taken over after it.
+        // The lease: longer than any compaction; a crashed one is taken over after it.
         let request = ClaimRequest::new(run_id, now, now + 3 * 3_600_000, 3, 7 * 86_400_000);
         if !matches!(
             ledger.claim(&object, &request).await?,
@@ -308,10 +341,43 @@ impl PartitionClaim {
     }
 }
 
+/// Deletes the generations before the current one once the last switch's grace period has
+/// passed.
+fn collect_previous(
+    sp: &StorePartition<'_>,
+    p: &mut GluePartition,
+    aws: &Aws,
+    grace_minutes: u64,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<bool> {
+    let grace = i64::try_from(grace_minutes * 60_000).unwrap_or(i64::MAX);
+    if !gc_due(p, grace, now_ms()) {
+        return Ok(false);
+    }
+    // Every older generation: a purge may have switched again before the previous one's grace
+    // ended, and those were replaced earlier still.
+    for generation in 0..p.generation() {
+        sp.delete_generation(generation)?;
+    }
+    let mut params = p.parameters.clone();
+    params.remove(PREVIOUS_LOCATION);
+    params.remove(SWITCHED_AT_MS);
+    let location = p.location.clone();
+    rt.block_on(aws.glue.switch_partition(
+        &aws.database,
+        &aws.table,
+        p,
+        &location,
+        params.clone(),
+    ))?;
+    p.parameters = params;
+    Ok(true)
+}
+
 /// Old generation past its grace deleted; the current folder compacted into the next
 /// generation; the location switched; late files carried over.
 fn compact_partition(
-    args: &CompactArgs,
+    job: &CompactJob<'_>,
     line: &PlanLine,
     aws: &Aws,
     rt: &tokio::runtime::Runtime,
@@ -337,46 +403,22 @@ fn compact_partition(
         table: &folder,
         partition: &line.partition,
     };
-    let grace = i64::try_from(args.grace_minutes * 60_000).unwrap_or(i64::MAX);
-    if gc_due(&p, grace, now_ms()) {
-        if let Some(old) = p
-            .parameters
-            .get(PREVIOUS_LOCATION)
-            .and_then(|l| l.strip_prefix(aws.location.trim_end_matches('/')))
-        {
-            sp.delete_generation(generation_of(&format!("{}/f", old.trim_matches('/'))).0)?;
-        }
-        let mut params = p.parameters.clone();
-        params.remove(PREVIOUS_LOCATION);
-        params.remove(SWITCHED_AT_MS);
-        let location = p.location.clone();
-        rt.block_on(
-            aws.glue
-                .switch_partition(db, table, &p, &location, params.clone()),
-        )?;
-        p.parameters = params;
-        result.old_generation_deleted = true;
-    }
+    result.old_generation_deleted = collect_previous(&sp, &mut p, aws, job.grace_minutes, rt)?;
     let parts = sp.part_files(line.generation)?;
-    if parts.is_empty() {
+    if parts.is_empty() && !job.force {
         return Ok(result);
     }
     let before = sp.parquet_files(line.generation)?;
-    let schema = rt.block_on(crate::glue_task::read_schema(
-        &loglake_aws::S3Objects::new(&aws.sdk),
-        &args.schema,
-    ))?;
     let staging = tempfile::tempdir().context("a staging folder")?;
     let opts = CompactOptions {
-        target_file_bytes: args.target_file_mib.max(1) << 20,
+        target_file_bytes: job.target_file_mib.max(1) << 20,
         ..Default::default()
     };
-    let no_drop = BTreeSet::new();
     let manifest = sp.compact(
-        &schema,
+        job.schema,
         line.generation,
         &parts,
-        &no_drop,
+        &job.drop,
         &opts,
         staging.path(),
     )?;
@@ -396,6 +438,7 @@ fn compact_partition(
     ]);
     loglake_core::failpoint::hit("glue-compact:before-swap");
     rt.block_on(aws.glue.switch_partition(db, table, &p, &location, params))?;
+    loglake_core::failpoint::hit("glue-compact:after-swap");
     // A transform that read the old location before the switch may have published into it.
     let after = sp.part_files(line.generation)?;
     let late: Vec<String> = after.into_iter().filter(|f| !parts.contains(f)).collect();
@@ -409,4 +452,141 @@ fn compact_partition(
         carried_over: late.len(),
         ..result
     })
+}
+
+/// The Glue Data Catalog's side of publishing into a table that compaction rewrites
+/// (`loglake_transform::publish::Placement`): current generations from `GetPartition`, purges
+/// as claimed compactions that drop the source.
+#[derive(Debug)]
+pub(crate) struct GluePlacement<'a> {
+    aws: Aws,
+    schema: &'a CompiledSchema,
+    rt: &'a tokio::runtime::Runtime,
+    answered: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl std::fmt::Debug for Aws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws")
+            .field("table", &format!("{}.{}", self.database, self.table))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> GluePlacement<'a> {
+    /// For a registered table; `ledger`: the ledger table and run that claim purges.
+    pub(crate) fn new(
+        table: &loglake_aws::RegisteredTable,
+        schema: &'a CompiledSchema,
+        ledger: Option<(String, String)>,
+        rt: &'a tokio::runtime::Runtime,
+    ) -> Self {
+        let sdk = rt.block_on(loglake_aws::sdk_config());
+        Self {
+            aws: Aws {
+                glue: GlueCatalog::new(aws_sdk_glue::Client::new(&sdk)),
+                sdk,
+                database: table.database().to_owned(),
+                table: table.name().to_owned(),
+                location: table.location().to_owned(),
+                ledger,
+            },
+            schema,
+            rt,
+            answered: Default::default(),
+        }
+    }
+
+    fn current(&self, partition: &str) -> anyhow::Result<Option<GluePartition>> {
+        let values = loglake_core::partition::PartitionPath::parse(partition)
+            .map_err(|m| anyhow::anyhow!("partition `{partition}`: {m}"))?
+            .values();
+        Ok(self.rt.block_on(self.aws.glue.partition(
+            &self.aws.database,
+            &self.aws.table,
+            &values,
+        ))?)
+    }
+
+    /// The generations publishing used, per partition.
+    pub(crate) fn answered(&self) -> std::collections::BTreeMap<String, u64> {
+        self.answered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The partitions whose generation changed since publishing asked (compacted meanwhile).
+    pub(crate) fn moved(&self) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for (partition, g) in self.answered() {
+            let now = self.current(&partition)?.map_or(0, |p| p.generation());
+            if now != g {
+                out.push(partition);
+            }
+        }
+        Ok(out)
+    }
+
+    fn purge_once(&self, partition: &str, source: &str) -> anyhow::Result<bool> {
+        let Some(p) = self.current(partition)? else {
+            return Ok(true);
+        };
+        let line = PlanLine {
+            values: p.values.clone(),
+            partition: partition.to_owned(),
+            generation: p.generation(),
+        };
+        let job = CompactJob {
+            schema: self.schema,
+            target_file_mib: 128,
+            grace_minutes: 30,
+            drop: BTreeSet::from([source.to_owned()]),
+            force: true,
+        };
+        let done = with_claim(&self.aws, &line, self.rt, |rt| {
+            compact_partition(&job, &line, &self.aws, rt)
+        })?;
+        Ok(done.is_some_and(|r| r.outcome == "compacted"))
+    }
+}
+
+fn placement_err(partition: &str, e: anyhow::Error) -> loglake_transform::Error {
+    loglake_transform::Error::Publish {
+        location: partition.to_owned(),
+        source: e.into(),
+    }
+}
+
+impl loglake_transform::publish::Placement for GluePlacement<'_> {
+    fn generation(&self, partition: &str) -> loglake_transform::Result<u64> {
+        let g = self
+            .current(partition)
+            .map_err(|e| placement_err(partition, e))?
+            .map_or(0, |p| p.generation());
+        self.answered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(partition.to_owned(), g);
+        Ok(g)
+    }
+
+    fn purge(&self, partition: &str, source: &str) -> loglake_transform::Result<()> {
+        // Another run compacting the partition: its generation moves on, and the purge is
+        // claimed again for the new one.
+        for _ in 0..3 {
+            if self
+                .purge_once(partition, source)
+                .map_err(|e| placement_err(partition, e))?
+            {
+                return Ok(());
+            }
+        }
+        Err(placement_err(
+            partition,
+            anyhow::anyhow!(
+                "another run is compacting this partition; the object is retried after it"
+            ),
+        ))
+    }
 }

@@ -147,6 +147,7 @@ fn object(args: &ObjectArgs) -> anyhow::Result<ExitCode> {
             output: args.output.clone(),
             catalog: args.catalog.clone(),
             schema,
+            ledger: args.ledger_table.clone().zip(args.run_id.clone()),
         },
     };
     let result = rt.block_on(task.run(entry));
@@ -187,6 +188,8 @@ struct TransformWork {
     output: String,
     catalog: Option<String>,
     schema: CompiledSchema,
+    /// The ledger table and run that claim a compacted partition's purge.
+    ledger: Option<(String, String)>,
 }
 
 impl Publish for TransformWork {
@@ -206,6 +209,7 @@ impl Publish for TransformWork {
             source: None,
             jobs: Some(1),
             quiet: true,
+            ledger: self.ledger.clone(),
         };
         let schema = self.schema.clone();
         let run = move || -> anyhow::Result<Summary> {

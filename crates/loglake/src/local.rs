@@ -457,12 +457,8 @@ fn engine_for_glue(spec: &str, runtime: &tokio::runtime::Runtime) -> anyhow::Res
             )));
         }
     };
-    let tables = runtime.block_on(async {
-        loglake_aws::GlueCatalog::from_env()
-            .await
-            .tables(database, table)
-            .await
-    });
+    let glue = runtime.block_on(loglake_aws::GlueCatalog::from_env());
+    let tables = runtime.block_on(glue.tables(database, table));
     let tables = tables.map_err(|e| match e {
         e @ (loglake_aws::CatalogError::Missing { .. }
         | loglake_aws::CatalogError::MissingDatabase { .. }) => usage(e.to_string()),
@@ -479,10 +475,20 @@ fn engine_for_glue(spec: &str, runtime: &tokio::runtime::Runtime) -> anyhow::Res
             )));
         };
         let keys = t.partition_keys.iter().map(|(k, _)| k.clone()).collect();
-        defs.push(
-            TableDef::from_hive(&t.name, &t.location, &t.columns, keys)
-                .map_err(|e| usage(e.to_string()))?,
+        let mut def = TableDef::from_hive(&t.name, &t.location, &t.columns, keys)
+            .map_err(|e| usage(e.to_string()))?;
+        // Each partition from the location the catalog names (compaction switches them).
+        let partitions = runtime.block_on(glue.partitions(&t.database, &t.name))?;
+        def.partitions = Some(
+            partitions
+                .into_iter()
+                .map(|p| PartitionDef {
+                    values: p.values,
+                    location: p.location,
+                })
+                .collect(),
         );
+        defs.push(def);
         let url = url::Url::parse(&format!("s3://{bucket}"))
             .with_context(|| format!("bucket name `{bucket}`"))?;
         if !stores.iter().any(|(u, _)| u == &url) {

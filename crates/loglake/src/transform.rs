@@ -47,6 +47,10 @@ pub(crate) struct TransformArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub(crate) quiet: bool,
+    /// The DynamoDB ledger table and the run that claim a compacted partition's purge (the
+    /// Glue task's); not an option of `loglake transform`.
+    #[arg(skip)]
+    pub(crate) ledger: Option<(String, String)>,
 }
 
 /// Expands folders into their files: the store's listing rule ([`loglake_store::local_files`]:
@@ -279,8 +283,50 @@ impl<'a> TransformPlan<'a> {
             .context("no runtime")
     }
 
-    /// Transforms and publishes one input, then registers its partitions.
+    /// Transforms and publishes one input, then registers its partitions; published again when
+    /// compaction switched one of its partitions while it published (its files went to the old
+    /// generation's folder).
     pub(crate) fn run(&self, w: &Work, progress: &(dyn Fn(u64) + Sync)) -> anyhow::Result<Summary> {
+        for _ in 0..3 {
+            let placement = self.placement();
+            let summary = self.run_once(w, placement.as_ref(), progress)?;
+            let moved = match &placement {
+                Some(p) => p.moved()?,
+                None => Vec::new(),
+            };
+            if moved.is_empty() {
+                return Ok(summary);
+            }
+        }
+        bail!(
+            "{}: its partitions were compacted while it was published, three times; it is retried",
+            w.display()
+        )
+    }
+
+    /// Publishing into a catalog table on S3 goes through the Glue catalog's placement
+    /// (compacted partitions' current folders, purges of replaced sources).
+    fn placement(&self) -> Option<crate::glue_compact::GluePlacement<'_>> {
+        match (&self.catalog, &self.rt, &self.sink) {
+            (Some((_, table)), Some(rt), Sink::Remote(..)) => {
+                Some(crate::glue_compact::GluePlacement::new(
+                    table,
+                    &self.schema,
+                    self.args.ledger.clone(),
+                    rt,
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    fn run_once(
+        &self,
+        w: &Work,
+        placement: Option<&crate::glue_compact::GluePlacement<'_>>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<Summary> {
+        let placement = placement.map(|p| p as &dyn loglake_transform::publish::Placement);
         let (schema, opts) = (&self.schema, &self.opts);
         let source_name = self.args.source.as_deref();
         let summary = match (w, &self.sink) {
@@ -289,7 +335,15 @@ impl<'a> TransformPlan<'a> {
             }
             (Work::File(path), Sink::Remote(publisher, _)) => {
                 let (file, source) = Source::open_file(path, source_name)?;
-                publisher.publish(&self.handle()?, file, &source, schema, opts, progress)?
+                publisher.publish(
+                    &self.handle()?,
+                    file,
+                    &source,
+                    schema,
+                    opts,
+                    placement,
+                    progress,
+                )?
             }
             (Work::Object(object, store), sink) => {
                 let rt = self.handle()?;
@@ -304,9 +358,8 @@ impl<'a> TransformPlan<'a> {
                     Sink::Local(out) => {
                         transform_reader(reader, &source, schema, out, opts, progress)?
                     }
-                    Sink::Remote(publisher, _) => {
-                        publisher.publish(&rt, reader, &source, schema, opts, progress)?
-                    }
+                    Sink::Remote(publisher, _) => publisher
+                        .publish(&rt, reader, &source, schema, opts, placement, progress)?,
                 }
             }
         };

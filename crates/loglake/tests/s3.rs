@@ -840,3 +840,285 @@ fn schema_infer_and_check_read_s3_prefixes_like_folders() {
     assert_eq!(lines(&l), lines(&r));
     assert_eq!(lines(&r)[0]["records"], 2400);
 }
+
+/// `loglake gen` into `dir`, every file uploaded under `prefix`; the generator's valid lines.
+fn gen_to_s3(moto: &Moto, dir: &std::path::Path, bucket: &str, prefix: &str, args: &[&str]) -> u64 {
+    let mut all = vec!["gen", "--out", dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let g = loglake(moto, &all);
+    assert_exit(&g, 0);
+    let report: serde_json::Value = serde_json::from_slice(&g.stdout).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        put(
+            moto,
+            bucket,
+            &format!("{prefix}{name}"),
+            &std::fs::read(&path).unwrap(),
+        );
+    }
+    report["lines"].as_u64().unwrap() - report["bad_lines"].as_u64().unwrap()
+}
+
+/// Compaction on S3 through the Glue Data Catalog (the Glue job's compaction mode:
+/// `glue-task compact-plan`, then `compact` per partition) while `query --glue` counts: every
+/// read sees every row once; each partition's location moves to `gen-1/…` in one
+/// `UpdatePartition`; late data lands in the current folder and is counted at once; a new
+/// version of a compacted source replaces exactly its rows; a second pass deletes the old
+/// generation after its (zero) grace period.
+#[test]
+fn compaction_on_s3_switches_glue_partitions_and_keeps_every_row() {
+    let Some(moto) = Moto::start() else { return };
+    let (raw, clean) = (
+        loglake_testkit::unique("kraw"),
+        loglake_testkit::unique("kclean"),
+    );
+    let db = loglake_testkit::unique("db").replace('-', "_");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let location = format!("s3://{clean}/clean/app_logs");
+    let (s3, glue) = rt.block_on(async {
+        let sdk = loglake_testkit::aws::sdk(&moto).await;
+        let s3 = loglake_testkit::aws::s3(&sdk);
+        let glue = aws_sdk_glue::Client::new(&sdk);
+        loglake_testkit::aws::bucket(&s3, &raw, false).await;
+        loglake_testkit::aws::bucket(&s3, &clean, false).await;
+        glue_table(&glue, &db, &location, |_| {}).await;
+        (s3, glue)
+    });
+    let dirs = tempfile::tempdir().unwrap();
+    let want = gen_to_s3(
+        &moto,
+        &dirs.path().join("a"),
+        &raw,
+        "logs/",
+        &[
+            "--files", "12", "--lines", "400", "--hours", "3", "--seed", "4",
+        ],
+    );
+    let catalog = format!("{db}.app_logs");
+    let transform = |input: &str| {
+        let o = loglake(
+            &moto,
+            &[
+                "transform",
+                "--quiet",
+                "--input",
+                input,
+                "--output",
+                &format!("s3://{clean}"),
+                "--catalog",
+                &catalog,
+            ],
+        );
+        assert!(
+            o.status.code().is_some_and(|c| c <= 1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    transform(&format!("s3://{raw}/logs/"));
+    let count = |sql: &str| -> String {
+        let o = loglake(
+            &moto,
+            &["query", "--glue", &catalog, "--format", "csv", sql],
+        );
+        assert_exit(&o, 0);
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    let totals = || count("SELECT count(*) AS n, count(DISTINCT trace_id) AS d FROM app_logs");
+    assert_eq!(totals(), format!("{want},{want}"));
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/app_logs.json");
+    let compact_pass = || -> Vec<serde_json::Value> {
+        let plan = loglake(
+            &moto,
+            &[
+                "glue-task",
+                "compact-plan",
+                "--catalog",
+                &catalog,
+                "--settle-minutes",
+                "0",
+                "--min-files",
+                "2",
+                "--grace-minutes",
+                "0",
+            ],
+        );
+        assert_exit(&plan, 0);
+        String::from_utf8_lossy(&plan.stdout)
+            .lines()
+            .map(|line| {
+                let o = loglake(
+                    &moto,
+                    &[
+                        "glue-task",
+                        "compact",
+                        "--partition",
+                        line,
+                        "--schema",
+                        schema,
+                        "--catalog",
+                        &catalog,
+                        "--grace-minutes",
+                        "0",
+                    ],
+                );
+                assert_exit(&o, 0);
+                serde_json::from_slice(&o.stdout).unwrap()
+            })
+            .collect()
+    };
+
+    // A reader counting through the catalog during the first pass.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (results, reads) = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut reads = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                reads.push(totals());
+            }
+            reads
+        });
+        let results = compact_pass();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (results, reader.join().unwrap())
+    });
+    assert_eq!(results.len(), 3, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r["outcome"] == "compacted" && r["generation"] == 1)
+    );
+    assert!(!reads.is_empty());
+    for r in &reads {
+        assert_eq!(r, &format!("{want},{want}"), "a reader saw a partial table");
+    }
+    let locations = || -> Vec<String> {
+        rt.block_on(async {
+            let out = glue
+                .get_partitions()
+                .database_name(&db)
+                .table_name("app_logs")
+                .send()
+                .await
+                .unwrap();
+            let mut l: Vec<String> = out
+                .partitions()
+                .iter()
+                .map(|p| {
+                    p.storage_descriptor()
+                        .unwrap()
+                        .location()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect();
+            l.sort();
+            l
+        })
+    };
+    assert!(
+        locations()
+            .iter()
+            .all(|l| l.contains("/clean/app_logs/gen-1/dt=")),
+        "{:?}",
+        locations()
+    );
+
+    // Late data for a compacted hour: in the partition's current folder, counted at once.
+    let late = gen_to_s3(
+        &moto,
+        &dirs.path().join("late"),
+        &raw,
+        "late/",
+        &[
+            "--files",
+            "1",
+            "--lines",
+            "300",
+            "--hours",
+            "1",
+            "--seed",
+            "5",
+            "--start",
+            "2024-05-01T01:00:00Z",
+        ],
+    );
+    transform(&format!("s3://{raw}/late/app-0000.ndjson"));
+    assert_eq!(
+        count("SELECT count(*) FROM app_logs"),
+        (want + late).to_string()
+    );
+    let keys = rt.block_on(async {
+        let out = s3
+            .list_objects_v2()
+            .bucket(&clean)
+            .prefix("clean/app_logs/gen-1/dt=2024-05-01/hr=01/")
+            .send()
+            .await
+            .unwrap();
+        out.contents()
+            .iter()
+            .map(|o| o.key().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    });
+    assert!(keys.iter().any(|k| k.contains("/part-")), "{keys:?}");
+
+    // A new version of a compacted source replaces exactly its rows.
+    let source = format!("{raw}/logs/app-0000.ndjson");
+    let of_source = || {
+        count(&format!(
+            "SELECT count(*) FROM app_logs WHERE source_object = '{source}'"
+        ))
+    };
+    let old: u64 = of_source().parse().unwrap();
+    assert!(old > 0);
+    let new = gen_to_s3(
+        &moto,
+        &dirs.path().join("v2"),
+        &raw,
+        "logs/",
+        &[
+            "--files",
+            "1",
+            "--lines",
+            "250",
+            "--hours",
+            "1",
+            "--seed",
+            "6",
+            "--start",
+            "2024-05-01T02:00:00Z",
+        ],
+    );
+    transform(&format!("s3://{raw}/logs/app-0000.ndjson"));
+    assert_eq!(of_source(), new.to_string());
+    let total = want + late - old + new;
+    assert_eq!(count("SELECT count(*) FROM app_logs"), total.to_string());
+
+    // A second pass: late files folded in, the first generation's folders deleted.
+    compact_pass();
+    assert_eq!(count("SELECT count(*) FROM app_logs"), total.to_string());
+    let gen0 = rt.block_on(async {
+        let out = s3
+            .list_objects_v2()
+            .bucket(&clean)
+            .prefix("clean/app_logs/dt=")
+            .send()
+            .await
+            .unwrap();
+        out.contents()
+            .iter()
+            .map(|o| o.key().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        gen0.is_empty(),
+        "generation 0 left after its grace period: {gen0:?}"
+    );
+}
