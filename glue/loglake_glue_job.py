@@ -18,6 +18,11 @@ binary (shipped to the driver with --extra-files, to the executors with SparkCon
   this run holds the item), and prints one JSON result line;
 - the driver logs every result and fails the run if any object failed.
 
+The compaction schedule (infra/compaction.tf) starts the same job with --LOGLAKE_MODE compact
+and the --LOGLAKE_COMPACT_* options: the driver runs `loglake glue-task compact-plan` (the
+catalog's settled partitions with enough files) and each Spark task `loglake glue-task compact
+--partition LINE …` (claimed in the ledger, compacted, switched with one UpdatePartition).
+
 Arguments are resolved with AWS's own `awsglue.utils.getResolvedOptions`, here and in the tests
 (AWSGlueDataplanePython 5.0.0); tests/glue/ runs the script as Glue does, with local PySpark
 against moto. Each `loglake` subprocess gets the region (--LOGLAKE_REGION) and the executor's
@@ -36,8 +41,16 @@ REQUIRED = ["LOGLAKE_OUTPUT", "LOGLAKE_SCHEMA"]
 OPTIONAL = [
     "JOB_NAME", "LOGLAKE_DATABASE", "LOGLAKE_TABLE", "LOGLAKE_LEDGER_TABLE", "LOGLAKE_REGION",
     "LOGLAKE_BUCKET", "LOGLAKE_KEY", "LOGLAKE_VERSION", "LOGLAKE_VERSION_ID", "LOGLAKE_MANIFEST",
-    "LOGLAKE_BINARY",
+    "LOGLAKE_BINARY", "LOGLAKE_MODE", *[
+        "LOGLAKE_COMPACT_SETTLE_MINUTES", "LOGLAKE_COMPACT_MIN_FILES",
+        "LOGLAKE_COMPACT_TARGET_FILE_MIB", "LOGLAKE_COMPACT_GRACE_MINUTES"],
 ]
+# --LOGLAKE_COMPACT_* → the `loglake glue-task compact-plan` / `compact` options they set.
+PLAN_OPTIONS = {"LOGLAKE_COMPACT_SETTLE_MINUTES": "--settle-minutes",
+                "LOGLAKE_COMPACT_MIN_FILES": "--min-files",
+                "LOGLAKE_COMPACT_GRACE_MINUTES": "--grace-minutes"}
+TASK_OPTIONS = {"LOGLAKE_COMPACT_TARGET_FILE_MIB": "--target-file-mib",
+                "LOGLAKE_COMPACT_GRACE_MINUTES": "--grace-minutes"}
 # A transform taking longer than this is stuck (Glue's own timeout is the job's).
 OBJECT_TIMEOUT_SECONDS = int(os.environ.get("LOGLAKE_OBJECT_TIMEOUT", "3000"))
 # What a `loglake` subprocess inherits from the executor's environment. Everything else it needs
@@ -150,9 +163,32 @@ def task_args(args):
     return out
 
 
-def plan(binary, args, region):
-    """The run's objects as `loglake glue-task plan` prints them: opaque lines."""
-    p = subprocess.run([binary, "glue-task", "plan", *plan_args(args)], capture_output=True,
+def work(args):
+    """The run's plan command, and the task command each plan line is given to (after the flag):
+    objects for the trigger's runs, partitions for the compaction schedule's."""
+    mode = args.get("LOGLAKE_MODE", "objects")
+    if mode == "objects":
+        return (["glue-task", "plan", *plan_args(args)],
+                {"task": ["glue-task", "object"], "flag": "--object", "task_args": task_args(args)})
+    if mode != "compact":
+        raise SystemExit(f"loglake: --LOGLAKE_MODE {mode!r}: expected objects or compact")
+    if not (args.get("LOGLAKE_DATABASE") and args.get("LOGLAKE_TABLE")):
+        raise SystemExit("loglake: compaction needs --LOGLAKE_DATABASE and --LOGLAKE_TABLE")
+    catalog = ["--catalog", f"{args['LOGLAKE_DATABASE']}.{args['LOGLAKE_TABLE']}"]
+
+    def options(names):
+        return [x for n, flag in names.items() if n in args for x in (flag, args[n])]
+
+    task = ["--schema", args["LOGLAKE_SCHEMA"], *catalog, *options(TASK_OPTIONS)]
+    if args.get("JOB_RUN_ID") and args.get("LOGLAKE_LEDGER_TABLE"):
+        task += ["--ledger-table", args["LOGLAKE_LEDGER_TABLE"], "--run-id", args["JOB_RUN_ID"]]
+    return (["glue-task", "compact-plan", *catalog, *options(PLAN_OPTIONS)],
+            {"task": ["glue-task", "compact"], "flag": "--partition", "task_args": task})
+
+
+def plan(binary, plan_cmd, region):
+    """The run's work as `loglake glue-task plan` (or `compact-plan`) prints it: opaque lines."""
+    p = subprocess.run([binary, *plan_cmd], capture_output=True,
                        text=True, timeout=OBJECT_TIMEOUT_SECONDS, env=subprocess_env(region))
     if p.returncode != 0:
         raise SystemExit(f"loglake: the run's plan failed (exit {p.returncode}): "
@@ -164,7 +200,8 @@ def run_one(line, conf):
     """One object, on an executor: `loglake glue-task object`, whose stdout is exactly one JSON
     document, the typed result. A task that dies, hangs or prints anything else gives a failed
     result carrying the line, its stderr and what it printed."""
-    cmd = [executor_binary(conf), "glue-task", "object", "--object", line, *conf["task_args"]]
+    cmd = [executor_binary(conf), *conf.get("task", ["glue-task", "object"]),
+           conf.get("flag", "--object"), line, *conf["task_args"]]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=OBJECT_TIMEOUT_SECONDS,
                            env=subprocess_env(conf["region"]))
@@ -184,14 +221,15 @@ def main(argv):
     args = resolve_args(argv)
     region = job_region(args)
     binary = find_binary(args)
-    objects = plan(binary, args, region)
+    plan_cmd, task = work(args)
+    objects = plan(binary, plan_cmd, region)
 
     from pyspark.sql import SparkSession
     spark = SparkSession.builder.appName(args.get("JOB_NAME", "loglake")).getOrCreate()
     sc = spark.sparkContext
     sc.addFile(binary)  # to every executor (SparkFiles)
-    conf = {"binary": binary, "region": region, "task_args": task_args(args)}
-    print(f"loglake: {len(objects)} object(s), task arguments {conf['task_args']}",
+    conf = {"binary": binary, "region": region, **task}
+    print(f"loglake: {len(objects)} line(s) of work, task {conf['task']} {conf['task_args']}",
           file=sys.stderr)
     # One Spark task per object, in the plan's order (largest first).
     results = (sc.parallelize(objects, max(1, len(objects)))
@@ -204,7 +242,7 @@ def main(argv):
     failed = [r for r in results if not r["ok"]]
     if failed:
         raise RuntimeError(f"loglake: {len(failed)} of {len(results)} object(s) failed: "
-                           + "; ".join(f"{r.get('source') or r.get('object')}: "
+                           + "; ".join(f"{r.get('source') or r.get('partition') or r.get('object')}: "
                                        f"{r.get('error') or r.get('ledger_error')}"
                                        for r in failed[:5]))
     return results

@@ -113,6 +113,21 @@ def rows_of(s3, names, key):
     return rows
 
 
+def catalog_rows(s3, glue, names):
+    """Rows a reader of the catalog sees: the Parquet files directly in each partition's
+    location (hidden `_`/`.` names skipped, as Athena does), read with pyarrow."""
+    total = 0
+    for p in glue.get_partitions(DatabaseName=names["db"], TableName="app_logs")["Partitions"]:
+        bucket, prefix = p["StorageDescriptor"]["Location"][len("s3://"):].split("/", 1)
+        prefix = prefix.rstrip("/") + "/"
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix, Delimiter="/").get("Contents", []):
+            name = o["Key"][len(prefix):]
+            if name.endswith(".parquet") and not name.startswith(("_", ".")):
+                body = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+                total += pq.read_table(io.BytesIO(body)).num_rows
+    return total
+
+
 def write_manifest(s3, names, run_id, objects):
     key = f"tmp/manifests/{run_id}.jsonl"
     s3.put_object(Bucket=names["code"], Key=key,
@@ -246,6 +261,32 @@ def main():
     (second,) = run_job(names, "jr_" + tag + "_new", write_manifest(s3, names, "new", [new]))
     check(second["outcome"] == "processed" and rows_of(s3, names, old["key"]) == 4,
           "the newer version's 4 rows, not the older's 13")
+
+    # The compaction schedule's run: the same job with --LOGLAKE_MODE compact (infra/compaction.tf
+    # passes these arguments). Partitions with two or more files are rewritten, switched to
+    # gen-1 in the catalog, claimed and SUCCEEDED in the ledger; the rows read back through the
+    # catalog's locations are the same before and after.
+    before = catalog_rows(s3, glue, names)
+    compacted = job.main(["loglake_glue_job.py", "--JOB_NAME", "loglake-transform",
+                          "--JOB_RUN_ID", "jr_" + tag + "_compact", "--LOGLAKE_MODE", "compact",
+                          "--LOGLAKE_OUTPUT", f"s3://{names['clean']}",
+                          "--LOGLAKE_SCHEMA", f"s3://{names['code']}/schemas/app_logs.json",
+                          "--LOGLAKE_DATABASE", names["db"], "--LOGLAKE_TABLE", "app_logs",
+                          "--LOGLAKE_LEDGER_TABLE", names["ledger"],
+                          "--LOGLAKE_BINARY", os.environ["LOGLAKE_GLUE_BIN"],
+                          "--LOGLAKE_COMPACT_SETTLE_MINUTES", "0",
+                          "--LOGLAKE_COMPACT_MIN_FILES", "2",
+                          "--LOGLAKE_COMPACT_GRACE_MINUTES", "0"])
+    check(compacted and all(r["ok"] and r["outcome"] == "compacted" for r in compacted), compacted)
+    check(catalog_rows(s3, glue, names) == before, (before, compacted))
+    parts = {p["StorageDescriptor"]["Location"]: p for p in glue.get_partitions(
+        DatabaseName=names["db"], TableName="app_logs")["Partitions"]}
+    for r in compacted:
+        loc = f"{location}/gen-1/{r['partition']}"
+        check(loc in parts and parts[loc]["Parameters"].get("loglake.generation") == "1", loc)
+        item = ddb.get_item(TableName=names["ledger"], Key={
+            "id": {"S": f"{location}/{r['partition']}#compact-g0"}})["Item"]
+        check(item["status"]["S"] == "SUCCEEDED", item)
 
     # A task binary whose stdout is not exactly one JSON result is a failed object, not a
     # guess at which line was meant.
