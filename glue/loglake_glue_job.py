@@ -182,6 +182,8 @@ def work(args):
     task = ["--schema", args["LOGLAKE_SCHEMA"], *catalog, *options(TASK_OPTIONS)]
     if args.get("JOB_RUN_ID") and args.get("LOGLAKE_LEDGER_TABLE"):
         task += ["--ledger-table", args["LOGLAKE_LEDGER_TABLE"], "--run-id", args["JOB_RUN_ID"]]
+    if args.get("JOB_NAME"):
+        task += ["--job-name", args["JOB_NAME"]]  # a dead run's claim is taken over
     return (["glue-task", "compact-plan", *catalog, *options(PLAN_OPTIONS)],
             {"task": ["glue-task", "compact"], "flag": "--partition", "task_args": task})
 

@@ -1,37 +1,12 @@
 # Glue Data Catalog database and table. Columns and partition keys come from the schema file the
-# transform reads (no second column list), and the table carries Athena partition projection so
-# new dt/hr partitions are queryable before the job registers them.
+# transform reads (no second column list). Partitions are the catalog's own, registered by the
+# job (BatchCreatePartition) as it writes them: no partition projection, because compaction
+# switches a partition to a new generation folder by changing its location in the catalog
+# (UpdatePartition), and Athena ignores catalog partitions when projection is on.
 
 resource "aws_glue_catalog_database" "this" {
   name        = local.database_name
   description = "loglake tables"
-}
-
-locals {
-  # The schema's accepted time window (DESIGN.md §3): the transform quarantines every record
-  # outside it, so each written row's dt is inside the projection range (defaults as in the
-  # transform).
-  time_window = {
-    from            = try(local.schema.timestamp.window.from, "1970-01-01")
-    max_future_days = try(local.schema.timestamp.window.max_future_days, 1)
-  }
-  extra_partition_keys = [for k in local.schema.partition_keys : k.name if !contains(["dt", "hr"], k.name)]
-  projection = merge(
-    {
-      "projection.enabled"          = "true"
-      "projection.dt.type"          = "date"
-      "projection.dt.format"        = "yyyy-MM-dd"
-      "projection.dt.range"         = "${local.time_window.from},NOW+${local.time_window.max_future_days}DAYS"
-      "projection.dt.interval"      = "1"
-      "projection.dt.interval.unit" = "DAYS"
-      "projection.hr.type"          = "integer"
-      "projection.hr.range"         = "0,23"
-      "projection.hr.digits"        = "2"
-      "storage.location.template"   = join("/", concat([local.table_location, "dt=$${dt}", "hr=$${hr}"], [for k in local.extra_partition_keys : "${k}=$${${k}}"]))
-    },
-    # Extra keys have values Athena cannot enumerate: queries name them (injected projection).
-    { for k in local.extra_partition_keys : "projection.${k}.type" => "injected" },
-  )
 }
 
 resource "aws_glue_catalog_table" "logs" {
@@ -40,11 +15,11 @@ resource "aws_glue_catalog_table" "logs" {
   description   = try(local.schema.description, "")
   table_type    = "EXTERNAL_TABLE"
 
-  parameters = merge(local.projection, {
+  parameters = {
     "classification"      = "parquet"
     "parquet.compression" = "ZSTD"
     "EXTERNAL"            = "TRUE"
-  })
+  }
 
   dynamic "partition_keys" {
     for_each = local.schema.partition_keys

@@ -162,8 +162,17 @@ data "aws_iam_policy_document" "glue" {
     actions = [
       "glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions",
       "glue:BatchGetPartition", "glue:CreatePartition", "glue:BatchCreatePartition",
+      # Compaction's one catalog step per partition.
+      "glue:UpdatePartition",
     ]
     resources = local.catalog_arns
+  }
+
+  # A compaction run takes over a partition claim whose run has ended without a result.
+  statement {
+    sid       = "OwnRuns"
+    actions   = ["glue:GetJobRun"]
+    resources = [local.glue_job_arn]
   }
 
   statement {

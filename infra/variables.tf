@@ -180,6 +180,67 @@ variable "batch_maximum_concurrency" {
   }
 }
 
+variable "compaction_enabled" {
+  description = "Compact settled partitions on a schedule (the Glue job in its compaction mode): a partition's files are rewritten into a few large ones and switched in with one UpdatePartition."
+  type        = bool
+  default     = true
+}
+
+variable "compaction_schedule" {
+  description = "When the compaction run starts: an EventBridge Scheduler expression, rate(...) or cron(...)."
+  type        = string
+  default     = "rate(1 hour)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.compaction_schedule))
+    error_message = "compaction_schedule must be an EventBridge Scheduler expression: rate(1 hour) or cron(15 * * * ? *)."
+  }
+}
+
+variable "compaction_settle_minutes" {
+  description = "A partition is compacted once its hour ended this many minutes ago (late objects after that land in its current folder and are visible at once)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.compaction_settle_minutes >= 0 && var.compaction_settle_minutes <= 10080
+    error_message = "compaction_settle_minutes must be between 0 and 10080 (a week)."
+  }
+}
+
+variable "compaction_min_files" {
+  description = "A partition is compacted once its current folder holds this many files written by transforms."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.compaction_min_files >= 2 && var.compaction_min_files <= 100000
+    error_message = "compaction_min_files must be between 2 and 100000."
+  }
+}
+
+variable "compaction_target_file_mib" {
+  description = "Target size of a compacted Parquet file in MiB (Athena's guidance is 128 MB or more)."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.compaction_target_file_mib >= 16 && var.compaction_target_file_mib <= 1024
+    error_message = "compaction_target_file_mib must be between 16 and 1024."
+  }
+}
+
+variable "compaction_grace_minutes" {
+  description = "An old generation folder is deleted this many minutes after its partition switched (longer than the longest Athena query: the DML timeout defaults to 30 minutes)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.compaction_grace_minutes >= 30
+    error_message = "compaction_grace_minutes must be at least 30, longer than a default Athena DML query may run."
+  }
+}
+
 variable "ledger_ttl_days" {
   description = "Days a ledger item (one per object version) is kept before DynamoDB expires it."
   type        = number

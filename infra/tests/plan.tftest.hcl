@@ -192,14 +192,48 @@ run "per_object_mode" {
     condition     = aws_glue_catalog_table.logs.storage_descriptor[0].ser_de_info[0].serialization_library == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
     error_message = "the table is Parquet"
   }
+  # Partitions come from the catalog (compaction switches their locations): no projection,
+  # which would make Athena ignore them.
   assert {
     condition = (
-      aws_glue_catalog_table.logs.parameters["projection.enabled"] == "true" &&
-      aws_glue_catalog_table.logs.parameters["projection.dt.format"] == "yyyy-MM-dd" &&
-      aws_glue_catalog_table.logs.parameters["projection.hr.digits"] == "2" &&
-      aws_glue_catalog_table.logs.parameters["storage.location.template"] == "s3://loglake-clean-123456789012-eu-west-1/clean/app_logs/dt=$${dt}/hr=$${hr}"
+      length([for k in keys(aws_glue_catalog_table.logs.parameters) : k if startswith(k, "projection.")]) == 0 &&
+      !contains(keys(aws_glue_catalog_table.logs.parameters), "storage.location.template")
     )
-    error_message = "Athena partition projection must describe the dt/hr layout"
+    error_message = "the table must read partitions from the catalog, without partition projection"
+  }
+
+  # Compaction: a schedule starting the Glue job in its compaction mode, with the variables.
+  assert {
+    condition = (
+      aws_scheduler_schedule.compaction[0].schedule_expression == "rate(1 hour)" &&
+      aws_scheduler_schedule.compaction[0].target[0].arn == "arn:aws:scheduler:::aws-sdk:glue:startJobRun" &&
+      aws_scheduler_schedule.compaction[0].target[0].role_arn == aws_iam_role.scheduler[0].arn
+    )
+    error_message = "the compaction schedule calls glue:StartJobRun hourly with its own role"
+  }
+  assert {
+    condition = jsondecode(aws_scheduler_schedule.compaction[0].target[0].input) == {
+      JobName = "loglake-transform"
+      Arguments = {
+        "--LOGLAKE_MODE"                    = "compact"
+        "--LOGLAKE_COMPACT_SETTLE_MINUTES"  = "60"
+        "--LOGLAKE_COMPACT_MIN_FILES"       = "8"
+        "--LOGLAKE_COMPACT_TARGET_FILE_MIB" = "128"
+        "--LOGLAKE_COMPACT_GRACE_MINUTES"   = "60"
+      }
+    }
+    error_message = "the schedule starts the transform job in compaction mode with the variables' values"
+  }
+  assert {
+    condition     = contains(flatten([for st in data.aws_iam_policy_document.glue.statement : st.actions]), "glue:UpdatePartition")
+    error_message = "the Glue role may switch a partition's location"
+  }
+  assert {
+    condition = (
+      flatten([for st in data.aws_iam_policy_document.scheduler.statement : st.actions]) == ["glue:StartJobRun"] &&
+      flatten([for st in data.aws_iam_policy_document.scheduler.statement : st.resources]) == ["arn:aws:glue:eu-west-1:123456789012:job/loglake-transform"]
+    )
+    error_message = "the schedule's role may start the transform job and nothing else"
   }
 
   # Glue job.
@@ -257,10 +291,11 @@ run "aws_contracts" {
     condition     = aws_glue_job.transform.default_arguments["--LOGLAKE_REGION"] == "eu-west-1"
     error_message = "the job passes its region to the loglake subprocesses"
   }
-  # Every written row is visible: the projection range is the schema's time window.
+  # Athena reads catalog partitions only when projection is off (A1): every registered
+  # partition, whatever its dt, at the location the catalog names (A6).
   assert {
-    condition     = aws_glue_catalog_table.logs.parameters["projection.dt.range"] == "2000-01-01,NOW+1DAYS"
-    error_message = "the projection range comes from the schema's timestamp.window"
+    condition     = !contains(keys(aws_glue_catalog_table.logs.parameters), "projection.enabled")
+    error_message = "partition projection would hide compacted partitions' catalog locations"
   }
   # No reservation by default (it must leave 100 unreserved in the account).
   assert {
@@ -345,6 +380,41 @@ run "kms_off_uses_aws_managed_encryption" {
     condition     = aws_sns_topic.alarms[0].kms_master_key_id == null
     error_message = "CloudWatch alarms cannot publish to a topic encrypted with alias/aws/sns"
   }
+}
+
+run "compaction_off" {
+  command = plan
+  variables {
+    compaction_enabled = false
+  }
+  assert {
+    condition     = length(aws_scheduler_schedule.compaction) == 0 && length(aws_iam_role.scheduler) == 0
+    error_message = "compaction_enabled = false creates no schedule and no role"
+  }
+}
+
+run "rejects_bad_compaction_schedule" {
+  command = plan
+  variables {
+    compaction_schedule = "every hour"
+  }
+  expect_failures = [var.compaction_schedule]
+}
+
+run "rejects_a_grace_shorter_than_a_query" {
+  command = plan
+  variables {
+    compaction_grace_minutes = 5
+  }
+  expect_failures = [var.compaction_grace_minutes]
+}
+
+run "rejects_compacting_single_files" {
+  command = plan
+  variables {
+    compaction_min_files = 1
+  }
+  expect_failures = [var.compaction_min_files]
 }
 
 run "rejects_streaming_worker_type" {

@@ -22,6 +22,25 @@ impl GlueJobs {
     pub fn client(&self) -> &aws_sdk_glue::Client {
         &self.client
     }
+
+    /// Whether a run has ended (any final state: SUCCEEDED, FAILED, TIMEOUT, STOPPED, ERROR,
+    /// EXPIRED), by `GetJobRun`.
+    pub async fn run_ended(&self, job: &str, run_id: &str) -> Result<bool, AwsError> {
+        use aws_sdk_glue::types::JobRunState as S;
+        let out = self
+            .client
+            .get_job_run()
+            .job_name(job)
+            .run_id(run_id)
+            .send()
+            .await
+            .map_err(|e| aws_error("glue", "GetJobRun", format!("{job}/{run_id}"), e))?;
+        let state = out.job_run().and_then(|r| r.job_run_state().cloned());
+        Ok(matches!(
+            state,
+            Some(S::Succeeded | S::Failed | S::Timeout | S::Stopped | S::Error | S::Expired)
+        ))
+    }
 }
 
 impl JobLauncher for GlueJobs {

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use loglake_aws::{GENERATION, GlueCatalog, GluePartition, PREVIOUS_LOCATION, SWITCHED_AT_MS};
 use loglake_core::CompiledSchema;
-use loglake_core::ledger::{Claim, ClaimRequest, Ledger, ObjectVersion, RunResult, now_ms};
+use loglake_core::ledger::{Claim, ClaimRequest, Ledger, ObjectVersion, RunResult, Status, now_ms};
 use loglake_store::compact::StorePartition;
 use loglake_store::{Location, OutputStore};
 use loglake_transform::compact::{CompactOptions, generation_of};
@@ -65,6 +65,10 @@ pub(crate) struct CompactArgs {
     /// Old generations are deleted this many minutes after the switch.
     #[arg(long, default_value_t = 30)]
     grace_minutes: u64,
+    /// The Glue job, to ask whether the run holding a partition's claim has ended (then its
+    /// claim is taken over).
+    #[arg(long)]
+    job_name: Option<String>,
 }
 
 /// One partition of a compaction run (a `compact-plan` line).
@@ -210,6 +214,8 @@ pub(crate) struct Aws {
     location: String,
     /// The DynamoDB ledger table and the run claiming partitions in it.
     ledger: Option<(String, String)>,
+    /// The Glue job whose runs hold claims.
+    job_name: Option<String>,
 }
 
 /// What to compact, and how.
@@ -248,6 +254,7 @@ fn compact_claimed(
         table,
         location: t.location,
         ledger: args.ledger_table.clone().zip(args.run_id.clone()),
+        job_name: args.job_name.clone(),
     };
     let job = CompactJob {
         schema: &schema,
@@ -315,16 +322,27 @@ impl PartitionClaim {
             size: 0,
             sequencer: None,
         };
+        let id = object.id();
         let now = now_ms();
         // The lease: longer than any compaction; a crashed one is taken over after it.
         let request = ClaimRequest::new(run_id, now, now + 3 * 3_600_000, 3, 7 * 86_400_000);
-        if !matches!(
-            ledger.claim(&object, &request).await?,
-            Claim::Claimed { .. }
-        ) {
+        let mut claim = ledger.claim(&object, &request).await?;
+        if let Claim::Duplicate {
+            status: Status::Started,
+            job_run_id: Some(other),
+        } = &claim
+            && other != run_id
+            && aws.run_has_ended(other).await?
+        {
+            // The run that held it ended without recording a result (its executor died):
+            // recorded FAILED for it, then claimed again (attempts permitting).
+            let why = format!("compaction run {other} ended without recording its result");
+            ledger.finish(&id, other, &RunResult::Failed(why)).await?;
+            claim = ledger.claim(&object, &request).await?;
+        }
+        if !matches!(claim, Claim::Claimed { .. }) {
             return Ok(None);
         }
-        let id = object.id();
         ledger
             .start(&id, run_id, run_id, request.lease_until_ms)
             .await?;
@@ -465,6 +483,17 @@ pub(crate) struct GluePlacement<'a> {
     answered: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
+impl Aws {
+    /// Whether a Glue run of the job has ended (false when the job is not known).
+    async fn run_has_ended(&self, run_id: &str) -> anyhow::Result<bool> {
+        let Some(job) = &self.job_name else {
+            return Ok(false);
+        };
+        let glue = loglake_aws::GlueJobs::new(aws_sdk_glue::Client::new(&self.sdk));
+        Ok(glue.run_ended(job, run_id).await?)
+    }
+}
+
 impl std::fmt::Debug for Aws {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Aws")
@@ -490,6 +519,7 @@ impl<'a> GluePlacement<'a> {
                 table: table.name().to_owned(),
                 location: table.location().to_owned(),
                 ledger,
+                job_name: None,
             },
             schema,
             rt,

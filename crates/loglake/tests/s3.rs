@@ -1122,3 +1122,166 @@ fn compaction_on_s3_switches_glue_partitions_and_keeps_every_row() {
         "generation 0 left after its grace period: {gen0:?}"
     );
 }
+
+/// A compaction killed just before or just after its `UpdatePartition` (SIGABRT at the
+/// failpoint: no cleanup) leaves every row readable through the catalog, and the next pass
+/// finishes the work: the partition ends at generation 1 with generation 0 deleted.
+#[test]
+fn a_compaction_killed_at_its_switch_leaves_every_row_readable() {
+    let Some(moto) = Moto::start() else { return };
+    let (raw, clean) = (
+        loglake_testkit::unique("xraw"),
+        loglake_testkit::unique("xclean"),
+    );
+    let db = loglake_testkit::unique("db").replace('-', "_");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let location = format!("s3://{clean}/clean/app_logs");
+    let s3 = rt.block_on(async {
+        let sdk = loglake_testkit::aws::sdk(&moto).await;
+        let s3 = loglake_testkit::aws::s3(&sdk);
+        loglake_testkit::aws::bucket(&s3, &raw, false).await;
+        loglake_testkit::aws::bucket(&s3, &clean, false).await;
+        glue_table(&glue_client(&sdk), &db, &location, |_| {}).await;
+        s3
+    });
+    let dirs = tempfile::tempdir().unwrap();
+    let want = gen_to_s3(
+        &moto,
+        dirs.path(),
+        &raw,
+        "logs/",
+        &[
+            "--files", "6", "--lines", "300", "--hours", "2", "--seed", "8",
+        ],
+    );
+    let catalog = format!("{db}.app_logs");
+    let o = loglake(
+        &moto,
+        &[
+            "transform",
+            "--quiet",
+            "--input",
+            &format!("s3://{raw}/logs/"),
+            "--output",
+            &format!("s3://{clean}"),
+            "--catalog",
+            &catalog,
+        ],
+    );
+    assert!(o.status.code().is_some_and(|c| c <= 1));
+    let totals = || {
+        let o = loglake(
+            &moto,
+            &[
+                "query",
+                "--glue",
+                &catalog,
+                "--format",
+                "csv",
+                "SELECT count(*) AS n, count(DISTINCT trace_id) AS d FROM app_logs",
+            ],
+        );
+        assert_exit(&o, 0);
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    let expected = format!("{want},{want}");
+    assert_eq!(totals(), expected);
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/app_logs.json");
+    let plan = || -> Vec<String> {
+        let o = loglake(
+            &moto,
+            &[
+                "glue-task",
+                "compact-plan",
+                "--catalog",
+                &catalog,
+                "--settle-minutes",
+                "0",
+                "--min-files",
+                "2",
+                "--grace-minutes",
+                "0",
+            ],
+        );
+        assert_exit(&o, 0);
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let compact = |line: &str, failpoint: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_loglake"));
+        c.args([
+            "glue-task",
+            "compact",
+            "--partition",
+            line,
+            "--schema",
+            schema,
+            "--catalog",
+            &catalog,
+            "--grace-minutes",
+            "0",
+        ])
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE");
+        if let Some(f) = failpoint {
+            c.env("LOGLAKE_FAILPOINT", f);
+        }
+        c.output().unwrap()
+    };
+    let lines = plan();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (line, point) in lines
+        .iter()
+        .zip(["glue-compact:before-swap", "glue-compact:after-swap"])
+    {
+        let o = compact(line, Some(point));
+        assert_eq!(o.status.code(), None, "{point}: not killed: {o:?}");
+        assert_eq!(totals(), expected, "after a kill at {point}");
+    }
+    // The next passes finish: compaction of the one not switched, deletion of generation 0.
+    for _ in 0..2 {
+        for line in plan() {
+            assert_exit(&compact(&line, None), 0);
+            assert_eq!(totals(), expected);
+        }
+    }
+    let keys = rt.block_on(async {
+        let out = s3
+            .list_objects_v2()
+            .bucket(&clean)
+            .prefix("clean/app_logs/")
+            .send()
+            .await
+            .unwrap();
+        out.contents()
+            .iter()
+            .map(|o| o.key().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        keys.iter()
+            .filter(|k| k.ends_with(".parquet"))
+            .all(|k| k.contains("/gen-1/")),
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.ends_with("compacted-0.parquet"))
+            .count(),
+        2,
+        "{keys:?}"
+    );
+}
+
+fn glue_client(sdk: &aws_config::SdkConfig) -> aws_sdk_glue::Client {
+    aws_sdk_glue::Client::new(sdk)
+}
