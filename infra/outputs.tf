@@ -72,3 +72,8 @@ output "alarm_topic_arn" {
   description = "SNS topic the alarms notify."
   value       = local.alarm_topic_arn
 }
+
+output "compaction_schedule_name" {
+  description = "EventBridge Scheduler schedule that starts the compaction runs (null when compaction is off)."
+  value       = try(aws_scheduler_schedule.compaction[0].name, null)
+}

@@ -87,7 +87,8 @@ cat >"$work/e2e.tfvars.json" <<JSON
   "glue_binary_path": "$loglake",
   "alarm_email": "ops@example.com",
   "batch_size": 2,
-  "batch_window_seconds": 0
+  "batch_window_seconds": 0,
+  "compaction_min_files": 2
 }
 JSON
 export TF_DATA_DIR="$work/tfdata"
