@@ -389,4 +389,55 @@ mod tests {
         assert!(t.visible.borrow().is_empty());
         assert!(t.manifest.borrow().is_none());
     }
+
+    /// A catalog where `dt=1/hr=01` is at generation 2 and everything else at 0; records purges.
+    #[derive(Debug, Default)]
+    struct Catalog {
+        purged: std::sync::Mutex<Vec<(String, String)>>,
+    }
+
+    impl Placement for Catalog {
+        fn generation(&self, partition: &str) -> Result<u64> {
+            Ok(if partition == "dt=1/hr=01" { 2 } else { 0 })
+        }
+
+        fn purge(&self, partition: &str, source: &str) -> Result<()> {
+            self.purged
+                .lock()
+                .unwrap()
+                .push((partition.to_owned(), source.to_owned()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn placement_sends_files_to_the_current_generation_and_purges_compacted_partitions() {
+        let catalog = Catalog::default();
+        let files = [
+            Sealed {
+                path: PathBuf::from("/s/a"),
+                rel: "dt=1/hr=01/part-s-0.parquet".into(),
+            },
+            Sealed {
+                path: PathBuf::from("/s/b"),
+                rel: "dt=1/hr=02/part-s-0.parquet".into(),
+            },
+        ];
+        let placed = place(Some(&catalog), &files).unwrap();
+        assert_eq!(placed[0].rel, "gen-2/dt=1/hr=01/part-s-0.parquet");
+        assert_eq!(placed[1].rel, "dt=1/hr=02/part-s-0.parquet");
+        // The previous version's files: two in a compacted partition (one purge), one in the
+        // current generation of that partition (a plain removal), one in an uncompacted one.
+        let removed = [
+            "dt=1/hr=01/part-s-0.parquet".to_owned(),
+            "gen-1/dt=1/hr=01/part-s-1.parquet".to_owned(),
+            "gen-2/dt=1/hr=01/part-s-2.parquet".to_owned(),
+            "dt=1/hr=03/part-s-0.parquet".to_owned(),
+        ];
+        purge_compacted(Some(&catalog), "bucket/key", &removed).unwrap();
+        assert_eq!(
+            *catalog.purged.lock().unwrap(),
+            [("dt=1/hr=01".to_owned(), "bucket/key".to_owned())]
+        );
+    }
 }
