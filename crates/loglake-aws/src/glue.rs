@@ -23,18 +23,25 @@ impl GlueJobs {
         &self.client
     }
 
-    /// Whether a run has ended (any final state: SUCCEEDED, FAILED, TIMEOUT, STOPPED, ERROR,
-    /// EXPIRED), by `GetJobRun`.
-    pub async fn run_ended(&self, job: &str, run_id: &str) -> Result<bool, AwsError> {
-        use aws_sdk_glue::types::JobRunState as S;
-        let out = self
-            .client
+    async fn get_run(
+        &self,
+        job: &str,
+        run_id: &str,
+    ) -> Result<aws_sdk_glue::operation::get_job_run::GetJobRunOutput, AwsError> {
+        self.client
             .get_job_run()
             .job_name(job)
             .run_id(run_id)
             .send()
             .await
-            .map_err(|e| aws_error("glue", "GetJobRun", format!("{job}/{run_id}"), e))?;
+            .map_err(|e| aws_error("glue", "GetJobRun", format!("{job}/{run_id}"), e))
+    }
+
+    /// Whether a run has ended (any final state: SUCCEEDED, FAILED, TIMEOUT, STOPPED, ERROR,
+    /// EXPIRED), by `GetJobRun`.
+    pub async fn run_ended(&self, job: &str, run_id: &str) -> Result<bool, AwsError> {
+        use aws_sdk_glue::types::JobRunState as S;
+        let out = self.get_run(job, run_id).await?;
         let state = out.job_run().and_then(|r| r.job_run_state().cloned());
         Ok(matches!(
             state,
@@ -74,14 +81,7 @@ impl JobLauncher for GlueJobs {
         job: &str,
         run_id: &str,
     ) -> Result<Vec<(String, String)>, AwsError> {
-        let out = self
-            .client
-            .get_job_run()
-            .job_name(job)
-            .run_id(run_id)
-            .send()
-            .await
-            .map_err(|e| aws_error("glue", "GetJobRun", format!("{job}/{run_id}"), e))?;
+        let out = self.get_run(job, run_id).await?;
         let mut args: Vec<(String, String)> = out
             .job_run()
             .and_then(|r| r.arguments())

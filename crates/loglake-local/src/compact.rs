@@ -303,7 +303,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 pub(crate) struct LocalPlacement<'a> {
     compactor: Compactor<'a>,
     generations: BTreeMap<String, u64>,
-    answered: std::sync::Mutex<BTreeMap<String, u64>>,
+    answered: loglake_transform::publish::Answered,
 }
 
 impl<'a> LocalPlacement<'a> {
@@ -320,21 +320,14 @@ impl<'a> LocalPlacement<'a> {
     /// The generations publishing used, per partition: compared with the catalog's after
     /// registration, to catch a compaction that switched a partition meanwhile.
     pub(crate) fn answered(&self) -> BTreeMap<String, u64> {
-        self.answered
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.answered.all()
     }
 }
 
 impl loglake_transform::publish::Placement for LocalPlacement<'_> {
     fn generation(&self, partition: &str) -> loglake_transform::Result<u64> {
         let g = self.generations.get(partition).copied().unwrap_or(0);
-        self.answered
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(partition.to_owned(), g);
-        Ok(g)
+        Ok(self.answered.record(partition, g))
     }
 
     fn purge(&self, partition: &str, source: &str) -> loglake_transform::Result<()> {

@@ -405,12 +405,7 @@ fn write_file(
         path: path.display().to_string(),
         source,
     };
-    let dictionary: Vec<String> = schema
-        .columns()
-        .iter()
-        .filter(|c| c.dictionary)
-        .map(|c| c.name.clone())
-        .collect();
+    let dictionary = crate::writer::dictionary_columns(schema);
     let note = KeyValue::new("loglake.compacted".to_owned(), partition.to_owned());
     let props = writer_properties(path, opts.zstd_level, &dictionary, note)?
         .set_max_row_group_row_count(Some(1 << 20))

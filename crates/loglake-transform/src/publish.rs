@@ -69,6 +69,31 @@ pub trait Placement: Sync + std::fmt::Debug {
     fn purge(&self, partition: &str, source: &str) -> Result<()>;
 }
 
+/// The generations a [`Placement`] answered while one object was published, per partition: an
+/// adapter compares them with its catalog after registering the partitions, to publish again
+/// when compaction switched one meanwhile.
+#[derive(Debug, Default)]
+pub struct Answered(std::sync::Mutex<std::collections::BTreeMap<String, u64>>);
+
+impl Answered {
+    /// Records an answer and returns it.
+    pub fn record(&self, partition: &str, generation: u64) -> u64 {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(partition.to_owned(), generation);
+        generation
+    }
+
+    /// Every answer so far.
+    pub fn all(&self) -> std::collections::BTreeMap<String, u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 /// The sealed files with their names in their partitions' current generation folders.
 fn place(placement: Option<&dyn Placement>, files: &[Sealed]) -> Result<Vec<Sealed>> {
     let Some(placement) = placement else {

@@ -414,12 +414,7 @@ fn open_writer<'o>(
     schema: &CompiledSchema,
     opts: &TransformOptions,
 ) -> Result<PartitionedWriter<'o>> {
-    let dictionary: Vec<String> = schema
-        .columns()
-        .iter()
-        .filter(|c| c.dictionary)
-        .map(|c| c.name.clone())
-        .collect();
+    let dictionary = crate::writer::dictionary_columns(schema);
     PartitionedWriter::new(
         out,
         table,

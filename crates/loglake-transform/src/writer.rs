@@ -50,6 +50,16 @@ impl Default for WriterOptions {
     }
 }
 
+/// The columns the schema marks `dictionary: true`.
+pub(crate) fn dictionary_columns(schema: &loglake_core::CompiledSchema) -> Vec<String> {
+    schema
+        .columns()
+        .iter()
+        .filter(|c| c.dictionary)
+        .map(|c| c.name.clone())
+        .collect()
+}
+
 /// The Parquet settings every loglake file is written with (transform and compaction): zstd at
 /// `zstd_level`, page statistics, dictionaries only for the columns the schema marks (zstd
 /// compresses the others as well without the per-value hashing), and one key-value note.

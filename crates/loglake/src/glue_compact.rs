@@ -480,7 +480,7 @@ pub(crate) struct GluePlacement<'a> {
     aws: Aws,
     schema: &'a CompiledSchema,
     rt: &'a tokio::runtime::Runtime,
-    answered: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    answered: loglake_transform::publish::Answered,
 }
 
 impl Aws {
@@ -540,10 +540,7 @@ impl<'a> GluePlacement<'a> {
 
     /// The generations publishing used, per partition.
     pub(crate) fn answered(&self) -> std::collections::BTreeMap<String, u64> {
-        self.answered
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.answered.all()
     }
 
     /// The partitions whose generation changed since publishing asked (compacted meanwhile).
@@ -594,11 +591,7 @@ impl loglake_transform::publish::Placement for GluePlacement<'_> {
             .current(partition)
             .map_err(|e| placement_err(partition, e))?
             .map_or(0, |p| p.generation());
-        self.answered
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(partition.to_owned(), g);
-        Ok(g)
+        Ok(self.answered.record(partition, g))
     }
 
     fn purge(&self, partition: &str, source: &str) -> loglake_transform::Result<()> {

@@ -74,35 +74,39 @@ fn compact(root: &Path, grace: &str, failpoint: Option<&str>) -> Output {
     loglake_env(&args, failpoint)
 }
 
-/// (rows, distinct trace ids) through `loglake query` (the catalog's locations).
-fn counts(root: &Path) -> (u64, u64) {
+/// `loglake query --format csv` on the root; the output without its header line.
+fn query_csv(root: &Path, sql: &str) -> String {
     let o = loglake(&[
         "query",
         "--root",
         root.to_str().unwrap(),
         "--format",
         "csv",
-        "SELECT count(*) AS n, count(DISTINCT trace_id) AS d FROM app_logs",
+        sql,
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    let row = text.lines().nth(1).unwrap().to_owned();
-    let (n, d) = row.split_once(',').unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    text.split_once('\n')
+        .map(|(_, rest)| rest.to_owned())
+        .unwrap_or_default()
+}
+
+/// (rows, distinct trace ids) through `loglake query` (the catalog's locations).
+fn counts(root: &Path) -> (u64, u64) {
+    let row = query_csv(
+        root,
+        "SELECT count(*) AS n, count(DISTINCT trace_id) AS d FROM app_logs",
+    );
+    let (n, d) = row.trim().split_once(',').unwrap();
     (n.parse().unwrap(), d.parse().unwrap())
 }
 
 /// Every row, ordered, as CSV: two tables are equal row for row when these are.
 fn all_rows(root: &Path) -> String {
-    let o = loglake(&[
-        "query",
-        "--root",
-        root.to_str().unwrap(),
-        "--format",
-        "csv",
+    query_csv(
+        root,
         "SELECT * FROM app_logs ORDER BY trace_id, ts, message",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
+    )
 }
 
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
@@ -222,21 +226,8 @@ fn killed_at_every_step_the_table_stays_whole_and_a_rerun_equals_a_clean_compact
 }
 
 fn source_rows(root: &Path, source: &str) -> u64 {
-    let o = loglake(&[
-        "query",
-        "--root",
-        root.to_str().unwrap(),
-        "--format",
-        "csv",
-        &format!("SELECT count(*) FROM app_logs WHERE source_object = '{source}'"),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap()
+    let sql = format!("SELECT count(*) FROM app_logs WHERE source_object = '{source}'");
+    query_csv(root, &sql).trim().parse().unwrap()
 }
 
 #[test]

@@ -861,67 +861,76 @@ fn gen_to_s3(moto: &Moto, dir: &std::path::Path, bucket: &str, prefix: &str, arg
     report["lines"].as_u64().unwrap() - report["bad_lines"].as_u64().unwrap()
 }
 
-/// Compaction on S3 through the Glue Data Catalog (the Glue job's compaction mode:
-/// `glue-task compact-plan`, then `compact` per partition) while `query --glue` counts: every
-/// read sees every row once; each partition's location moves to `gen-1/…` in one
-/// `UpdatePartition`; late data lands in the current folder and is counted at once; a new
-/// version of a compacted source replaces exactly its rows; a second pass deletes the old
-/// generation after its (zero) grace period.
-#[test]
-fn compaction_on_s3_switches_glue_partitions_and_keeps_every_row() {
-    let Some(moto) = Moto::start() else { return };
-    let (raw, clean) = (
-        loglake_testkit::unique("kraw"),
-        loglake_testkit::unique("kclean"),
-    );
-    let db = loglake_testkit::unique("db").replace('-', "_");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let location = format!("s3://{clean}/clean/app_logs");
-    let (s3, glue) = rt.block_on(async {
-        let sdk = loglake_testkit::aws::sdk(&moto).await;
-        let s3 = loglake_testkit::aws::s3(&sdk);
-        let glue = aws_sdk_glue::Client::new(&sdk);
-        loglake_testkit::aws::bucket(&s3, &raw, false).await;
-        loglake_testkit::aws::bucket(&s3, &clean, false).await;
-        glue_table(&glue, &db, &location, |_| {}).await;
-        (s3, glue)
-    });
-    let dirs = tempfile::tempdir().unwrap();
-    let want = gen_to_s3(
-        &moto,
-        &dirs.path().join("a"),
-        &raw,
-        "logs/",
-        &[
-            "--files", "12", "--lines", "400", "--hours", "3", "--seed", "4",
-        ],
-    );
-    let catalog = format!("{db}.app_logs");
-    let transform = |input: &str| {
-        let o = loglake(
-            &moto,
-            &[
-                "transform",
-                "--quiet",
-                "--input",
-                input,
-                "--output",
-                &format!("s3://{clean}"),
-                "--catalog",
-                &catalog,
-            ],
+/// A raw and a clean bucket and a Glue table `<db>.app_logs` over `s3://<clean>/clean/app_logs`,
+/// for the compaction tests; the `loglake` commands those tests run against them.
+struct Lake<'m> {
+    moto: &'m Moto,
+    raw: String,
+    clean: String,
+    db: String,
+    catalog: String,
+    rt: tokio::runtime::Runtime,
+    s3: aws_sdk_s3::Client,
+    glue: aws_sdk_glue::Client,
+}
+
+impl<'m> Lake<'m> {
+    fn new(moto: &'m Moto, tag: &str) -> Self {
+        let (raw, clean) = (
+            loglake_testkit::unique(&format!("{tag}raw")),
+            loglake_testkit::unique(&format!("{tag}clean")),
         );
+        let db = loglake_testkit::unique("db").replace('-', "_");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let location = format!("s3://{clean}/clean/app_logs");
+        let (s3, glue) = rt.block_on(async {
+            let sdk = loglake_testkit::aws::sdk(moto).await;
+            let s3 = loglake_testkit::aws::s3(&sdk);
+            let glue = aws_sdk_glue::Client::new(&sdk);
+            loglake_testkit::aws::bucket(&s3, &raw, false).await;
+            loglake_testkit::aws::bucket(&s3, &clean, false).await;
+            glue_table(&glue, &db, &location, |_| {}).await;
+            (s3, glue)
+        });
+        let catalog = format!("{db}.app_logs");
+        Self {
+            moto,
+            raw,
+            clean,
+            db,
+            catalog,
+            rt,
+            s3,
+            glue,
+        }
+    }
+
+    /// `loglake transform INPUT --output s3://<clean> --catalog <db>.app_logs`.
+    fn transform(&self, input: &str) {
+        let out = format!("s3://{}", self.clean);
+        let args = [
+            "transform",
+            "--quiet",
+            "--input",
+            input,
+            "--output",
+            &out,
+            "--catalog",
+            &self.catalog,
+        ];
+        let o = loglake(self.moto, &args);
         assert!(
             o.status.code().is_some_and(|c| c <= 1),
             "{}",
             String::from_utf8_lossy(&o.stderr)
         );
-    };
-    transform(&format!("s3://{raw}/logs/"));
-    let count = |sql: &str| -> String {
+    }
+
+    /// The first row of `loglake query --glue … --format csv SQL`.
+    fn query(&self, sql: &str) -> String {
         let o = loglake(
-            &moto,
-            &["query", "--glue", &catalog, "--format", "csv", sql],
+            self.moto,
+            &["query", "--glue", &self.catalog, "--format", "csv", sql],
         );
         assert_exit(&o, 0);
         String::from_utf8_lossy(&o.stdout)
@@ -929,80 +938,99 @@ fn compaction_on_s3_switches_glue_partitions_and_keeps_every_row() {
             .nth(1)
             .unwrap()
             .to_owned()
-    };
-    let totals = || count("SELECT count(*) AS n, count(DISTINCT trace_id) AS d FROM app_logs");
-    assert_eq!(totals(), format!("{want},{want}"));
-    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/app_logs.json");
-    let compact_pass = || -> Vec<serde_json::Value> {
-        let plan = loglake(
-            &moto,
-            &[
-                "glue-task",
-                "compact-plan",
-                "--catalog",
-                &catalog,
-                "--settle-minutes",
-                "0",
-                "--min-files",
-                "2",
-                "--grace-minutes",
-                "0",
-            ],
-        );
-        assert_exit(&plan, 0);
-        String::from_utf8_lossy(&plan.stdout)
+    }
+
+    /// "rows,distinct trace ids" through the catalog.
+    fn totals(&self) -> String {
+        self.query("SELECT count(*) AS n, count(DISTINCT trace_id) AS d FROM app_logs")
+    }
+
+    /// `glue-task compact-plan` (settled now, two files or more, zero grace): its lines.
+    fn plan(&self) -> Vec<String> {
+        let args = [
+            "glue-task",
+            "compact-plan",
+            "--catalog",
+            &self.catalog,
+            "--settle-minutes",
+            "0",
+            "--min-files",
+            "2",
+            "--grace-minutes",
+            "0",
+        ];
+        let o = loglake(self.moto, &args);
+        assert_exit(&o, 0);
+        String::from_utf8_lossy(&o.stdout)
             .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `glue-task compact` of one plan line, killed at `failpoint` when given.
+    fn compact(&self, line: &str, failpoint: Option<&str>) -> Output {
+        let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/app_logs.json");
+        let mut c = Command::new(env!("CARGO_BIN_EXE_loglake"));
+        c.args([
+            "glue-task",
+            "compact",
+            "--partition",
+            line,
+            "--schema",
+            schema,
+            "--catalog",
+            &self.catalog,
+            "--grace-minutes",
+            "0",
+        ])
+        .env("AWS_ENDPOINT_URL", self.moto.url())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE");
+        if let Some(f) = failpoint {
+            c.env("LOGLAKE_FAILPOINT", f);
+        }
+        c.output().unwrap()
+    }
+
+    /// A whole pass: the plan, then each line compacted; the results.
+    fn compact_pass(&self) -> Vec<serde_json::Value> {
+        self.plan()
+            .iter()
             .map(|line| {
-                let o = loglake(
-                    &moto,
-                    &[
-                        "glue-task",
-                        "compact",
-                        "--partition",
-                        line,
-                        "--schema",
-                        schema,
-                        "--catalog",
-                        &catalog,
-                        "--grace-minutes",
-                        "0",
-                    ],
-                );
+                let o = self.compact(line, None);
                 assert_exit(&o, 0);
                 serde_json::from_slice(&o.stdout).unwrap()
             })
             .collect()
-    };
-
-    // A reader counting through the catalog during the first pass.
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let (results, reads) = std::thread::scope(|s| {
-        let reader = s.spawn(|| {
-            let mut reads = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                reads.push(totals());
-            }
-            reads
-        });
-        let results = compact_pass();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        (results, reader.join().unwrap())
-    });
-    assert_eq!(results.len(), 3, "{results:?}");
-    assert!(
-        results
-            .iter()
-            .all(|r| r["outcome"] == "compacted" && r["generation"] == 1)
-    );
-    assert!(!reads.is_empty());
-    for r in &reads {
-        assert_eq!(r, &format!("{want},{want}"), "a reader saw a partial table");
     }
-    let locations = || -> Vec<String> {
-        rt.block_on(async {
-            let out = glue
+
+    /// Keys in the clean bucket under `prefix`.
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        self.rt.block_on(async {
+            let out = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.clean)
+                .prefix(prefix)
+                .send()
+                .await
+                .unwrap();
+            out.contents()
+                .iter()
+                .map(|o| o.key().unwrap().to_owned())
+                .collect()
+        })
+    }
+
+    /// Every partition's location in the catalog, sorted.
+    fn locations(&self) -> Vec<String> {
+        self.rt.block_on(async {
+            let out = self
+                .glue
                 .get_partitions()
-                .database_name(&db)
+                .database_name(&self.db)
                 .table_name("app_logs")
                 .send()
                 .await
@@ -1021,102 +1049,124 @@ fn compaction_on_s3_switches_glue_partitions_and_keeps_every_row() {
             l.sort();
             l
         })
-    };
+    }
+}
+
+/// Compaction on S3 through the Glue Data Catalog (the Glue job's compaction mode:
+/// `glue-task compact-plan`, then `compact` per partition) while `query --glue` counts: every
+/// read sees every row once; each partition's location moves to `gen-1/…` in one
+/// `UpdatePartition`; late data lands in the current folder and is counted at once; a new
+/// version of a compacted source replaces exactly its rows; a second pass deletes the old
+/// generation after its (zero) grace period.
+#[test]
+fn compaction_on_s3_switches_glue_partitions_and_keeps_every_row() {
+    let Some(moto) = Moto::start() else { return };
+    let lake = Lake::new(&moto, "k");
+    let dirs = tempfile::tempdir().unwrap();
+    let gen_args = [
+        "--files", "12", "--lines", "400", "--hours", "3", "--seed", "4",
+    ];
+    let want = gen_to_s3(&moto, &dirs.path().join("a"), &lake.raw, "logs/", &gen_args);
+    lake.transform(&format!("s3://{}/logs/", lake.raw));
+    assert_eq!(lake.totals(), format!("{want},{want}"));
+
+    // A reader counting through the catalog during the first pass.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (results, reads) = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut reads = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                reads.push(lake.totals());
+            }
+            reads
+        });
+        let results = lake.compact_pass();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (results, reader.join().unwrap())
+    });
+    assert_eq!(results.len(), 3, "{results:?}");
     assert!(
-        locations()
+        results
+            .iter()
+            .all(|r| r["outcome"] == "compacted" && r["generation"] == 1)
+    );
+    assert!(!reads.is_empty());
+    for r in &reads {
+        assert_eq!(r, &format!("{want},{want}"), "a reader saw a partial table");
+    }
+    let locations = lake.locations();
+    assert!(
+        locations
             .iter()
             .all(|l| l.contains("/clean/app_logs/gen-1/dt=")),
-        "{:?}",
-        locations()
+        "{locations:?}"
     );
 
     // Late data for a compacted hour: in the partition's current folder, counted at once.
+    let late_args = [
+        "--files",
+        "1",
+        "--lines",
+        "300",
+        "--hours",
+        "1",
+        "--seed",
+        "5",
+        "--start",
+        "2024-05-01T01:00:00Z",
+    ];
     let late = gen_to_s3(
         &moto,
         &dirs.path().join("late"),
-        &raw,
+        &lake.raw,
         "late/",
-        &[
-            "--files",
-            "1",
-            "--lines",
-            "300",
-            "--hours",
-            "1",
-            "--seed",
-            "5",
-            "--start",
-            "2024-05-01T01:00:00Z",
-        ],
+        &late_args,
     );
-    transform(&format!("s3://{raw}/late/app-0000.ndjson"));
+    lake.transform(&format!("s3://{}/late/app-0000.ndjson", lake.raw));
     assert_eq!(
-        count("SELECT count(*) FROM app_logs"),
+        lake.query("SELECT count(*) FROM app_logs"),
         (want + late).to_string()
     );
-    let keys = rt.block_on(async {
-        let out = s3
-            .list_objects_v2()
-            .bucket(&clean)
-            .prefix("clean/app_logs/gen-1/dt=2024-05-01/hr=01/")
-            .send()
-            .await
-            .unwrap();
-        out.contents()
-            .iter()
-            .map(|o| o.key().unwrap().to_owned())
-            .collect::<Vec<_>>()
-    });
+    let keys = lake.keys("clean/app_logs/gen-1/dt=2024-05-01/hr=01/");
     assert!(keys.iter().any(|k| k.contains("/part-")), "{keys:?}");
 
     // A new version of a compacted source replaces exactly its rows.
-    let source = format!("{raw}/logs/app-0000.ndjson");
+    let source = format!("{}/logs/app-0000.ndjson", lake.raw);
     let of_source = || {
-        count(&format!(
+        lake.query(&format!(
             "SELECT count(*) FROM app_logs WHERE source_object = '{source}'"
         ))
     };
     let old: u64 = of_source().parse().unwrap();
     assert!(old > 0);
-    let new = gen_to_s3(
-        &moto,
-        &dirs.path().join("v2"),
-        &raw,
-        "logs/",
-        &[
-            "--files",
-            "1",
-            "--lines",
-            "250",
-            "--hours",
-            "1",
-            "--seed",
-            "6",
-            "--start",
-            "2024-05-01T02:00:00Z",
-        ],
-    );
-    transform(&format!("s3://{raw}/logs/app-0000.ndjson"));
+    let v2_args = [
+        "--files",
+        "1",
+        "--lines",
+        "250",
+        "--hours",
+        "1",
+        "--seed",
+        "6",
+        "--start",
+        "2024-05-01T02:00:00Z",
+    ];
+    let new = gen_to_s3(&moto, &dirs.path().join("v2"), &lake.raw, "logs/", &v2_args);
+    lake.transform(&format!("s3://{}/logs/app-0000.ndjson", lake.raw));
     assert_eq!(of_source(), new.to_string());
     let total = want + late - old + new;
-    assert_eq!(count("SELECT count(*) FROM app_logs"), total.to_string());
+    assert_eq!(
+        lake.query("SELECT count(*) FROM app_logs"),
+        total.to_string()
+    );
 
     // A second pass: late files folded in, the first generation's folders deleted.
-    compact_pass();
-    assert_eq!(count("SELECT count(*) FROM app_logs"), total.to_string());
-    let gen0 = rt.block_on(async {
-        let out = s3
-            .list_objects_v2()
-            .bucket(&clean)
-            .prefix("clean/app_logs/dt=")
-            .send()
-            .await
-            .unwrap();
-        out.contents()
-            .iter()
-            .map(|o| o.key().unwrap().to_owned())
-            .collect::<Vec<_>>()
-    });
+    lake.compact_pass();
+    assert_eq!(
+        lake.query("SELECT count(*) FROM app_logs"),
+        total.to_string()
+    );
+    let gen0 = lake.keys("clean/app_logs/dt=");
     assert!(
         gen0.is_empty(),
         "generation 0 left after its grace period: {gen0:?}"
@@ -1129,159 +1179,40 @@ fn compaction_on_s3_switches_glue_partitions_and_keeps_every_row() {
 #[test]
 fn a_compaction_killed_at_its_switch_leaves_every_row_readable() {
     let Some(moto) = Moto::start() else { return };
-    let (raw, clean) = (
-        loglake_testkit::unique("xraw"),
-        loglake_testkit::unique("xclean"),
-    );
-    let db = loglake_testkit::unique("db").replace('-', "_");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let location = format!("s3://{clean}/clean/app_logs");
-    let s3 = rt.block_on(async {
-        let sdk = loglake_testkit::aws::sdk(&moto).await;
-        let s3 = loglake_testkit::aws::s3(&sdk);
-        loglake_testkit::aws::bucket(&s3, &raw, false).await;
-        loglake_testkit::aws::bucket(&s3, &clean, false).await;
-        glue_table(&glue_client(&sdk), &db, &location, |_| {}).await;
-        s3
-    });
+    let lake = Lake::new(&moto, "x");
     let dirs = tempfile::tempdir().unwrap();
-    let want = gen_to_s3(
-        &moto,
-        dirs.path(),
-        &raw,
-        "logs/",
-        &[
-            "--files", "6", "--lines", "300", "--hours", "2", "--seed", "8",
-        ],
-    );
-    let catalog = format!("{db}.app_logs");
-    let o = loglake(
-        &moto,
-        &[
-            "transform",
-            "--quiet",
-            "--input",
-            &format!("s3://{raw}/logs/"),
-            "--output",
-            &format!("s3://{clean}"),
-            "--catalog",
-            &catalog,
-        ],
-    );
-    assert!(o.status.code().is_some_and(|c| c <= 1));
-    let totals = || {
-        let o = loglake(
-            &moto,
-            &[
-                "query",
-                "--glue",
-                &catalog,
-                "--format",
-                "csv",
-                "SELECT count(*) AS n, count(DISTINCT trace_id) AS d FROM app_logs",
-            ],
-        );
-        assert_exit(&o, 0);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .nth(1)
-            .unwrap()
-            .to_owned()
-    };
+    let gen_args = [
+        "--files", "6", "--lines", "300", "--hours", "2", "--seed", "8",
+    ];
+    let want = gen_to_s3(&moto, dirs.path(), &lake.raw, "logs/", &gen_args);
+    lake.transform(&format!("s3://{}/logs/", lake.raw));
     let expected = format!("{want},{want}");
-    assert_eq!(totals(), expected);
-    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/app_logs.json");
-    let plan = || -> Vec<String> {
-        let o = loglake(
-            &moto,
-            &[
-                "glue-task",
-                "compact-plan",
-                "--catalog",
-                &catalog,
-                "--settle-minutes",
-                "0",
-                "--min-files",
-                "2",
-                "--grace-minutes",
-                "0",
-            ],
-        );
-        assert_exit(&o, 0);
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    };
-    let compact = |line: &str, failpoint: Option<&str>| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_loglake"));
-        c.args([
-            "glue-task",
-            "compact",
-            "--partition",
-            line,
-            "--schema",
-            schema,
-            "--catalog",
-            &catalog,
-            "--grace-minutes",
-            "0",
-        ])
-        .env("AWS_ENDPOINT_URL", moto.url())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE");
-        if let Some(f) = failpoint {
-            c.env("LOGLAKE_FAILPOINT", f);
-        }
-        c.output().unwrap()
-    };
-    let lines = plan();
+    assert_eq!(lake.totals(), expected);
+    let lines = lake.plan();
     assert_eq!(lines.len(), 2, "{lines:?}");
     for (line, point) in lines
         .iter()
         .zip(["glue-compact:before-swap", "glue-compact:after-swap"])
     {
-        let o = compact(line, Some(point));
+        let o = lake.compact(line, Some(point));
         assert_eq!(o.status.code(), None, "{point}: not killed: {o:?}");
-        assert_eq!(totals(), expected, "after a kill at {point}");
+        assert_eq!(lake.totals(), expected, "after a kill at {point}");
     }
     // The next passes finish: compaction of the one not switched, deletion of generation 0.
     for _ in 0..2 {
-        for line in plan() {
-            assert_exit(&compact(&line, None), 0);
-            assert_eq!(totals(), expected);
+        for line in lake.plan() {
+            assert_exit(&lake.compact(&line, None), 0);
+            assert_eq!(lake.totals(), expected);
         }
     }
-    let keys = rt.block_on(async {
-        let out = s3
-            .list_objects_v2()
-            .bucket(&clean)
-            .prefix("clean/app_logs/")
-            .send()
-            .await
-            .unwrap();
-        out.contents()
-            .iter()
-            .map(|o| o.key().unwrap().to_owned())
-            .collect::<Vec<_>>()
-    });
-    assert!(
-        keys.iter()
-            .filter(|k| k.ends_with(".parquet"))
-            .all(|k| k.contains("/gen-1/")),
-        "{keys:?}"
-    );
+    let keys = lake.keys("clean/app_logs/");
+    let parquet: Vec<&String> = keys.iter().filter(|k| k.ends_with(".parquet")).collect();
+    assert!(parquet.iter().all(|k| k.contains("/gen-1/")), "{keys:?}");
     assert_eq!(
-        keys.iter()
+        parquet
+            .iter()
             .filter(|k| k.ends_with("compacted-0.parquet"))
             .count(),
-        2,
-        "{keys:?}"
+        2
     );
-}
-
-fn glue_client(sdk: &aws_config::SdkConfig) -> aws_sdk_glue::Client {
-    aws_sdk_glue::Client::new(sdk)
 }
