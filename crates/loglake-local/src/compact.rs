@@ -79,6 +79,26 @@ pub struct CompactReport {
     pub collected: Vec<String>,
 }
 
+/// Where compactors stage the generations they write, under the table folder (hidden).
+const STAGING: &str = ".compacting";
+
+/// A staging folder's name for an owner token (`host:pid:start`).
+fn staging_name(owner: &str) -> String {
+    owner.replace([':', '/'], "_")
+}
+
+/// Puts a staged generation folder in place, inside the switch's transaction: a folder left at
+/// `to` by an attempt that died between its rename and its commit is not visible (the catalog
+/// still names the old generation), so it is removed first.
+fn install(staged: &Path, to: &Path) -> bool {
+    if clear_dir(to).is_err() {
+        return false;
+    }
+    to.parent()
+        .is_some_and(|p| std::fs::create_dir_all(p).is_ok())
+        && std::fs::rename(staged, to).is_ok()
+}
+
 /// Compacts one table of a root.
 #[derive(Debug)]
 pub struct Compactor<'a> {
@@ -86,6 +106,8 @@ pub struct Compactor<'a> {
     table: &'a CatalogTable,
     schema: &'a CompiledSchema,
     config: CompactConfig,
+    /// This process (`host:pid:start`): names its staging folder.
+    owner: String,
 }
 
 impl<'a> Compactor<'a> {
@@ -108,6 +130,7 @@ impl<'a> Compactor<'a> {
             table,
             schema,
             config,
+            owner: crate::pipeline::owner_token(),
         })
     }
 
@@ -118,6 +141,7 @@ impl<'a> Compactor<'a> {
     /// Compacts every settled partition that is worth it, then deletes old generations whose
     /// grace period has passed.
     pub fn run(&self, now_ms: i64) -> Result<CompactReport> {
+        self.clear_dead_staging()?;
         let mut report = CompactReport::default();
         let settle = i64::try_from(self.config.settle.as_millis()).unwrap_or(i64::MAX);
         for p in self
@@ -173,12 +197,19 @@ impl<'a> Compactor<'a> {
         if !(worth || force) {
             return Ok(None);
         }
+        // This process's own staging folder: another compactor of the same partition (a
+        // `loglake compact` beside a `run`) writes its own, and only the switch installs one.
+        let staging = table_dir
+            .join(STAGING)
+            .join(staging_name(&self.owner))
+            .join(generation_dir(&partition, p.generation + 1));
         let input = CompactInput {
             partition: partition.clone(),
             table_dir: table_dir.clone(),
             generation: p.generation,
             parts: parts.clone(),
             drop: drop.clone(),
+            out_dir: Some(staging.clone()),
         };
         let before = self.files_before(&input)?;
         let manifest = compact_partition(self.schema, &input, &self.config.options)?;
@@ -193,10 +224,11 @@ impl<'a> Compactor<'a> {
         };
         let swapped = self.state.swap_partition(self.table, &swap, || {
             part_files(&table_dir, &current).is_ok_and(|now| now == parts)
+                && install(&staging, &next_dir)
         })?;
-        if !swapped {
-            clear_dir(&next_dir)?;
-        }
+        // What is left of this process's staging (the folders above a generation it installed,
+        // or one it did not): only this process writes there, one partition at a time.
+        remove_tree(&table_dir.join(STAGING).join(staging_name(&self.owner)))?;
         loglake_core::failpoint::hit("compact:after-swap");
         Ok(Some(PartitionReport {
             partition,
@@ -209,6 +241,27 @@ impl<'a> Compactor<'a> {
             swapped,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }))
+    }
+
+    /// Removes the staging folders of compactors whose process has exited (killed mid-write).
+    fn clear_dead_staging(&self) -> Result<()> {
+        let dir = self.table_dir().join(STAGING);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // The token with its separators put back: `host_pid_start` → `host:pid:start`.
+            let mut parts = name.rsplitn(3, '_');
+            let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if crate::pipeline::owner_is_dead(&format!("{host}:{pid}:{start}")) {
+                remove_tree(&entry.path())?;
+            }
+        }
+        Ok(())
     }
 
     /// Files and Parquet bytes a reader sees in the partition now.
@@ -282,6 +335,18 @@ fn hour_ended_before(p: &Partition, cutoff_ms: i64) -> bool {
         return false;
     };
     day_us / 1000 + (hour + 1) * 3_600_000 <= cutoff_ms
+}
+
+/// Removes a folder and everything in it; a missing one is fine.
+fn remove_tree(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io {
+            path: dir.display().to_string(),
+            source,
+        }),
+    }
 }
 
 fn dir_bytes(dir: &Path) -> u64 {

@@ -391,16 +391,17 @@ impl StateDb {
     }
 
     /// The atomic step of compaction: the partition's location becomes the new generation's
-    /// folder, and the old folder is queued for deletion
-    /// after `gc_after_ms`, in one transaction, only if the partition is still at generation
-    /// `swap.from` and `unchanged()` (run inside the transaction, which holds the write lock
-    /// that registering partitions needs) says the old folder's files are still the inputs.
-    /// Returns whether it switched.
+    /// folder, and the old folder is queued for deletion after `gc_after_ms`, in one
+    /// transaction, only if the partition is still at generation `swap.from` and `install()`
+    /// succeeds. `install` runs inside the transaction, which holds the write lock that
+    /// registering partitions and other compactions need: it checks that the old folder's files
+    /// are still the inputs and puts the new generation's folder in place. Returns whether it
+    /// switched.
     pub fn swap_partition(
         &self,
         table: &CatalogTable,
         swap: &Swap,
-        unchanged: impl FnOnce() -> bool,
+        install: impl FnOnce() -> bool,
     ) -> Result<bool> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -412,7 +413,7 @@ impl StateDb {
                 key,
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            if generation != swap.from || !unchanged() {
+            if generation != swap.from || !install() {
                 return Ok(false);
             }
             tx.execute(

@@ -94,6 +94,7 @@ impl StorePartition<'_> {
             generation,
             parts: parts.to_vec(),
             drop: drop.clone(),
+            out_dir: None,
         };
         let manifest = compact_partition(schema, &input, opts)?;
         let next = generation_dir(self.partition, manifest.generation);

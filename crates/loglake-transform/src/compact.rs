@@ -106,6 +106,10 @@ pub struct CompactInput {
     /// Sources whose rows in the current compacted files are dropped besides those with
     /// `part-…` files (a replaced source that wrote nothing to this partition).
     pub drop: BTreeSet<String>,
+    /// Where the next generation is written; `None`: its own folder under `table_dir`. A local
+    /// catalog writes into a staging folder of its own and renames it into place when it
+    /// switches, so two compactors of one partition never write the same folder.
+    pub out_dir: Option<PathBuf>,
 }
 
 /// A generation's folder relative to the table folder: the partition path for generation 0,
@@ -138,7 +142,10 @@ pub fn compact_partition(
     opts: &CompactOptions,
 ) -> Result<CompactionManifest> {
     let next = input.generation + 1;
-    let out_dir = input.table_dir.join(generation_dir(&input.partition, next));
+    let out_dir = input
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| input.table_dir.join(generation_dir(&input.partition, next)));
     clear_dir(&out_dir)?;
     std::fs::create_dir_all(&out_dir).map_err(io_err(&out_dir))?;
     let current = input
@@ -221,7 +228,7 @@ fn lineage_values(path: &Path, schema: &CompiledSchema) -> Result<BTreeSet<Strin
         return Ok(BTreeSet::new());
     };
     let mut out = BTreeSet::new();
-    for batch in read_file(path)? {
+    for batch in read_file(path, Some(name))? {
         if let Some(col) = string_column(&batch, name) {
             out.extend(col.iter().flatten().map(str::to_owned));
         }
@@ -239,15 +246,19 @@ fn string_column<'b>(batch: &'b RecordBatch, name: &str) -> Option<&'b StringArr
     batch.column_by_name(name)?.as_any().downcast_ref()
 }
 
-fn read_file(path: &Path) -> Result<Vec<RecordBatch>> {
+/// A Parquet file's batches: every column, or only the one named.
+fn read_file(path: &Path, only: Option<&str>) -> Result<Vec<RecordBatch>> {
     let parquet_err = |source| Error::Parquet {
         path: path.display().to_string(),
         source,
     };
     let file = std::fs::File::open(path).map_err(io_err(path))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.with_batch_size(8192).build())
-        .map_err(parquet_err)?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+    if let Some(name) = only {
+        let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), [name]);
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.with_batch_size(8192).build().map_err(parquet_err)?;
     reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|source| Error::Arrow {
@@ -266,7 +277,7 @@ fn read_group(
 ) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
     for (path, _, compacted) in group {
-        for batch in read_file(path)? {
+        for batch in read_file(path, None)? {
             let batch = conform(&batch, target, path)?;
             let batch = match (compacted, lineage_name(schema)) {
                 (true, Some(name)) if !drop.is_empty() => without(&batch, name, drop, path)?,

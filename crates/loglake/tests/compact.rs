@@ -283,3 +283,44 @@ fn late_data_a_new_version_and_a_deleted_source_after_compaction() {
     assert_eq!(source_rows(&root, "raw/app-0005.ndjson"), kept);
     assert_eq!(counts(&root).0, want + late - old + new);
 }
+
+/// Two `loglake compact` processes on one root at once: each writes its own staging folder and
+/// only one switch per partition wins; the table keeps every row once and each partition ends
+/// with one generation of one file.
+#[test]
+fn two_compactors_at_once_switch_each_partition_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, want) = base_root(dir.path());
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_loglake"))
+            .args([
+                "compact",
+                "--root",
+                root.to_str().unwrap(),
+                "--older-than",
+                "0",
+                "--min-files",
+                "2",
+                "--grace",
+                "0",
+            ])
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    assert_eq!(counts(&root), (want, want));
+    let files = parquet_files(&root.join("clean"));
+    assert_eq!(files.len(), 4, "one compacted file per hour: {files:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| f.to_string_lossy().contains("/gen-1/"))
+    );
+    let staging = root.join("clean/app_logs/.compacting");
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "staging left behind: {left:?}");
+}
