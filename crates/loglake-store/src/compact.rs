@@ -97,6 +97,10 @@ impl StorePartition<'_> {
             out_dir: None,
         };
         let manifest = compact_partition(schema, &input, opts)?;
+        // Objects an earlier attempt that died left in the next generation's folder (no reader
+        // lists it yet; the caller holds the partition's claim): a smaller generation must not
+        // inherit its extra files.
+        self.delete_generation(manifest.generation)?;
         let next = generation_dir(self.partition, manifest.generation);
         let mut uploads: Vec<(std::path::PathBuf, String)> = manifest
             .files
