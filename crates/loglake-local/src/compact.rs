@@ -212,7 +212,16 @@ impl<'a> Compactor<'a> {
             out_dir: Some(staging.clone()),
         };
         let before = self.files_before(&input)?;
-        let manifest = compact_partition(self.schema, &input, &self.config.options)?;
+        let manifest = match compact_partition(self.schema, &input, &self.config.options) {
+            Ok(m) => m,
+            // Another compactor switched the partition and deleted the generation these inputs
+            // were in (its grace period may be zero): nothing to do here any more.
+            Err(_) if self.moved(p)? => {
+                remove_tree(&table_dir.join(STAGING).join(staging_name(&self.owner)))?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
         loglake_core::failpoint::hit("compact:before-swap");
         let next_dir = table_dir.join(generation_dir(&partition, manifest.generation));
         let swap = Swap {
@@ -241,6 +250,16 @@ impl<'a> Compactor<'a> {
             swapped,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }))
+    }
+
+    /// Whether the partition's generation in the catalog is no longer `p`'s.
+    fn moved(&self, p: &Partition) -> Result<bool> {
+        let now = self
+            .state
+            .partitions(&self.table.database, &self.table.name)?;
+        Ok(!now
+            .iter()
+            .any(|q| q.values == p.values && q.generation == p.generation))
     }
 
     /// Removes the staging folders of compactors whose process has exited (killed mid-write).
