@@ -267,7 +267,20 @@ def main():
     # gen-1 in the catalog, claimed and SUCCEEDED in the ledger; the rows read back through the
     # catalog's locations are the same before and after.
     before = catalog_rows(s3, glue, names)
-    compacted = job.main(["loglake_glue_job.py", "--JOB_NAME", "loglake-transform",
+    # One partition's claim was left STARTED by an earlier compaction run that died (its
+    # executor was lost): a run moto's Glue has ended. The new run takes the claim over.
+    job_name = f"loglake-transform-{tag}"
+    glue.create_job(Name=job_name, Role="arn:aws:iam::123456789012:role/glue",
+                    Command={"Name": "glueetl", "ScriptLocation": "s3://x/y.py"})
+    dead = glue.start_job_run(JobName=job_name)["JobRunId"]
+    state = glue.get_job_run(JobName=job_name, RunId=dead)["JobRun"]["JobRunState"]
+    check(state in ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR"), state)
+    stuck = f"{location}/dt=2013-09-06/hr=20#compact-g0"
+    ddb.put_item(TableName=names["ledger"], Item={
+        "id": {"S": stuck}, "status": {"S": "STARTED"}, "job_run_id": {"S": dead},
+        "owner": {"S": dead}, "attempts": {"N": "1"}, "lease_until": {"N": "0"},
+        "expires_at": {"N": "0"}})
+    compacted = job.main(["loglake_glue_job.py", "--JOB_NAME", job_name,
                           "--JOB_RUN_ID", "jr_" + tag + "_compact", "--LOGLAKE_MODE", "compact",
                           "--LOGLAKE_OUTPUT", f"s3://{names['clean']}",
                           "--LOGLAKE_SCHEMA", f"s3://{names['code']}/schemas/app_logs.json",
@@ -287,6 +300,11 @@ def main():
         item = ddb.get_item(TableName=names["ledger"], Key={
             "id": {"S": f"{location}/{r['partition']}#compact-g0"}})["Item"]
         check(item["status"]["S"] == "SUCCEEDED", item)
+    check("dt=2013-09-06/hr=20" in {r["partition"] for r in compacted},
+          "the partition whose claim a dead run held was compacted")
+    item = ddb.get_item(TableName=names["ledger"], Key={"id": {"S": stuck}})["Item"]
+    check(item["status"]["S"] == "SUCCEEDED" and item["job_run_id"]["S"] == "jr_" + tag + "_compact"
+          and item["attempts"]["N"] == "2", item)
 
     # A task binary whose stdout is not exactly one JSON result is a failed object, not a
     # guess at which line was meant.
