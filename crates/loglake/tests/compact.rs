@@ -59,8 +59,9 @@ fn run(root: &Path) {
     assert!(o.status.code().is_some_and(|c| c <= 1), "{o:?}");
 }
 
-fn compact(root: &Path, grace: &str, failpoint: Option<&str>) -> Output {
-    let args = [
+/// `loglake compact` of every settled partition with two files or more.
+fn compact_args<'a>(root: &'a Path, grace: &'a str) -> [&'a str; 9] {
+    [
         "compact",
         "--root",
         root.to_str().unwrap(),
@@ -70,8 +71,11 @@ fn compact(root: &Path, grace: &str, failpoint: Option<&str>) -> Output {
         "2",
         "--grace",
         grace,
-    ];
-    loglake_env(&args, failpoint)
+    ]
+}
+
+fn compact(root: &Path, grace: &str, failpoint: Option<&str>) -> Output {
+    loglake_env(&compact_args(root, grace), failpoint)
 }
 
 /// `loglake query --format csv` on the root; the output without its header line.
@@ -293,17 +297,7 @@ fn two_compactors_at_once_switch_each_partition_once() {
     let (root, want) = base_root(dir.path());
     let spawn = || {
         Command::new(env!("CARGO_BIN_EXE_loglake"))
-            .args([
-                "compact",
-                "--root",
-                root.to_str().unwrap(),
-                "--older-than",
-                "0",
-                "--min-files",
-                "2",
-                "--grace",
-                "0",
-            ])
+            .args(compact_args(&root, "0"))
             .spawn()
             .unwrap()
     };
