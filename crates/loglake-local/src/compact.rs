@@ -15,8 +15,8 @@ use loglake_core::CompiledSchema;
 use loglake_core::catalog::CatalogTable;
 use loglake_core::partition::PartitionPath;
 use loglake_transform::compact::{
-    CompactInput, CompactOptions, clear_dir, compact_partition, generation_dir, generation_of,
-    part_files,
+    CompactInput, CompactOptions, clear_dir, compact_partition, generation_dir, hour_end_ms,
+    part_files, partition_of, worth_compacting,
 };
 use serde::Serialize;
 
@@ -148,7 +148,7 @@ impl<'a> Compactor<'a> {
             .state
             .partitions(&self.table.database, &self.table.name)?
         {
-            if !hour_ended_before(&p, now_ms.saturating_sub(settle)) {
+            if hour_end_ms(&p.values).is_none_or(|end| end > now_ms.saturating_sub(settle)) {
                 continue;
             }
             if let Some(r) = self.compact(&p, &BTreeSet::new(), false)? {
@@ -187,13 +187,7 @@ impl<'a> Compactor<'a> {
         let table_dir = self.table_dir();
         let current = generation_dir(&partition, p.generation);
         let parts = part_files(&table_dir, &current)?;
-        // A compacted partition takes `min_files` late files too before it is rewritten again
-        // (they are visible at once in its current folder).
-        let worth = parts.len()
-            >= self
-                .config
-                .min_files
-                .max(if p.generation == 0 { 2 } else { 1 });
+        let worth = worth_compacting(p.generation, parts.len(), self.config.min_files);
         if !(worth || force) {
             return Ok(None);
         }
@@ -326,34 +320,14 @@ pub fn generations(state: &StateDb, table: &CatalogTable) -> Result<BTreeMap<Str
 /// The partition's escaped path (`dt=…/hr=…[/k=v]`): its location relative to the table
 /// folder, without the generation folder.
 fn partition_path(table: &CatalogTable, p: &Partition) -> Result<String> {
-    let rel = p
-        .location
-        .strip_prefix(&table.location)
-        .map(|r| r.trim_matches('/'))
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "partition {:?} is at `{}`, outside its table's folder `{}`",
-                p.values, p.location, table.location
-            ))
-        })?;
-    let (_, path) = generation_of(&format!("{rel}/file"));
+    let path = partition_of(&table.location, &p.location).ok_or_else(|| {
+        Error::Usage(format!(
+            "partition {:?} is at `{}`, outside its table's folder `{}`",
+            p.values, p.location, table.location
+        ))
+    })?;
     PartitionPath::parse(&path).map_err(Error::Usage)?;
     Ok(path)
-}
-
-/// Whether the partition's hour ended at or before `cutoff_ms`.
-fn hour_ended_before(p: &Partition, cutoff_ms: i64) -> bool {
-    let (Some(dt), Some(hr)) = (p.values.first(), p.values.get(1)) else {
-        return false;
-    };
-    let Some(day_us) = loglake_core::time::parse_rfc3339(&format!("{dt}T00:00:00Z")) else {
-        return false;
-    };
-    let Ok(hour) = hr.parse::<i64>() else {
-        return false;
-    };
-    day_us / 1000 + (hour + 1) * 3_600_000 <= cutoff_ms
 }
 
 /// Removes a folder and everything in it; a missing one is fine.

@@ -125,13 +125,42 @@ pub fn generation_dir(partition: &str, generation: u64) -> String {
 /// Splits a file's path relative to the table folder into (generation, partition path):
 /// `gen-3/dt=…/hr=…/x.parquet` → (3, `dt=…/hr=…`).
 pub fn generation_of(rel: &str) -> (u64, String) {
-    let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+    generation_of_dir(rel.rsplit_once('/').map_or("", |(d, _)| d))
+}
+
+/// [`generation_of`] for a generation's folder: `gen-3/dt=…/hr=…` → (3, `dt=…/hr=…`).
+pub fn generation_of_dir(dir: &str) -> (u64, String) {
     if let Some((head, rest)) = dir.split_once('/')
         && let Some(n) = head.strip_prefix("gen-").and_then(|n| n.parse().ok())
     {
         return (n, rest.to_owned());
     }
     (0, dir.to_owned())
+}
+
+/// The partition path (`dt=…/hr=…`) of a partition location under a table location (a folder
+/// or an `s3://` prefix), whatever its generation; `None` outside the table.
+pub fn partition_of(table_location: &str, location: &str) -> Option<String> {
+    let rel = location
+        .trim_end_matches('/')
+        .strip_prefix(table_location.trim_end_matches('/'))?
+        .trim_matches('/');
+    (!rel.is_empty()).then(|| generation_of_dir(rel).1)
+}
+
+/// When a partition's hour ends, as UTC epoch milliseconds, from its values (`dt`, `hr`, …):
+/// compaction waits for the hour to end plus a settle time.
+pub fn hour_end_ms(values: &[String]) -> Option<i64> {
+    let day = loglake_core::time::parse_rfc3339(&format!("{}T00:00:00Z", values.first()?))?;
+    let hour: i64 = values.get(1)?.parse().ok()?;
+    Some(day / 1000 + (hour + 1) * 3_600_000)
+}
+
+/// Whether a partition is worth compacting: generation 0 once it has `min_files` `part-…` files
+/// (at least 2); a compacted one once `min_files` late files gathered in its current folder
+/// (they are visible at once; at least 1).
+pub fn worth_compacting(generation: u64, part_files: usize, min_files: usize) -> bool {
+    part_files >= min_files.max(if generation == 0 { 2 } else { 1 })
 }
 
 /// Writes generation `input.generation + 1` of the partition and returns its manifest. The
@@ -491,6 +520,34 @@ mod tests {
             generation_of("dt=2024-05-01/hr=07/part-a-0.parquet"),
             (0, "dt=2024-05-01/hr=07".to_owned())
         );
+    }
+
+    #[test]
+    fn locations_hours_and_thresholds() {
+        let t = "s3://b/clean/app_logs";
+        assert_eq!(
+            partition_of(t, "s3://b/clean/app_logs/gen-2/dt=2024-05-01/hr=07/").as_deref(),
+            Some("dt=2024-05-01/hr=07")
+        );
+        assert_eq!(
+            partition_of(t, "s3://b/clean/app_logs/dt=2024-05-01/hr=07").as_deref(),
+            Some("dt=2024-05-01/hr=07")
+        );
+        assert_eq!(partition_of(t, "s3://b/other/dt=2024-05-01/hr=07"), None);
+        let hour = |v: [&str; 2]| hour_end_ms(&v.map(String::from));
+        assert_eq!(hour(["1970-01-01", "00"]), Some(3_600_000));
+        assert_eq!(hour(["1970-01-02", "23"]), Some(48 * 3_600_000));
+        assert_eq!(hour(["nope", "00"]), None);
+        assert!(
+            !worth_compacting(0, 1, 1),
+            "one uncompacted file is never worth it"
+        );
+        assert!(worth_compacting(0, 2, 1));
+        assert!(
+            worth_compacting(1, 1, 1),
+            "a late file in a compacted partition"
+        );
+        assert!(!worth_compacting(1, 7, 8));
     }
 
     #[test]

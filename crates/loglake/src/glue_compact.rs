@@ -21,7 +21,7 @@ use loglake_core::CompiledSchema;
 use loglake_core::ledger::{Claim, ClaimRequest, Ledger, ObjectVersion, RunResult, Status, now_ms};
 use loglake_store::compact::StorePartition;
 use loglake_store::{Location, OutputStore};
-use loglake_transform::compact::{CompactOptions, generation_of};
+use loglake_transform::compact::{CompactOptions, hour_end_ms, partition_of, worth_compacting};
 use serde::{Deserialize, Serialize};
 
 use crate::{print_line, runtime, usage};
@@ -119,22 +119,6 @@ fn table_store(location: &str) -> anyhow::Result<(OutputStore, String)> {
     Ok((store, table.to_owned()))
 }
 
-/// The partition's escaped path from its location under the table's.
-fn partition_path(table_location: &str, p: &GluePartition) -> Option<String> {
-    let rel = p
-        .location
-        .trim_end_matches('/')
-        .strip_prefix(table_location.trim_end_matches('/'))?
-        .trim_matches('/');
-    (!rel.is_empty()).then(|| generation_of(&format!("{rel}/f")).1)
-}
-
-fn hour_end_ms(values: &[String]) -> Option<i64> {
-    let day = loglake_core::time::parse_rfc3339(&format!("{}T00:00:00Z", values.first()?))?;
-    let hour: i64 = values.get(1)?.parse().ok()?;
-    Some(day / 1000 + (hour + 1) * 3_600_000)
-}
-
 fn gc_due(p: &GluePartition, grace_ms: i64, now: i64) -> bool {
     p.parameters.contains_key(PREVIOUS_LOCATION)
         && p.parameters
@@ -157,7 +141,7 @@ pub(crate) fn compact_plan(args: &CompactPlanArgs) -> anyhow::Result<ExitCode> {
     let settle = i64::try_from(args.settle_minutes * 60_000).unwrap_or(i64::MAX);
     let grace = i64::try_from(args.grace_minutes * 60_000).unwrap_or(i64::MAX);
     for p in rt.block_on(glue.partitions(&database, &table))? {
-        let Some(partition) = partition_path(&t.location, &p) else {
+        let Some(partition) = partition_of(&t.location, &p.location) else {
             continue;
         };
         if hour_end_ms(&p.values).is_none_or(|end| end + settle > now) {
@@ -170,8 +154,8 @@ pub(crate) fn compact_plan(args: &CompactPlanArgs) -> anyhow::Result<ExitCode> {
             partition: &partition,
         };
         let generation = p.generation();
-        let min = args.min_files.max(if generation == 0 { 2 } else { 1 });
-        if sp.part_files(generation)?.len() >= min || gc_due(&p, grace, now) {
+        let parts = sp.part_files(generation)?.len();
+        if worth_compacting(generation, parts, args.min_files) || gc_due(&p, grace, now) {
             let line = PlanLine {
                 values: p.values.clone(),
                 partition,
