@@ -85,6 +85,15 @@ impl Answered {
         generation
     }
 
+    /// The answer recorded for a partition, if any.
+    pub fn get(&self, partition: &str) -> Option<u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(partition)
+            .copied()
+    }
+
     /// Every answer so far.
     pub fn all(&self) -> std::collections::BTreeMap<String, u64> {
         self.0

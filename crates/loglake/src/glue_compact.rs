@@ -99,7 +99,7 @@ struct CompactResult {
     error: Option<String>,
 }
 
-fn split_catalog(spec: &str) -> anyhow::Result<(String, String)> {
+pub(crate) fn split_catalog(spec: &str) -> anyhow::Result<(String, String)> {
     match spec.split_once('.') {
         Some((d, t)) if !d.is_empty() && !t.is_empty() => Ok((d.to_owned(), t.to_owned())),
         _ => Err(usage(format!(
@@ -487,18 +487,22 @@ impl std::fmt::Debug for Aws {
 }
 
 impl<'a> GluePlacement<'a> {
-    /// For a registered table; `ledger`: the ledger table and run that claim purges.
+    /// For a registered table, with the plan's clients (`sdk`, `glue`); `ledger`: the ledger
+    /// table and run that claim purges.
     pub(crate) fn new(
-        table: &loglake_aws::RegisteredTable,
+        (sdk, glue, table): (
+            &aws_config::SdkConfig,
+            &GlueCatalog,
+            &loglake_aws::RegisteredTable,
+        ),
         schema: &'a CompiledSchema,
         ledger: Option<(String, String)>,
         rt: &'a tokio::runtime::Runtime,
     ) -> Self {
-        let sdk = rt.block_on(loglake_aws::sdk_config());
         Self {
             aws: Aws {
-                glue: GlueCatalog::new(aws_sdk_glue::Client::new(&sdk)),
-                sdk,
+                glue: glue.clone(),
+                sdk: sdk.clone(),
                 database: table.database().to_owned(),
                 table: table.name().to_owned(),
                 location: table.location().to_owned(),
@@ -570,7 +574,12 @@ fn placement_err(partition: &str, e: anyhow::Error) -> loglake_transform::Error 
 }
 
 impl loglake_transform::publish::Placement for GluePlacement<'_> {
+    /// One `GetPartition` per partition and publish: the files of a partition, and the check of
+    /// its removed files, use the same answer (the moved-check afterwards asks again).
     fn generation(&self, partition: &str) -> loglake_transform::Result<u64> {
+        if let Some(g) = self.answered.get(partition) {
+            return Ok(g);
+        }
         let g = self
             .current(partition)
             .map_err(|e| placement_err(partition, e))?

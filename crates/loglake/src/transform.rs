@@ -191,16 +191,21 @@ pub(crate) fn resolve_inputs(
 
 /// Checks `database.table` in the Glue Data Catalog against the schema (exit 2 when they
 /// disagree, before any data is written).
+/// The `--catalog` table, checked against the schema, with the clients that reach it (built
+/// once for the plan: registration, placement and purges use them).
+pub(crate) struct Catalog {
+    sdk: aws_config::SdkConfig,
+    glue: loglake_aws::GlueCatalog,
+    table: loglake_aws::RegisteredTable,
+}
+
 fn check_catalog(
     name: &str,
     schema: &CompiledSchema,
     rt: Option<&tokio::runtime::Runtime>,
-) -> anyhow::Result<(loglake_aws::GlueCatalog, loglake_aws::RegisteredTable)> {
-    let Some((database, table)) = name.split_once('.') else {
-        bail!(usage(format!(
-            "`--catalog {name}`: expected DATABASE.TABLE"
-        )));
-    };
+) -> anyhow::Result<Catalog> {
+    let (database, table) = crate::glue_compact::split_catalog(name)?;
+    let (database, table) = (database.as_str(), table.as_str());
     let rt = rt.context("no runtime")?;
     let t = loglake_core::catalog::catalog_table(schema, database, "");
     if t.name != table {
@@ -216,9 +221,10 @@ fn check_catalog(
         partition_keys: t.key_names(),
     };
     rt.block_on(async {
-        let glue = loglake_aws::GlueCatalog::from_env().await;
+        let sdk = loglake_aws::sdk_config().await;
+        let glue = loglake_aws::GlueCatalog::new(aws_sdk_glue::Client::new(&sdk));
         match glue.check(&expected).await {
-            Ok(table) => Ok((glue, table)),
+            Ok(table) => Ok(Catalog { sdk, glue, table }),
             Err(
                 e @ (loglake_aws::CatalogError::Missing { .. }
                 | loglake_aws::CatalogError::Mismatch { .. }),
@@ -235,7 +241,7 @@ pub(crate) struct TransformPlan<'a> {
     rt: Option<tokio::runtime::Runtime>,
     pub(crate) files: Vec<Work>,
     sink: Sink,
-    catalog: Option<(loglake_aws::GlueCatalog, loglake_aws::RegisteredTable)>,
+    catalog: Option<Catalog>,
     opts: TransformOptions,
 }
 
@@ -308,14 +314,12 @@ impl<'a> TransformPlan<'a> {
     /// (compacted partitions' current folders, purges of replaced sources).
     fn placement(&self) -> Option<crate::glue_compact::GluePlacement<'_>> {
         match (&self.catalog, &self.rt, &self.sink) {
-            (Some((_, table)), Some(rt), Sink::Remote(..)) => {
-                Some(crate::glue_compact::GluePlacement::new(
-                    table,
-                    &self.schema,
-                    self.args.ledger.clone(),
-                    rt,
-                ))
-            }
+            (Some(c), Some(rt), Sink::Remote(..)) => Some(crate::glue_compact::GluePlacement::new(
+                (&c.sdk, &c.glue, &c.table),
+                &self.schema,
+                self.args.ledger.clone(),
+                rt,
+            )),
             _ => None,
         }
     }
@@ -363,8 +367,8 @@ impl<'a> TransformPlan<'a> {
                 }
             }
         };
-        if let (Some((glue, table)), Some(rt)) = (&self.catalog, &self.rt) {
-            rt.block_on(glue.add_partitions(table, &summary.partitions))
+        if let (Some(c), Some(rt)) = (&self.catalog, &self.rt) {
+            rt.block_on(c.glue.add_partitions(&c.table, &summary.partitions))
                 .with_context(|| format!("registering the partitions of {}", w.display()))?;
         }
         Ok(summary)
