@@ -436,7 +436,11 @@ impl Pipeline {
         let mut tries = 0;
         let summary = loop {
             match self.transform_and_publish(object, bytes) {
-                Err(Error::CompactedMeanwhile { .. }) if tries < 2 => tries += 1,
+                Err(Error::CompactedMeanwhile { .. })
+                    if tries + 1 < loglake_transform::publish::PUBLISH_ATTEMPTS =>
+                {
+                    tries += 1;
+                }
                 other => break other?,
             }
         };

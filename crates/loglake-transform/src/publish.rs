@@ -69,6 +69,11 @@ pub trait Placement: Sync + std::fmt::Debug {
     fn purge(&self, partition: &str, source: &str) -> Result<()>;
 }
 
+/// How many times an object is published when compaction keeps switching its partitions
+/// meanwhile (each attempt after the first follows a switch) before it fails and is retried
+/// like any failed object.
+pub const PUBLISH_ATTEMPTS: usize = 3;
+
 /// The generations a [`Placement`] answered while one object was published, per partition: an
 /// adapter compares them with its catalog after registering the partitions, to publish again
 /// when compaction switched one meanwhile.

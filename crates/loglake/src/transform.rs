@@ -293,7 +293,7 @@ impl<'a> TransformPlan<'a> {
     /// compaction switched one of its partitions while it published (its files went to the old
     /// generation's folder).
     pub(crate) fn run(&self, w: &Work, progress: &(dyn Fn(u64) + Sync)) -> anyhow::Result<Summary> {
-        for _ in 0..3 {
+        for _ in 0..loglake_transform::publish::PUBLISH_ATTEMPTS {
             let placement = self.placement();
             let summary = self.run_once(w, placement.as_ref(), progress)?;
             let moved = match &placement {
@@ -305,8 +305,9 @@ impl<'a> TransformPlan<'a> {
             }
         }
         bail!(
-            "{}: its partitions were compacted while it was published, three times; it is retried",
-            w.display()
+            "{}: its partitions were compacted while it was published, {} times; it is retried",
+            w.display(),
+            loglake_transform::publish::PUBLISH_ATTEMPTS
         )
     }
 
