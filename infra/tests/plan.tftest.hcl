@@ -229,6 +229,13 @@ run "per_object_mode" {
     error_message = "the Glue role may switch a partition's location"
   }
   assert {
+    condition = anytrue([
+      for st in data.aws_iam_policy_document.glue.statement :
+      st.actions == toset(["glue:GetJobRun"]) && st.resources == toset(["arn:aws:glue:eu-west-1:123456789012:job/loglake-transform"])
+    ])
+    error_message = "the Glue role may read its own job's runs (to take over a dead run's claim), nothing more"
+  }
+  assert {
     condition = (
       flatten([for st in data.aws_iam_policy_document.scheduler.statement : st.actions]) == ["glue:StartJobRun"] &&
       flatten([for st in data.aws_iam_policy_document.scheduler.statement : st.resources]) == ["arn:aws:glue:eu-west-1:123456789012:job/loglake-transform"]
